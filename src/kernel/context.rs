@@ -1,0 +1,39 @@
+//! What the policy gate sees: who is acting, what was asked, what will run, and when.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::plan::Step;
+
+/// Who this server acts for. Comes from the config (and its env overrides), never the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    pub email: String,
+    pub role: String,
+}
+
+/// Facts looked up by the engine before the gate runs, so that policies stay pure.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// `no_merge_to_main`: the base branch of each planned `merge_pr`, keyed by
+    /// (repo, pr_number); `Err` holds why the lookup failed (the policy then fails closed).
+    pub pr_bases: BTreeMap<(String, u64), Result<String, String>>,
+    /// `rate_limit`: for the policy at this index in the config, how many earlier runs count
+    /// against it (`Err`: the count could not be taken).
+    pub rate_counts: BTreeMap<usize, Result<u64, String>>,
+}
+
+/// The input of the gate.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub workflow: &'a str,
+    pub actor: &'a Actor,
+    /// The call's arguments after defaults were applied.
+    pub payload: &'a Map<String, Value>,
+    pub plan: &'a [Step],
+    pub now: DateTime<Utc>,
+    pub facts: &'a Facts,
+}

@@ -1,0 +1,263 @@
+//! The policy gate (SPEC §4): every policy in scope runs, in config order, on the plan; any
+//! failure is a BLOCK; a policy that errors or panics fails closed.
+//!
+//! Each built-in policy is one variant of [`PolicyKind`] and one function in the file of its
+//! family (`git`, `db`, `fs`, `actor`), all with the same shape:
+//! `fn(&params, &Context) -> Result<Outcome, String>` where `Err` means "could not decide".
+
+mod actor;
+mod db;
+mod fs;
+mod git;
+mod params;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::context::Context;
+
+pub use params::parse_window;
+
+/// The verdict of one policy on one call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PolicyResult {
+    pub policy: String,
+    pub passed: bool,
+    pub reason: String,
+}
+
+impl PolicyResult {
+    pub fn pass(policy: &str, reason: impl Into<String>) -> Self {
+        PolicyResult { policy: policy.into(), passed: true, reason: reason.into() }
+    }
+    pub fn fail(policy: &str, reason: impl Into<String>) -> Self {
+        PolicyResult { policy: policy.into(), passed: false, reason: reason.into() }
+    }
+}
+
+/// A policy's decision before it is named: passed or not, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub passed: bool,
+    pub reason: String,
+}
+
+impl Outcome {
+    pub fn pass(reason: impl Into<String>) -> Self {
+        Outcome { passed: true, reason: reason.into() }
+    }
+    pub fn block(reason: impl Into<String>) -> Self {
+        Outcome { passed: false, reason: reason.into() }
+    }
+}
+
+/// The decision recorded in a receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum Decision {
+    #[serde(rename = "PASS")]
+    Pass,
+    #[serde(rename = "BLOCK")]
+    Block,
+    /// Rollback receipts only: some undo steps failed.
+    #[serde(rename = "PARTIAL")]
+    Partial,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Pass => "PASS",
+            Decision::Block => "BLOCK",
+            Decision::Partial => "PARTIAL",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Decision> {
+        match s {
+            "PASS" => Some(Decision::Pass),
+            "BLOCK" => Some(Decision::Block),
+            "PARTIAL" => Some(Decision::Partial),
+            _ => None,
+        }
+    }
+}
+
+/// The gate's answer: the decision and every policy result, in config order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub decision: Decision,
+    pub results: Vec<PolicyResult>,
+}
+
+/// A built-in policy with its validated parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PolicyKind {
+    NoPushToMain { branches: Vec<String> },
+    RequireBranchPrefix { prefix: String },
+    MaxFilesPerCommit { max: u64 },
+    NoDeleteBranch,
+    NoMergeToMain { branches: Vec<String> },
+    NoDeleteRow,
+    NoDeleteWithoutWhere,
+    NoUpdateWithoutWhere,
+    ProtectTables { tables: Vec<String> },
+    NoDeleteFile,
+    RestrictPaths { paths: Vec<String> },
+    BlockExtensions { extensions: Vec<String> },
+    ContractorCannotWritePii { fields: Vec<String> },
+    RequireActorRole { roles: Vec<String> },
+    /// Minutes after midnight UTC; the window is [start, end), crossing midnight if end < start.
+    WithinMaintenanceWindow { start: u32, end: u32 },
+    /// `window` in seconds; `per`: an argument name, or `None`.
+    RateLimit { max: u64, window: u64, per: Option<String> },
+}
+
+/// Every built-in policy name, in the order of SPEC §4.
+pub const POLICY_NAMES: &[&str] = &[
+    "no_push_to_main",
+    "require_branch_prefix",
+    "max_files_per_commit",
+    "no_delete_branch",
+    "no_merge_to_main",
+    "no_delete_row",
+    "no_delete_without_where",
+    "no_update_without_where",
+    "protect_tables",
+    "no_delete_file",
+    "restrict_paths",
+    "block_extensions",
+    "contractor_cannot_write_pii",
+    "require_actor_role",
+    "within_maintenance_window",
+    "rate_limit",
+];
+
+impl PolicyKind {
+    /// Parses a built-in's parameters (the `[[policies]]` entry without `policy` and
+    /// `workflows`). Every problem is reported, each naming the parameter.
+    pub fn from_params(name: &str, params: &Map<String, Value>) -> Result<PolicyKind, Vec<String>> {
+        params::parse(name, params)
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            PolicyKind::NoPushToMain { .. } => "no_push_to_main",
+            PolicyKind::RequireBranchPrefix { .. } => "require_branch_prefix",
+            PolicyKind::MaxFilesPerCommit { .. } => "max_files_per_commit",
+            PolicyKind::NoDeleteBranch => "no_delete_branch",
+            PolicyKind::NoMergeToMain { .. } => "no_merge_to_main",
+            PolicyKind::NoDeleteRow => "no_delete_row",
+            PolicyKind::NoDeleteWithoutWhere => "no_delete_without_where",
+            PolicyKind::NoUpdateWithoutWhere => "no_update_without_where",
+            PolicyKind::ProtectTables { .. } => "protect_tables",
+            PolicyKind::NoDeleteFile => "no_delete_file",
+            PolicyKind::RestrictPaths { .. } => "restrict_paths",
+            PolicyKind::BlockExtensions { .. } => "block_extensions",
+            PolicyKind::ContractorCannotWritePii { .. } => "contractor_cannot_write_pii",
+            PolicyKind::RequireActorRole { .. } => "require_actor_role",
+            PolicyKind::WithinMaintenanceWindow { .. } => "within_maintenance_window",
+            PolicyKind::RateLimit { .. } => "rate_limit",
+        }
+    }
+
+    /// The parameters with defaults applied, as shown by `enact check` and `enact://policies`.
+    pub fn params_json(&self) -> Value {
+        params::to_json(self)
+    }
+}
+
+/// A configured policy: a built-in, its parameters, and an optional workflow scope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub kind: PolicyKind,
+    /// `None`: every workflow.
+    pub scope: Option<Vec<String>>,
+}
+
+impl Policy {
+    pub fn name(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    pub fn applies_to(&self, workflow: &str) -> bool {
+        self.scope.as_ref().is_none_or(|s| s.iter().any(|w| w == workflow))
+    }
+}
+
+/// Runs every policy in scope of `ctx.workflow`, in order. `index` in [`Facts::rate_counts`]
+/// is the policy's position in `policies`.
+///
+/// [`Facts::rate_counts`]: super::context::Facts::rate_counts
+pub fn gate(policies: &[Policy], ctx: &Context<'_>) -> Verdict {
+    let results: Vec<PolicyResult> = policies
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.applies_to(ctx.workflow))
+        .map(|(index, p)| evaluate_guarded(p, index, ctx))
+        .collect();
+    let decision = if results.iter().all(|r| r.passed) { Decision::Pass } else { Decision::Block };
+    Verdict { decision, results }
+}
+
+/// One policy, failing closed on error or panic.
+fn evaluate_guarded(policy: &Policy, index: usize, ctx: &Context<'_>) -> PolicyResult {
+    let name = policy.name();
+    let run = std::panic::AssertUnwindSafe(|| evaluate(&policy.kind, index, ctx));
+    match std::panic::catch_unwind(run) {
+        Ok(Ok(outcome)) => PolicyResult { policy: name.into(), passed: outcome.passed, reason: outcome.reason },
+        Ok(Err(e)) => PolicyResult::fail(name, format!("policy error: {e}")),
+        Err(_) => PolicyResult::fail(name, "policy error: the policy panicked"),
+    }
+}
+
+fn evaluate(kind: &PolicyKind, index: usize, ctx: &Context<'_>) -> Result<Outcome, String> {
+    match kind {
+        PolicyKind::NoPushToMain { branches } => git::no_push_to_main(branches, ctx),
+        PolicyKind::RequireBranchPrefix { prefix } => git::require_branch_prefix(prefix, ctx),
+        PolicyKind::MaxFilesPerCommit { max } => git::max_files_per_commit(*max, ctx),
+        PolicyKind::NoDeleteBranch => git::no_delete_branch(ctx),
+        PolicyKind::NoMergeToMain { branches } => git::no_merge_to_main(branches, ctx),
+        PolicyKind::NoDeleteRow => db::no_delete_row(ctx),
+        PolicyKind::NoDeleteWithoutWhere => db::no_delete_without_where(ctx),
+        PolicyKind::NoUpdateWithoutWhere => db::no_update_without_where(ctx),
+        PolicyKind::ProtectTables { tables } => db::protect_tables(tables, ctx),
+        PolicyKind::ContractorCannotWritePii { fields } => db::contractor_cannot_write_pii(fields, ctx),
+        PolicyKind::NoDeleteFile => fs::no_delete_file(ctx),
+        PolicyKind::RestrictPaths { paths } => fs::restrict_paths(paths, ctx),
+        PolicyKind::BlockExtensions { extensions } => fs::block_extensions(extensions, ctx),
+        PolicyKind::RequireActorRole { roles } => actor::require_actor_role(roles, ctx),
+        PolicyKind::WithinMaintenanceWindow { start, end } => actor::within_maintenance_window(*start, *end, ctx),
+        PolicyKind::RateLimit { max, .. } => actor::rate_limit(*max, index, ctx),
+    }
+}
+
+/// What the engine must count for one `rate_limit` policy before the gate runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateQuery {
+    /// The policy's index in the config (the key in `Facts::rate_counts`).
+    pub index: usize,
+    pub max: u64,
+    pub window_secs: u64,
+    /// `None`: all workflows count together; else only these.
+    pub workflows: Option<Vec<String>>,
+    /// Only runs whose argument `.0` equals `.1` count.
+    pub per: Option<(String, Value)>,
+}
+
+/// The rate queries of the `rate_limit` policies in scope of this workflow.
+pub fn rate_queries(policies: &[Policy], workflow: &str, payload: &Map<String, Value>) -> Vec<RateQuery> {
+    policies
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.applies_to(workflow))
+        .filter_map(|(index, p)| match &p.kind {
+            PolicyKind::RateLimit { max, window, per } => Some(RateQuery {
+                index,
+                max: *max,
+                window_secs: *window,
+                workflows: p.scope.clone(),
+                per: per.as_ref().map(|name| (name.clone(), payload.get(name).cloned().unwrap_or(Value::Null))),
+            }),
+            _ => None,
+        })
+        .collect()
+}

@@ -1,0 +1,231 @@
+//! Receipts (SPEC §5.1–5.2): the signed record of one run. Pure: building, canonical bytes,
+//! HMAC-SHA256 signing, constant-time verification, chain hashes and the MCP (redacted) view.
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::jcs::canonicalize;
+use super::policy::{Decision, PolicyResult};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Payloads larger than this (as JSON) are stored as `{sha256, bytes}`.
+pub const MAX_VERBATIM_PAYLOAD: usize = 64 * 1024;
+/// `prev_hash` of the first receipt in a folder.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One executed (or undone) connector action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    pub action: String,
+    pub system: String,
+    pub success: bool,
+    pub output: Value,
+    pub rollback_data: Value,
+    /// The identity of the system it ran against (type plus root / API and repo / host and db).
+    pub target: Value,
+    /// The resolved arguments the action ran with.
+    #[serde(default)]
+    pub args: Map<String, Value>,
+}
+
+/// A receipt. Field names are fixed by SPEC §5.1; extra fields are signed like the rest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub run_id: String,
+    pub workflow: String,
+    pub actor_email: String,
+    pub actor_role: String,
+    pub payload: Value,
+    pub policy_results: Vec<PolicyResult>,
+    pub decision: Decision,
+    pub actions_taken: Vec<ActionRecord>,
+    pub timestamp: String,
+    pub rollback_of: Option<String>,
+    /// The resolved plan the gate judged (`[]` for an input-schema BLOCK).
+    pub plan: Value,
+    /// SHA-256 of the active policy set (JCS), so an auditor can tell which rules applied.
+    pub policy_set_hash: String,
+    pub seq: u64,
+    pub prev_hash: String,
+    pub signature: String,
+}
+
+/// The payload as stored: verbatim, or `{sha256, bytes}` when larger than 64 KiB.
+pub fn stored_payload(payload: &Value) -> Value {
+    let bytes = serde_json::to_vec(payload).map(|v| v.len()).unwrap_or(usize::MAX);
+    if bytes > MAX_VERBATIM_PAYLOAD { digest_summary(payload) } else { payload.clone() }
+}
+
+/// `{"sha256": hex(SHA-256(JCS(v))), "bytes": len(JCS(v))}`.
+pub fn digest_summary(v: &Value) -> Value {
+    let canon = canonicalize(v);
+    json!({"sha256": hex::encode(Sha256::digest(&canon)), "bytes": canon.len()})
+}
+
+/// Hex SHA-256 of JCS(value): the chain link to a receipt (signature included).
+pub fn chain_hash(receipt: &Value) -> String {
+    hex::encode(Sha256::digest(canonicalize(receipt)))
+}
+
+/// The signature of a receipt value (its `signature` field, if any, is left out).
+pub fn sign(receipt: &Value, secret: &[u8]) -> String {
+    let mut unsigned = receipt.clone();
+    if let Value::Object(map) = &mut unsigned {
+        map.remove("signature");
+    }
+    let mut mac = mac(secret);
+    mac.update(&canonicalize(&unsigned));
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Checks a receipt value's `signature` in constant time; anything but exactly 64 lowercase
+/// hex characters is rejected.
+pub fn verify(receipt: &Value, secret: &[u8]) -> bool {
+    let Some(sig) = receipt.get("signature").and_then(Value::as_str) else {
+        return false;
+    };
+    if sig.len() != 64 || !sig.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return false;
+    }
+    let Ok(expected) = hex::decode(sig) else { return false };
+    let mut unsigned = receipt.clone();
+    if let Value::Object(map) = &mut unsigned {
+        map.remove("signature");
+    }
+    let mut mac = mac(secret);
+    mac.update(&canonicalize(&unsigned));
+    mac.verify_slice(&expected).is_ok()
+}
+
+fn mac(secret: &[u8]) -> HmacSha256 {
+    // HMAC accepts keys of any length, so this cannot fail; the fallback keeps the type total.
+    HmacSha256::new_from_slice(secret).unwrap_or_else(|_| <HmacSha256 as hmac::digest::KeyInit>::new(&Default::default()))
+}
+
+impl Receipt {
+    /// The receipt as a JSON value (what is signed and stored).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// Fills in `signature` for the current contents.
+    pub fn sign(&mut self, secret: &[u8]) {
+        self.signature = String::new();
+        self.signature = sign(&self.to_value(), secret);
+    }
+}
+
+/// The view of a receipt shown over MCP: each action's `rollback_data` replaced by its digest,
+/// so an agent cannot read through a receipt what its tools would not show it.
+pub fn redacted(receipt: &Value) -> Value {
+    let mut out = receipt.clone();
+    if let Some(Value::Array(actions)) = out.get_mut("actions_taken") {
+        for action in actions {
+            if let Some(data) = action.get_mut("rollback_data") {
+                *data = digest_summary(data);
+            }
+        }
+    }
+    out
+}
+
+/// Whether a string is a lowercase hyphenated UUID (the only acceptable run id / file name).
+pub fn is_valid_run_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(c),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Receipt {
+        Receipt {
+            run_id: "0b6f1a2c-3d4e-4f50-8a6b-7c8d9e0f1a2b".into(),
+            workflow: "save_note".into(),
+            actor_email: "agent@company.com".into(),
+            actor_role: "engineer".into(),
+            payload: json!({"path": "a.txt", "content": "hi"}),
+            policy_results: vec![PolicyResult::pass("no_delete_file", "no delete_file is planned")],
+            decision: Decision::Pass,
+            actions_taken: vec![ActionRecord {
+                action: "write_file".into(),
+                system: "files".into(),
+                success: true,
+                output: json!({"path": "a.txt", "already_done": false}),
+                rollback_data: json!({"existed": false}),
+                target: json!({"type": "filesystem", "root": "/w"}),
+                args: Map::new(),
+            }],
+            timestamp: "2026-11-26T01:02:03.456789Z".into(),
+            rollback_of: None,
+            plan: json!([]),
+            policy_set_hash: "00".into(),
+            seq: 0,
+            prev_hash: GENESIS_HASH.into(),
+            signature: String::new(),
+        }
+    }
+
+    /// Computed independently with Python:
+    /// `hmac.new(b"k"*32, b'{"a":1,"b":"x"}', hashlib.sha256).hexdigest()`
+    #[test]
+    fn signature_matches_an_independent_hmac() {
+        let v = json!({"b": "x", "a": 1, "signature": "ignored"});
+        assert_eq!(sign(&v, &[b'k'; 32]), "17226dafb6001e55a12726bc15c30efe44b49c2183d0a0e85327f462f49c3cd6");
+    }
+
+    #[test]
+    fn signed_receipt_verifies_and_resists_reformatting() {
+        let mut r = sample();
+        r.sign(b"0123456789abcdef0123456789abcdef");
+        let v = r.to_value();
+        assert!(verify(&v, b"0123456789abcdef0123456789abcdef"));
+        let pretty = serde_json::to_string_pretty(&v).unwrap_or_default();
+        let reparsed: Value = serde_json::from_str(&pretty).unwrap_or(Value::Null);
+        assert!(verify(&reparsed, b"0123456789abcdef0123456789abcdef"));
+        assert!(!verify(&v, b"another key that is long enough!!"));
+    }
+
+    #[test]
+    fn malformed_signatures_are_rejected() {
+        let mut r = sample();
+        r.sign(b"0123456789abcdef0123456789abcdef");
+        for bad in [r.signature.to_uppercase(), format!("{}0", r.signature), r.signature[..63].to_string(), String::new()] {
+            let mut v = r.to_value();
+            v["signature"] = json!(bad);
+            assert!(!verify(&v, b"0123456789abcdef0123456789abcdef"));
+        }
+    }
+
+    #[test]
+    fn redaction_replaces_rollback_data_with_its_digest() {
+        let v = redacted(&sample().to_value());
+        assert_eq!(v["actions_taken"][0]["rollback_data"], digest_summary(&json!({"existed": false})));
+        assert_eq!(v["actions_taken"][0]["rollback_data"]["bytes"], json!(17));
+    }
+
+    #[test]
+    fn big_payloads_are_stored_as_digests() {
+        let big = json!({"content": "x".repeat(70 * 1024)});
+        let stored = stored_payload(&big);
+        assert_eq!(stored["bytes"], json!(70 * 1024 + 14));
+        assert!(stored["sha256"].is_string());
+        assert_eq!(stored_payload(&json!({"a": 1})), json!({"a": 1}));
+    }
+
+    #[test]
+    fn run_ids_must_be_lowercase_uuids() {
+        assert!(is_valid_run_id("0b6f1a2c-3d4e-4f50-8a6b-7c8d9e0f1a2b"));
+        for bad in ["", "../x", "0B6F1A2C-3D4E-4F50-8A6B-7C8D9E0F1A2B", "0b6f1a2c3d4e4f508a6b7c8d9e0f1a2b", "0b6f1a2c-3d4e-4f50-8a6b-7c8d9e0f1a2/"] {
+            assert!(!is_valid_run_id(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Enact: an action firewall for AI agents.
+//!
+//! Data flows one way: `enact.toml` → [`config`] (parse, validate every error at once) →
+//! [`registry`] (immutable) → an MCP `tools/call` → [`engine`] builds a [`kernel::plan`] →
+//! [`kernel::policy`] gate → (PASS) [`connector`]s run the plan → a signed
+//! [`kernel::receipt`] → [`store`]. Rollback loads a receipt, verifies it, and runs its
+//! inverse through the same engine.
+
+pub mod kernel;
+pub mod config;
+pub mod connector;
+pub mod secret;
+pub mod store;
