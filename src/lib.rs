@@ -11,3 +11,6 @@ pub mod config;
 pub mod connector;
 pub mod secret;
 pub mod store;
+#[cfg(feature = "fake-github")]
+pub mod fake_github;
+pub mod sandbox;

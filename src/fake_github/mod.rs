@@ -1,0 +1,1 @@
+//! STUB: the in-process fake GitHub REST server (feature `fake-github`).

@@ -1,0 +1,1 @@
+//! Throwaway local services for the demo and the tests.

@@ -1,0 +1,9 @@
+//! Integration tests: one binary (faster to build), one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod config;
+mod filesystem;
+mod github;
+mod policy;
+mod postgres;
+mod store;
