@@ -1,0 +1,306 @@
+//! The four filesystem actions and the undo of the two that change anything. Each works on a
+//! [`Location`] opened beneath the root by [`Jail::locate`]; errors are the failed action's
+//! message.
+
+use std::io::Write as _;
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::MAX_FILE_BYTES;
+use super::jail::{Entry, Jail, Location, too_big};
+use crate::connector::ActionOutcome;
+use crate::kernel::receipt::ActionRecord;
+
+/// Runs one action; every error becomes a failed outcome.
+pub(super) fn execute(jail: &Jail, action: &str, args: &Map<String, Value>) -> ActionOutcome {
+    let result = match action {
+        "read_file" => str_arg(args, "path").and_then(|p| read_file(jail, p)),
+        "write_file" => {
+            str_arg(args, "path").and_then(|p| write_file(jail, p, str_arg(args, "content")?))
+        }
+        "delete_file" => str_arg(args, "path").and_then(|p| delete_file(jail, p)),
+        "list_dir" => match args.get("path") {
+            None => list_dir(jail, "."),
+            Some(_) => str_arg(args, "path").and_then(|p| list_dir(jail, p)),
+        },
+        other => Err(format!("unknown filesystem action `{other}`")),
+    };
+    result.unwrap_or_else(ActionOutcome::failed)
+}
+
+/// Undoes one recorded action (SPEC §6), only if the file still holds what the run left.
+pub(super) fn undo(jail: &Jail, record: &ActionRecord) -> ActionOutcome {
+    match record.action.as_str() {
+        "read_file" | "list_dir" => {
+            return ActionOutcome::ok(json!({"skipped": "read-only action"}), json!({}));
+        }
+        "write_file" | "delete_file" => {}
+        other => {
+            return ActionOutcome::failed(format!(
+                "cannot undo unknown filesystem action `{other}`"
+            ));
+        }
+    }
+    let fresh = record.success && record.output.get("already_done") == Some(&Value::Bool(false));
+    let data = record.rollback_data.as_object().filter(|d| !d.is_empty());
+    let (true, Some(data)) = (fresh, data) else {
+        return ActionOutcome::ok(json!({"skipped": "nothing to undo"}), json!({}));
+    };
+    let result = if record.action == "write_file" {
+        undo_write(jail, data)
+    } else {
+        undo_delete(jail, data)
+    };
+    result.unwrap_or_else(ActionOutcome::failed)
+}
+
+fn read_file(jail: &Jail, path: &str) -> Result<ActionOutcome, String> {
+    let loc = existing_file(jail, path)?;
+    let (bytes, _) = loc.read_bytes()?;
+    let content = String::from_utf8(bytes)
+        .map_err(|_| format!("'{path}' is not UTF-8 text — only UTF-8 text files can be read"))?;
+    Ok(ActionOutcome::ok(
+        json!({"path": path, "content": content}),
+        json!({}),
+    ))
+}
+
+fn write_file(jail: &Jail, path: &str, content: &str) -> Result<ActionOutcome, String> {
+    if content.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(
+            &format!("the content for '{path}'"),
+            content.len() as u64,
+        ));
+    }
+    let loc = jail.locate(path, true)?.ok_or_else(|| missing(path))?;
+    let result = write_located(&loc, path, content);
+    if result.is_err() {
+        remove_created_dirs(jail, &loc.created_dirs);
+    }
+    result
+}
+
+fn write_located(loc: &Location, path: &str, content: &str) -> Result<ActionOutcome, String> {
+    let previous = match loc.entry()? {
+        Entry::Dir => return Err(is_folder(path)),
+        Entry::Missing => None,
+        Entry::File => {
+            let (bytes, st) = loc.read_bytes()?;
+            if bytes == content.as_bytes() {
+                return Ok(ActionOutcome::already_done(
+                    output(path, content.len()),
+                    "written",
+                ));
+            }
+            let text = String::from_utf8(bytes).map_err(|_| not_capturable(path, "overwritten"))?;
+            Some((text, st.st_mode & 0o777))
+        }
+    };
+    loc.replace(content.as_bytes(), previous.as_ref().map(|p| p.1), false)?;
+    let rollback = json!({
+        "path": path,
+        "existed": previous.is_some(),
+        "previous_content": previous.as_ref().map(|p| p.0.as_str()),
+        "previous_mode": previous.as_ref().map(|p| p.1),
+        "written_sha256": hex::encode(Sha256::digest(content.as_bytes())),
+        "created_dirs": loc.created_dirs,
+    });
+    Ok(fresh(output(path, content.len()), rollback))
+}
+
+fn delete_file(jail: &Jail, path: &str) -> Result<ActionOutcome, String> {
+    let Some(loc) = jail.locate(path, false)? else {
+        return Ok(ActionOutcome::already_done(path_map(path), "deleted"));
+    };
+    match loc.entry()? {
+        Entry::Missing => return Ok(ActionOutcome::already_done(path_map(path), "deleted")),
+        Entry::Dir => {
+            return Err(format!(
+                "'{path}' is a folder — delete_file only deletes files"
+            ));
+        }
+        Entry::File => {}
+    }
+    let (bytes, st) = loc.read_bytes()?;
+    let content = String::from_utf8(bytes).map_err(|_| not_capturable(path, "deleted"))?;
+    // What is unlinked must be the file whose content was captured.
+    if !loc.still_is(&st) {
+        return Err(format!(
+            "'{path}' changed while it was being deleted — not deleted"
+        ));
+    }
+    loc.remove_file()?;
+    let rollback = json!({"path": path, "content": content, "mode": st.st_mode & 0o777});
+    Ok(fresh(output(path, content.len()), rollback))
+}
+
+fn list_dir(jail: &Jail, path: &str) -> Result<ActionOutcome, String> {
+    let loc = jail.locate(path, false)?.ok_or_else(|| missing(path))?;
+    let entries = loc.list()?;
+    Ok(ActionOutcome::ok(
+        json!({"path": path, "entries": entries}),
+        json!({}),
+    ))
+}
+
+/// Restores the previous content, or deletes the file the run created — only if the file
+/// still holds exactly what the run wrote.
+fn undo_write(jail: &Jail, data: &Map<String, Value>) -> Result<ActionOutcome, String> {
+    let path = data_str(data, "path")?;
+    let expected = data_str(data, "written_sha256")?;
+    let loc = jail
+        .locate(path, false)?
+        .ok_or_else(|| format!("'{path}' was deleted after the run — not restored"))?;
+    match loc.entry()? {
+        Entry::Missing => return Err(format!("'{path}' was deleted after the run — not restored")),
+        Entry::Dir => {
+            return Err(format!(
+                "'{path}' was replaced by a folder after the run — not restored"
+            ));
+        }
+        Entry::File => {}
+    }
+    let (mut file, st) = loc.open_file()?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(|e| format!("cannot read '{path}': {e}"))?;
+    hasher
+        .flush()
+        .map_err(|e| format!("cannot read '{path}': {e}"))?;
+    let found = hex::encode(hasher.finalize());
+    if found != expected {
+        return Err(format!(
+            "'{path}' was modified after the run (expected sha256 {expected}, found {found}) — not restored"
+        ));
+    }
+    if data
+        .get("existed")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
+        let previous = data_str(data, "previous_content")?;
+        let mode = data
+            .get("previous_mode")
+            .and_then(Value::as_u64)
+            .and_then(|m| u32::try_from(m).ok());
+        loc.replace(previous.as_bytes(), mode, false)?;
+        return Ok(ActionOutcome::ok(
+            json!({"path": path, "undone": "restored the previous content"}),
+            json!({}),
+        ));
+    }
+    if !loc.still_is(&st) {
+        return Err(format!(
+            "'{path}' was modified after the run — not restored"
+        ));
+    }
+    loc.remove_file()?;
+    let created: Vec<String> = data
+        .get("created_dirs")
+        .and_then(Value::as_array)
+        .map(|dirs| {
+            dirs.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    remove_created_dirs(jail, &created);
+    Ok(ActionOutcome::ok(
+        json!({"path": path, "undone": "deleted the file the run created"}),
+        json!({}),
+    ))
+}
+
+/// Writes the deleted content back — only if the path is still free.
+fn undo_delete(jail: &Jail, data: &Map<String, Value>) -> Result<ActionOutcome, String> {
+    let path = data_str(data, "path")?;
+    let content = data_str(data, "content")?;
+    let mode = data
+        .get("mode")
+        .and_then(Value::as_u64)
+        .and_then(|m| u32::try_from(m).ok());
+    let recreated = || format!("'{path}' was recreated after the run — not restored");
+    let loc = jail.locate(path, true)?.ok_or_else(|| missing(path))?;
+    let result = match loc.entry() {
+        Ok(Entry::Missing) => match loc.replace(content.as_bytes(), mode, true) {
+            Ok(true) => Ok(ActionOutcome::ok(
+                json!({"path": path, "undone": "wrote the deleted content back", "bytes": content.len()}),
+                json!({}),
+            )),
+            Ok(false) => Err(recreated()),
+            Err(e) => Err(e),
+        },
+        Ok(Entry::File | Entry::Dir) => Err(recreated()),
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        remove_created_dirs(jail, &loc.created_dirs);
+    }
+    result
+}
+
+/// The location of a file that must exist (read).
+fn existing_file(jail: &Jail, path: &str) -> Result<Location, String> {
+    let loc = jail.locate(path, false)?.ok_or_else(|| missing(path))?;
+    match loc.entry()? {
+        Entry::File => Ok(loc),
+        Entry::Missing => Err(missing(path)),
+        Entry::Dir => Err(is_folder(path)),
+    }
+}
+
+/// Removes folders made for a write, innermost first, as long as they are empty.
+fn remove_created_dirs(jail: &Jail, dirs: &[String]) {
+    for dir in dirs.iter().rev() {
+        match jail.locate(dir, false) {
+            Ok(Some(loc)) if loc.remove_empty_dir() => {}
+            _ => break,
+        }
+    }
+}
+
+fn str_arg<'a>(args: &'a Map<String, Value>, name: &str) -> Result<&'a str, String> {
+    match args.get(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(format!("argument `{name}` must be a string")),
+        None => Err(format!("missing argument `{name}`")),
+    }
+}
+
+fn data_str<'a>(data: &'a Map<String, Value>, name: &str) -> Result<&'a str, String> {
+    data.get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("the recorded rollback data has no `{name}` — not restored"))
+}
+
+fn path_map(path: &str) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert("path".into(), json!(path));
+    map
+}
+
+fn output(path: &str, bytes: usize) -> Map<String, Value> {
+    let mut map = path_map(path);
+    map.insert("bytes".into(), json!(bytes));
+    map
+}
+
+fn fresh(mut output: Map<String, Value>, rollback: Value) -> ActionOutcome {
+    output.insert("already_done".into(), json!(false));
+    ActionOutcome::ok(Value::Object(output), rollback)
+}
+
+fn missing(path: &str) -> String {
+    format!("'{path}' does not exist")
+}
+
+fn is_folder(path: &str) -> String {
+    format!("'{path}' is a folder, not a file")
+}
+
+fn not_capturable(path: &str, verb: &str) -> String {
+    format!(
+        "'{path}' holds content that is not UTF-8 text, which cannot be kept for rollback — not {verb}"
+    )
+}
