@@ -13,7 +13,9 @@ pub struct FsConnector {
 
 impl FsConnector {
     pub fn new(root: &Path, _config: &Config) -> Result<Self, String> {
-        Ok(FsConnector { root: root.to_path_buf() })
+        Ok(FsConnector {
+            root: root.to_path_buf(),
+        })
     }
     pub fn target(&self) -> Value {
         json!({"type": "filesystem", "root": self.root.display().to_string()})
