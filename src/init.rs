@@ -103,7 +103,8 @@ pub struct Written {
 /// Writes the starter files into `dir`, refusing (before writing anything) if any exists.
 pub fn init(dir: &Path) -> Result<Written, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
-    let dir = std::fs::canonicalize(dir).map_err(|e| format!("cannot open `{}`: {e}", dir.display()))?;
+    let dir =
+        std::fs::canonicalize(dir).map_err(|e| format!("cannot open `{}`: {e}", dir.display()))?;
     let config = dir.join("enact.toml");
     let secret = dir.join(".enact").join("secret");
     let workspace = dir.join("workspace");
@@ -113,10 +114,14 @@ pub fn init(dir: &Path) -> Result<Written, String> {
         .map(|p| format!("`{}`", p.display()))
         .collect();
     if !existing.is_empty() {
-        return Err(format!("refusing to overwrite existing {}", existing.join(", ")));
+        return Err(format!(
+            "refusing to overwrite existing {}",
+            existing.join(", ")
+        ));
     }
     let secret_dir = dir.join(".enact");
-    std::fs::create_dir_all(&secret_dir).map_err(|e| format!("cannot create `{}`: {e}", secret_dir.display()))?;
+    std::fs::create_dir_all(&secret_dir)
+        .map_err(|e| format!("cannot create `{}`: {e}", secret_dir.display()))?;
     std::fs::set_permissions(&secret_dir, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| format!("cannot restrict `{}`: {e}", secret_dir.display()))?;
     let mut key = [0u8; 32];
@@ -126,7 +131,11 @@ pub fn init(dir: &Path) -> Result<Written, String> {
     for d in [workspace.join("notes"), dir.join("receipts")] {
         std::fs::create_dir_all(&d).map_err(|e| format!("cannot create `{}`: {e}", d.display()))?;
     }
-    Ok(Written { config, secret, workspace })
+    Ok(Written {
+        config,
+        secret,
+        workspace,
+    })
 }
 
 /// Creates a file that must not exist yet, with the given mode from the start.
@@ -137,12 +146,16 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
         .mode(mode)
         .open(path)
         .map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
 }
 
 /// The client configuration snippet for this folder's config.
 pub fn client_json(config: &Path) -> String {
-    let binary = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "enact".into());
+    let binary = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "enact".into());
     let value = serde_json::json!({
         "mcpServers": {
             "enact": {"command": binary, "args": ["serve", "--config", config.display().to_string()]}
