@@ -6,11 +6,17 @@
 //! [`kernel::receipt`] → [`store`]. Rollback loads a receipt, verifies it, and runs its
 //! inverse through the same engine.
 
-pub mod kernel;
+pub mod cli;
 pub mod config;
 pub mod connector;
-pub mod secret;
-pub mod store;
+pub mod demo;
+pub mod engine;
 #[cfg(feature = "fake-github")]
 pub mod fake_github;
+pub mod init;
+pub mod kernel;
+pub mod mcp;
+pub mod registry;
 pub mod sandbox;
+pub mod secret;
+pub mod store;

@@ -23,7 +23,10 @@ pub enum StoreError {
     #[error("receipt `{run_id}` is invalid: {reason}")]
     Invalid { run_id: String, reason: String },
     #[error("receipts folder `{path}`: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// A receipt as read from disk.
@@ -74,7 +77,11 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) a receipts folder.
     pub fn open(dir: &Path, fsync: bool, secret: Secret) -> Result<Store, StoreError> {
-        Ok(Store { dir: dir.to_path_buf(), fsync, secret })
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            fsync,
+            secret,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -122,19 +129,35 @@ impl Store {
         Ok(decide(&BTreeMap::new()))
     }
 
+    /// The count `count_and_reserve` would pass to `decide` for one query (for previews;
+    /// reserves nothing).
+    pub fn count_runs(
+        &self,
+        _query: &RateQuery,
+        _actor_email: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
     /// Drops a reservation without a receipt (the call failed before one could be written).
     pub fn release(&self, _run_id: &str) {}
 
     /// Rollback receipts whose `rollback_of` is `original`, oldest first: (run id, decision,
     /// the rollback receipt value).
-    pub fn rollbacks_of(&self, _original: &str) -> Result<Vec<(String, String, Value)>, StoreError> {
+    pub fn rollbacks_of(
+        &self,
+        _original: &str,
+    ) -> Result<Vec<(String, String, Value)>, StoreError> {
         Ok(vec![])
     }
 
     /// Holds an exclusive cross-process lock for rolling back `original` until dropped, so two
     /// rollbacks of one run cannot interleave.
     pub fn lock_rollback(&self, original: &str) -> Result<RollbackLock, StoreError> {
-        Ok(RollbackLock { _path: self.dir.join(format!(".rollback-{original}.lock")) })
+        Ok(RollbackLock {
+            _path: self.dir.join(format!(".rollback-{original}.lock")),
+        })
     }
 }
 

@@ -58,7 +58,23 @@ pub struct SystemConfig {
 /// Type-specific settings of a system.
 #[derive(Debug, Clone)]
 pub enum SystemSettings {
-    Github { token_env: String, token: Secret, base_url: String, repos: Vec<String> },
-    Postgres { dsn_env: String, dsn: Secret, max_rows: u64 },
-    Filesystem { root: PathBuf },
+    Github {
+        token_env: String,
+        token: Secret,
+        base_url: String,
+        repos: Vec<String>,
+    },
+    Postgres {
+        dsn_env: String,
+        dsn: Secret,
+        max_rows: u64,
+    },
+    Filesystem {
+        root: PathBuf,
+    },
+}
+
+/// STUB until the describe module lands: what `enact check` prints.
+pub fn describe(config: &Config) -> String {
+    format!("config {} is valid\n", config.path.display())
 }

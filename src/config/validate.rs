@@ -45,12 +45,23 @@ impl std::error::Error for ConfigErrors {}
 pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
         path: path.display().to_string(),
-        errors: vec![ConfigError { location: "file".into(), message: format!("cannot read `{}`: {e}", path.display()), hint: None }],
+        errors: vec![ConfigError {
+            location: "file".into(),
+            message: format!("cannot read `{}`: {e}", path.display()),
+            hint: None,
+        }],
     })?;
     load_str(&text, path, env)
 }
 
 /// Validates config text as if read from `path` (relative paths resolve against its folder).
-pub fn load_str(_text: &str, path: &Path, _env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
-    Err(ConfigErrors { path: path.display().to_string(), errors: vec![] })
+pub fn load_str(
+    _text: &str,
+    path: &Path,
+    _env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    Err(ConfigErrors {
+        path: path.display().to_string(),
+        errors: vec![],
+    })
 }

@@ -11,7 +11,9 @@ pub struct GithubConnector {
 
 impl GithubConnector {
     pub fn new(base_url: &str, _token: &Secret, _repos: &[String]) -> Result<Self, String> {
-        Ok(GithubConnector { base_url: base_url.to_string() })
+        Ok(GithubConnector {
+            base_url: base_url.to_string(),
+        })
     }
     pub fn target(&self) -> Value {
         json!({"type": "github", "base_url": self.base_url})
@@ -24,6 +26,8 @@ impl GithubConnector {
     }
     /// The base branch of a pull request (for `no_merge_to_main`).
     pub async fn pr_base(&self, repo: &str, number: u64) -> Result<String, String> {
-        Err(format!("cannot look up pull request #{number} of {repo}: not implemented"))
+        Err(format!(
+            "cannot look up pull request #{number} of {repo}: not implemented"
+        ))
     }
 }

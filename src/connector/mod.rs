@@ -33,15 +33,27 @@ pub struct ActionOutcome {
 
 impl ActionOutcome {
     pub fn ok(output: Value, rollback_data: Value) -> Self {
-        ActionOutcome { success: true, output, rollback_data }
+        ActionOutcome {
+            success: true,
+            output,
+            rollback_data,
+        }
     }
     /// Idempotent success: the desired state already held (`word`: "created", "deleted", …).
     pub fn already_done(mut output: Map<String, Value>, word: &str) -> Self {
         output.insert("already_done".into(), json!(word));
-        ActionOutcome { success: true, output: Value::Object(output), rollback_data: json!({}) }
+        ActionOutcome {
+            success: true,
+            output: Value::Object(output),
+            rollback_data: json!({}),
+        }
     }
     pub fn failed(error: impl Into<String>) -> Self {
-        ActionOutcome { success: false, output: json!({"error": error.into()}), rollback_data: json!({}) }
+        ActionOutcome {
+            success: false,
+            output: json!({"error": error.into()}),
+            rollback_data: json!({}),
+        }
     }
     /// The error message of a failed outcome.
     pub fn error(&self) -> Option<&str> {
@@ -60,11 +72,18 @@ impl Connector {
     /// Builds the connector for a validated system config. Contacts nothing.
     pub fn build(system: &SystemConfig, config: &Config) -> Result<Connector, String> {
         Ok(match &system.settings {
-            SystemSettings::Filesystem { root } => Connector::Filesystem(filesystem::FsConnector::new(root, config)?),
-            SystemSettings::Github { token, base_url, repos, .. } => {
-                Connector::Github(github::GithubConnector::new(base_url, token, repos)?)
+            SystemSettings::Filesystem { root } => {
+                Connector::Filesystem(filesystem::FsConnector::new(root, config)?)
             }
-            SystemSettings::Postgres { dsn, max_rows, .. } => Connector::Postgres(postgres::PgConnector::new(dsn, *max_rows)?),
+            SystemSettings::Github {
+                token,
+                base_url,
+                repos,
+                ..
+            } => Connector::Github(github::GithubConnector::new(base_url, token, repos)?),
+            SystemSettings::Postgres { dsn, max_rows, .. } => {
+                Connector::Postgres(postgres::PgConnector::new(dsn, *max_rows)?)
+            }
         })
     }
 

@@ -17,7 +17,11 @@ pub enum SystemKind {
 }
 
 impl SystemKind {
-    pub const ALL: [SystemKind; 3] = [SystemKind::Github, SystemKind::Postgres, SystemKind::Filesystem];
+    pub const ALL: [SystemKind; 3] = [
+        SystemKind::Github,
+        SystemKind::Postgres,
+        SystemKind::Filesystem,
+    ];
 
     pub fn parse(s: &str) -> Option<SystemKind> {
         match s {
@@ -38,7 +42,11 @@ impl SystemKind {
 
     /// Every action this type offers (also its default `allowed_actions`).
     pub fn actions(self) -> Vec<&'static str> {
-        ACTIONS.iter().filter(|a| a.kind == self).map(|a| a.name).collect()
+        ACTIONS
+            .iter()
+            .filter(|a| a.kind == self)
+            .map(|a| a.name)
+            .collect()
     }
 }
 
@@ -92,10 +100,18 @@ pub struct ActionSpec {
 }
 
 const fn req(name: &'static str, ty: ArgType) -> ArgSpec {
-    ArgSpec { name, ty, default: None }
+    ArgSpec {
+        name,
+        ty,
+        default: None,
+    }
 }
 const fn opt(name: &'static str, ty: ArgType, default: &'static str) -> ArgSpec {
-    ArgSpec { name, ty, default: Some(default) }
+    ArgSpec {
+        name,
+        ty,
+        default: Some(default),
+    }
 }
 
 use ArgType::*;
@@ -106,9 +122,18 @@ pub const ACTIONS: &[ActionSpec] = &[
         kind: Github,
         name: "create_branch",
         read_only: false,
-        args: &[req("repo", Repo), req("branch", Branch), opt("from_branch", Branch, "\"main\"")],
+        args: &[
+            req("repo", Repo),
+            req("branch", Branch),
+            opt("from_branch", Branch, "\"main\""),
+        ],
     },
-    ActionSpec { kind: Github, name: "delete_branch", read_only: false, args: &[req("repo", Repo), req("branch", Branch)] },
+    ActionSpec {
+        kind: Github,
+        name: "delete_branch",
+        read_only: false,
+        args: &[req("repo", Repo), req("branch", Branch)],
+    },
     ActionSpec {
         kind: Github,
         name: "create_pr",
@@ -125,35 +150,87 @@ pub const ACTIONS: &[ActionSpec] = &[
         kind: Github,
         name: "create_issue",
         read_only: false,
-        args: &[req("repo", Repo), req("title", Str), opt("body", Str, "\"\"")],
+        args: &[
+            req("repo", Repo),
+            req("title", Str),
+            opt("body", Str, "\"\""),
+        ],
     },
-    ActionSpec { kind: Github, name: "merge_pr", read_only: false, args: &[req("repo", Repo), req("pr_number", PositiveInt)] },
+    ActionSpec {
+        kind: Github,
+        name: "merge_pr",
+        read_only: false,
+        args: &[req("repo", Repo), req("pr_number", PositiveInt)],
+    },
     ActionSpec {
         kind: Github,
         name: "push_commit",
         read_only: false,
-        args: &[req("repo", Repo), req("branch", Branch), req("message", Str), req("files", FileMap)],
+        args: &[
+            req("repo", Repo),
+            req("branch", Branch),
+            req("message", Str),
+            req("files", FileMap),
+        ],
     },
     ActionSpec {
         kind: Postgres,
         name: "select_rows",
         read_only: true,
-        args: &[req("table", Table), opt("where", Object, "{}"), opt("limit", NonNegativeInt, "100")],
+        args: &[
+            req("table", Table),
+            opt("where", Object, "{}"),
+            opt("limit", NonNegativeInt, "100"),
+        ],
     },
-    ActionSpec { kind: Postgres, name: "insert_row", read_only: false, args: &[req("table", Table), req("data", Object)] },
+    ActionSpec {
+        kind: Postgres,
+        name: "insert_row",
+        read_only: false,
+        args: &[req("table", Table), req("data", Object)],
+    },
     ActionSpec {
         kind: Postgres,
         name: "update_row",
         read_only: false,
         // `where` defaults to {} so that policies (and the connector) can name the empty-where
         // case instead of a generic "missing argument".
-        args: &[req("table", Table), req("data", Object), opt("where", Object, "{}")],
+        args: &[
+            req("table", Table),
+            req("data", Object),
+            opt("where", Object, "{}"),
+        ],
     },
-    ActionSpec { kind: Postgres, name: "delete_row", read_only: false, args: &[req("table", Table), opt("where", Object, "{}")] },
-    ActionSpec { kind: Filesystem, name: "read_file", read_only: true, args: &[req("path", Path)] },
-    ActionSpec { kind: Filesystem, name: "write_file", read_only: false, args: &[req("path", Path), req("content", Str)] },
-    ActionSpec { kind: Filesystem, name: "delete_file", read_only: false, args: &[req("path", Path)] },
-    ActionSpec { kind: Filesystem, name: "list_dir", read_only: true, args: &[opt("path", Path, "\".\"")] },
+    ActionSpec {
+        kind: Postgres,
+        name: "delete_row",
+        read_only: false,
+        args: &[req("table", Table), opt("where", Object, "{}")],
+    },
+    ActionSpec {
+        kind: Filesystem,
+        name: "read_file",
+        read_only: true,
+        args: &[req("path", Path)],
+    },
+    ActionSpec {
+        kind: Filesystem,
+        name: "write_file",
+        read_only: false,
+        args: &[req("path", Path), req("content", Str)],
+    },
+    ActionSpec {
+        kind: Filesystem,
+        name: "delete_file",
+        read_only: false,
+        args: &[req("path", Path)],
+    },
+    ActionSpec {
+        kind: Filesystem,
+        name: "list_dir",
+        read_only: true,
+        args: &[opt("path", Path, "\".\"")],
+    },
 ];
 
 /// Looks up an action of a system type.

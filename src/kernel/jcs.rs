@@ -132,6 +132,9 @@ mod tests {
 
     #[test]
     fn whitespace_and_order_do_not_matter() {
-        assert_eq!(jcs(r#"{ "b" : [1, 2], "a": {"y":1,"x":2} }"#), r#"{"a":{"x":2,"y":1},"b":[1,2]}"#);
+        assert_eq!(
+            jcs(r#"{ "b" : [1, 2], "a": {"y":1,"x":2} }"#),
+            r#"{"a":{"x":2,"y":1},"b":[1,2]}"#
+        );
     }
 }

@@ -9,5 +9,6 @@ pub mod jcs;
 pub mod plan;
 pub mod policy;
 pub mod receipt;
+pub mod rollback;
 pub mod schema;
 pub mod workflow;

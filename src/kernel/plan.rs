@@ -49,7 +49,11 @@ pub struct SystemScope {
 pub fn substitute(template: &Value, inputs: &Map<String, Value>) -> Result<Value, String> {
     match template {
         Value::String(s) => substitute_str(s, inputs),
-        Value::Array(items) => items.iter().map(|v| substitute(v, inputs)).collect::<Result<Vec<_>, _>>().map(Value::Array),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| substitute(v, inputs))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
         Value::Object(map) => {
             let mut out = Map::new();
             for (k, v) in map {
@@ -87,7 +91,10 @@ pub fn placeholders_in(value: &Value) -> Vec<String> {
     match value {
         Value::String(s) => placeholders(s),
         Value::Array(items) => items.iter().flat_map(placeholders_in).collect(),
-        Value::Object(map) => map.iter().flat_map(|(k, v)| placeholders(k).into_iter().chain(placeholders_in(v))).collect(),
+        Value::Object(map) => map
+            .iter()
+            .flat_map(|(k, v)| placeholders(k).into_iter().chain(placeholders_in(v)))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -123,7 +130,9 @@ fn substitute_str(s: &str, inputs: &Map<String, Value>) -> Result<Value, String>
 }
 
 fn lookup<'a>(inputs: &'a Map<String, Value>, name: &str) -> Result<&'a Value, String> {
-    inputs.get(name).ok_or_else(|| format!("input `{name}` has no value"))
+    inputs
+        .get(name)
+        .ok_or_else(|| format!("input `{name}` has no value"))
 }
 
 /// The JSON type of a value, as JSON Schema names it.
@@ -160,10 +169,13 @@ pub fn normalise_step(
     for arg in spec.args {
         let value = match (args.get(arg.name), arg.default) {
             (Some(v), _) => v.clone(),
-            (None, Some(default)) => serde_json::from_str(default).map_err(|e| format!("{ctx}: bad default: {e}"))?,
+            (None, Some(default)) => {
+                serde_json::from_str(default).map_err(|e| format!("{ctx}: bad default: {e}"))?
+            }
             (None, None) => return Err(format!("{ctx}: missing argument `{}`", arg.name)),
         };
-        let value = check_arg(system, arg.ty, value).map_err(|e| format!("{ctx}: argument `{}`: {e}", arg.name))?;
+        let value = check_arg(system, arg.ty, value)
+            .map_err(|e| format!("{ctx}: argument `{}`: {e}", arg.name))?;
         out.insert(arg.name.to_string(), value);
     }
     Ok(out)
@@ -179,7 +191,10 @@ fn check_arg(system: &SystemScope, ty: ArgType, value: Value) -> Result<Value, S
             let s = as_str(&value)?;
             validate_repo(s)?;
             if !repo_in_scope(&system.repos, s) {
-                return Err(format!("repo '{s}' is not in the repos of system `{}`", system.name));
+                return Err(format!(
+                    "repo '{s}' is not in the repos of system `{}`",
+                    system.name
+                ));
             }
             Ok(value)
         }
@@ -190,7 +205,8 @@ fn check_arg(system: &SystemScope, ty: ArgType, value: Value) -> Result<Value, S
             Ok(Value::String(s.to_string()))
         }
         ArgType::PositiveInt | ArgType::NonNegativeInt => {
-            let n = integer_value(&value).ok_or_else(|| format!("must be an integer, got {value}"))?;
+            let n =
+                integer_value(&value).ok_or_else(|| format!("must be an integer, got {value}"))?;
             if n < 0 || (ty == ArgType::PositiveInt && n == 0) {
                 return Err(format!("must be a positive integer, got {n}"));
             }
@@ -202,12 +218,18 @@ fn check_arg(system: &SystemScope, ty: ArgType, value: Value) -> Result<Value, S
         },
         ArgType::FileMap => {
             let Value::Object(map) = &value else {
-                return Err(format!("must be an object of path → content, got {}", json_type_name(&value)));
+                return Err(format!(
+                    "must be an object of path → content, got {}",
+                    json_type_name(&value)
+                ));
             };
             for (path, content) in map {
                 validate_repo_path(path)?;
                 if !content.is_string() {
-                    return Err(format!("content of '{path}' must be a string, got {}", json_type_name(content)));
+                    return Err(format!(
+                        "content of '{path}' must be a string, got {}",
+                        json_type_name(content)
+                    ));
                 }
             }
             Ok(value)
@@ -241,7 +263,9 @@ fn check_arg(system: &SystemScope, ty: ArgType, value: Value) -> Result<Value, S
 }
 
 fn as_str(value: &Value) -> Result<&str, String> {
-    value.as_str().ok_or_else(|| format!("must be a string, got {}", json_type_name(value)))
+    value
+        .as_str()
+        .ok_or_else(|| format!("must be a string, got {}", json_type_name(value)))
 }
 
 /// An integer value with JSON Schema semantics (`5.0` is an integer).
@@ -251,7 +275,11 @@ pub fn integer_value(value: &Value) -> Option<i64> {
         return Some(i);
     }
     let f = n.as_f64()?;
-    if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 { Some(f as i64) } else { None }
+    if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 {
+        Some(f as i64)
+    } else {
+        None
+    }
 }
 
 /// `owner/name` as GitHub allows them, so a repo can never reshape an API URL.
@@ -266,8 +294,14 @@ pub fn validate_repo(s: &str) -> Result<(), String> {
         && name.len() <= 100
         && name != "."
         && name != ".."
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if owner_ok && name_ok { Ok(()) } else { Err(bad()) }
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if owner_ok && name_ok {
+        Ok(())
+    } else {
+        Err(bad())
+    }
 }
 
 /// Whether a repo matches one of a system's `repos` entries (`owner/name` or `owner/*`);
@@ -309,7 +343,9 @@ fn branch_problem(s: &str) -> Option<&'static str> {
     if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Some("it contains whitespace or a control character");
     }
-    if s.chars().any(|c| matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\' | '#' | '%')) {
+    if s.chars()
+        .any(|c| matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\' | '#' | '%'))
+    {
         return Some("it contains one of ~ ^ : ? * [ \\ # %");
     }
     if s.contains("..") {
@@ -342,7 +378,13 @@ pub fn validate_repo_path(p: &str) -> Result<(), String> {
         && !p.contains('\\')
         && !p.chars().any(|c| c.is_control())
         && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
-    if ok { Ok(()) } else { Err(format!("invalid file path '{p}': it must be relative, without '.', '..' or empty components")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid file path '{p}': it must be relative, without '.', '..' or empty components"
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -361,20 +403,28 @@ mod tests {
     fn exact_placeholder_takes_the_value_of_any_type() {
         let i = inputs(json!({"n": 5, "o": {"a": [1]}}));
         assert_eq!(substitute(&json!("{{n}}"), &i), Ok(json!(5)));
-        assert_eq!(substitute(&json!({"x": "{{ o }}"}), &i), Ok(json!({"x": {"a": [1]}})));
+        assert_eq!(
+            substitute(&json!({"x": "{{ o }}"}), &i),
+            Ok(json!({"x": {"a": [1]}}))
+        );
     }
 
     #[test]
     fn embedded_placeholders_insert_text_once() {
         let i = inputs(json!({"a": "{{b}}", "b": "no", "n": 1.5, "t": true}));
-        assert_eq!(substitute(&json!("x-{{a}}-{{n}}-{{t}}"), &i), Ok(json!("x-{{b}}-1.5-true")));
+        assert_eq!(
+            substitute(&json!("x-{{a}}-{{n}}-{{t}}"), &i),
+            Ok(json!("x-{{b}}-1.5-true"))
+        );
     }
 
     #[test]
     fn embedded_null_object_or_array_is_refused() {
         let i = inputs(json!({"z": null, "o": {}, "a": []}));
         for name in ["z", "o", "a"] {
-            let err = substitute(&json!(format!("p/{{{{{name}}}}}")), &i).err().unwrap_or_default();
+            let err = substitute(&json!(format!("p/{{{{{name}}}}}")), &i)
+                .err()
+                .unwrap_or_default();
             assert!(err.contains(&format!("input `{name}`")), "{err}");
         }
     }
@@ -384,14 +434,25 @@ mod tests {
         for good in ["agent/x", "feature/a-b_c.d", "a"] {
             assert!(validate_branch(good).is_ok(), "{good}");
         }
-        for bad in ["", "-x", "a..b", "a b", "main?x", "a#b", "a%2e", "a\\b", "a/", "/a", "a//b", ".a", "a/.b", "x.lock", "a.", "a@{b", "HEAD", "a~1", "a:b", "a\tb"] {
+        for bad in [
+            "", "-x", "a..b", "a b", "main?x", "a#b", "a%2e", "a\\b", "a/", "/a", "a//b", ".a",
+            "a/.b", "x.lock", "a.", "a@{b", "HEAD", "a~1", "a:b", "a\tb",
+        ] {
             assert!(validate_branch(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn repos_must_be_owner_name_and_in_scope() {
-        for bad in ["acme", "acme/app?", "../x", "acme/..", "a/b/c", "acme/%2e%2e", "/app"] {
+        for bad in [
+            "acme",
+            "acme/app?",
+            "../x",
+            "acme/..",
+            "a/b/c",
+            "acme/%2e%2e",
+            "/app",
+        ] {
             assert!(validate_repo(bad).is_err(), "{bad}");
         }
         let repos = vec!["acme/app".to_string(), "labs/*".to_string()];
@@ -403,20 +464,55 @@ mod tests {
 
     #[test]
     fn steps_are_normalised() {
-        let sys = SystemScope { name: "gh".into(), kind: SystemKind::Github, repos: vec!["acme/app".into()], root: None };
+        let sys = SystemScope {
+            name: "gh".into(),
+            kind: SystemKind::Github,
+            repos: vec!["acme/app".into()],
+            root: None,
+        };
         let args = inputs(json!({"repo": "acme/app", "branch": "refs/heads/agent/x"}));
         let out = normalise_step(&sys, "create_branch", &args);
-        assert_eq!(out, Ok(inputs(json!({"repo": "acme/app", "branch": "agent/x", "from_branch": "main"}))));
-        let err = normalise_step(&sys, "create_branch", &inputs(json!({"repo": "acme/app", "branch": "main?x"})));
-        assert!(err.err().unwrap_or_default().contains("invalid branch name 'main?x'"));
-        let err = normalise_step(&sys, "create_branch", &inputs(json!({"repo": "other/app", "branch": "x"})));
-        assert!(err.err().unwrap_or_default().contains("repo 'other/app' is not in the repos of system `gh`"));
+        assert_eq!(
+            out,
+            Ok(inputs(
+                json!({"repo": "acme/app", "branch": "agent/x", "from_branch": "main"})
+            ))
+        );
+        let err = normalise_step(
+            &sys,
+            "create_branch",
+            &inputs(json!({"repo": "acme/app", "branch": "main?x"})),
+        );
+        assert!(
+            err.err()
+                .unwrap_or_default()
+                .contains("invalid branch name 'main?x'")
+        );
+        let err = normalise_step(
+            &sys,
+            "create_branch",
+            &inputs(json!({"repo": "other/app", "branch": "x"})),
+        );
+        assert!(
+            err.err()
+                .unwrap_or_default()
+                .contains("repo 'other/app' is not in the repos of system `gh`")
+        );
     }
 
     #[test]
     fn absolute_paths_inside_the_root_become_relative() {
-        let sys = SystemScope { name: "f".into(), kind: SystemKind::Filesystem, repos: vec![], root: Some("/srv/ws".into()) };
-        let out = normalise_step(&sys, "read_file", &inputs(json!({"path": "/srv/ws/a/b.txt"})));
+        let sys = SystemScope {
+            name: "f".into(),
+            kind: SystemKind::Filesystem,
+            repos: vec![],
+            root: Some("/srv/ws".into()),
+        };
+        let out = normalise_step(
+            &sys,
+            "read_file",
+            &inputs(json!({"path": "/srv/ws/a/b.txt"})),
+        );
         assert_eq!(out, Ok(inputs(json!({"path": "a/b.txt"}))));
         let out = normalise_step(&sys, "read_file", &inputs(json!({"path": "/srv/wsx/a"})));
         assert_eq!(out, Ok(inputs(json!({"path": "/srv/wsx/a"}))));

@@ -39,6 +39,10 @@ pub struct Receipt {
     pub actor_email: String,
     pub actor_role: String,
     pub payload: Value,
+    /// The arguments after defaults were applied (stored like `payload`); absent on rollback
+    /// receipts and input-schema BLOCKs. `rate_limit`'s `per` compares against these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Value>,
     pub policy_results: Vec<PolicyResult>,
     pub decision: Decision,
     pub actions_taken: Vec<ActionRecord>,
@@ -55,8 +59,14 @@ pub struct Receipt {
 
 /// The payload as stored: verbatim, or `{sha256, bytes}` when larger than 64 KiB.
 pub fn stored_payload(payload: &Value) -> Value {
-    let bytes = serde_json::to_vec(payload).map(|v| v.len()).unwrap_or(usize::MAX);
-    if bytes > MAX_VERBATIM_PAYLOAD { digest_summary(payload) } else { payload.clone() }
+    let bytes = serde_json::to_vec(payload)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if bytes > MAX_VERBATIM_PAYLOAD {
+        digest_summary(payload)
+    } else {
+        payload.clone()
+    }
 }
 
 /// `{"sha256": hex(SHA-256(JCS(v))), "bytes": len(JCS(v))}`.
@@ -87,10 +97,16 @@ pub fn verify(receipt: &Value, secret: &[u8]) -> bool {
     let Some(sig) = receipt.get("signature").and_then(Value::as_str) else {
         return false;
     };
-    if sig.len() != 64 || !sig.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if sig.len() != 64
+        || !sig
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return false;
     }
-    let Ok(expected) = hex::decode(sig) else { return false };
+    let Ok(expected) = hex::decode(sig) else {
+        return false;
+    };
     let mut unsigned = receipt.clone();
     if let Value::Object(map) = &mut unsigned {
         map.remove("signature");
@@ -102,7 +118,8 @@ pub fn verify(receipt: &Value, secret: &[u8]) -> bool {
 
 fn mac(secret: &[u8]) -> HmacSha256 {
     // HMAC accepts keys of any length, so this cannot fail; the fallback keeps the type total.
-    HmacSha256::new_from_slice(secret).unwrap_or_else(|_| <HmacSha256 as hmac::digest::KeyInit>::new(&Default::default()))
+    HmacSha256::new_from_slice(secret)
+        .unwrap_or_else(|_| <HmacSha256 as hmac::digest::KeyInit>::new(&Default::default()))
 }
 
 impl Receipt {
@@ -153,7 +170,11 @@ mod tests {
             actor_email: "agent@company.com".into(),
             actor_role: "engineer".into(),
             payload: json!({"path": "a.txt", "content": "hi"}),
-            policy_results: vec![PolicyResult::pass("no_delete_file", "no delete_file is planned")],
+            inputs: None,
+            policy_results: vec![PolicyResult::pass(
+                "no_delete_file",
+                "no delete_file is planned",
+            )],
             decision: Decision::Pass,
             actions_taken: vec![ActionRecord {
                 action: "write_file".into(),
@@ -179,7 +200,10 @@ mod tests {
     #[test]
     fn signature_matches_an_independent_hmac() {
         let v = json!({"b": "x", "a": 1, "signature": "ignored"});
-        assert_eq!(sign(&v, &[b'k'; 32]), "17226dafb6001e55a12726bc15c30efe44b49c2183d0a0e85327f462f49c3cd6");
+        assert_eq!(
+            sign(&v, &[b'k'; 32]),
+            "17226dafb6001e55a12726bc15c30efe44b49c2183d0a0e85327f462f49c3cd6"
+        );
     }
 
     #[test]
@@ -198,7 +222,12 @@ mod tests {
     fn malformed_signatures_are_rejected() {
         let mut r = sample();
         r.sign(b"0123456789abcdef0123456789abcdef");
-        for bad in [r.signature.to_uppercase(), format!("{}0", r.signature), r.signature[..63].to_string(), String::new()] {
+        for bad in [
+            r.signature.to_uppercase(),
+            format!("{}0", r.signature),
+            r.signature[..63].to_string(),
+            String::new(),
+        ] {
             let mut v = r.to_value();
             v["signature"] = json!(bad);
             assert!(!verify(&v, b"0123456789abcdef0123456789abcdef"));
@@ -208,7 +237,10 @@ mod tests {
     #[test]
     fn redaction_replaces_rollback_data_with_its_digest() {
         let v = redacted(&sample().to_value());
-        assert_eq!(v["actions_taken"][0]["rollback_data"], digest_summary(&json!({"existed": false})));
+        assert_eq!(
+            v["actions_taken"][0]["rollback_data"],
+            digest_summary(&json!({"existed": false}))
+        );
         assert_eq!(v["actions_taken"][0]["rollback_data"]["bytes"], json!(17));
     }
 
@@ -224,7 +256,13 @@ mod tests {
     #[test]
     fn run_ids_must_be_lowercase_uuids() {
         assert!(is_valid_run_id("0b6f1a2c-3d4e-4f50-8a6b-7c8d9e0f1a2b"));
-        for bad in ["", "../x", "0B6F1A2C-3D4E-4F50-8A6B-7C8D9E0F1A2B", "0b6f1a2c3d4e4f508a6b7c8d9e0f1a2b", "0b6f1a2c-3d4e-4f50-8a6b-7c8d9e0f1a2/"] {
+        for bad in [
+            "",
+            "../x",
+            "0B6F1A2C-3D4E-4F50-8A6B-7C8D9E0F1A2B",
+            "0b6f1a2c3d4e4f508a6b7c8d9e0f1a2b",
+            "0b6f1a2c-3d4e-4f50-8a6b-7c8d9e0f1a2/",
+        ] {
             assert!(!is_valid_run_id(bad), "{bad}");
         }
     }

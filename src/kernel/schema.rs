@@ -49,7 +49,10 @@ pub fn input_schema(inputs: &[InputSpec]) -> Map<String, Value> {
 
 /// Validates a call's arguments and returns them with defaults filled in.
 /// The error is one sentence naming the offending argument and value.
-pub fn validate_arguments(inputs: &[InputSpec], args: &Map<String, Value>) -> Result<Map<String, Value>, String> {
+pub fn validate_arguments(
+    inputs: &[InputSpec],
+    args: &Map<String, Value>,
+) -> Result<Map<String, Value>, String> {
     check_limits(args)?;
     for key in args.keys() {
         if !inputs.iter().any(|i| &i.name == key) {
@@ -92,7 +95,12 @@ pub fn validate_arguments(inputs: &[InputSpec], args: &Map<String, Value>) -> Re
             && !allowed.iter().any(|a| json_equal(a, value))
         {
             let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
-            return Err(format!("argument `{}` must be one of {}, got {}", input.name, list.join(", "), short(value)));
+            return Err(format!(
+                "argument `{}` must be one of {}, got {}",
+                input.name,
+                list.join(", "),
+                short(value)
+            ));
         }
         out.insert(input.name.clone(), value.clone());
     }
@@ -101,13 +109,19 @@ pub fn validate_arguments(inputs: &[InputSpec], args: &Map<String, Value>) -> Re
 
 /// Size, depth and number-exactness limits (SPEC §3.1).
 pub fn check_limits(args: &Map<String, Value>) -> Result<(), String> {
-    let size = serde_json::to_vec(args).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(args)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_ARGUMENTS_BYTES {
-        return Err(format!("arguments are {size} bytes as JSON, more than the limit of {MAX_ARGUMENTS_BYTES}"));
+        return Err(format!(
+            "arguments are {size} bytes as JSON, more than the limit of {MAX_ARGUMENTS_BYTES}"
+        ));
     }
     fn walk(v: &Value, depth: usize, path: &mut String) -> Result<(), String> {
         if depth > MAX_DEPTH {
-            return Err(format!("arguments are nested deeper than {MAX_DEPTH} levels"));
+            return Err(format!(
+                "arguments are nested deeper than {MAX_DEPTH} levels"
+            ));
         }
         match v {
             Value::Array(items) => {
@@ -157,7 +171,9 @@ pub fn number_is_exact(n: &serde_json::Number) -> bool {
 /// Whether a number's source text has the same value as the shortest decimal form of its
 /// nearest double (`9007199254740993` → false, `0.1` → true, `1.0` → true).
 pub fn number_text_is_exact(text: &str) -> bool {
-    let Ok(f) = text.parse::<f64>() else { return false };
+    let Ok(f) = text.parse::<f64>() else {
+        return false;
+    };
     if !f.is_finite() {
         return false;
     }
@@ -209,9 +225,13 @@ pub fn json_equal(a: &Value, b: &Value) -> bool {
             (Some(i), Some(j)) => i == j,
             _ => x.as_f64() == y.as_f64(),
         },
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
         }
         _ => a == b,
     }
@@ -231,7 +251,11 @@ fn article(ty: InputType) -> &'static str {
 /// A value shortened for an error message.
 pub fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.chars().count() > 60 { format!("{}…", s.chars().take(57).collect::<String>()) } else { s }
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(57).collect::<String>())
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]
@@ -239,7 +263,15 @@ mod tests {
     use super::*;
 
     fn input(name: &str, ty: InputType) -> InputSpec {
-        InputSpec { name: name.into(), ty, description: None, default: None, optional: false, enum_values: None, values: None }
+        InputSpec {
+            name: name.into(),
+            ty,
+            description: None,
+            default: None,
+            optional: false,
+            enum_values: None,
+            values: None,
+        }
     }
 
     fn obj(v: Value) -> Map<String, Value> {
@@ -250,7 +282,9 @@ mod tests {
     fn five_point_zero_is_an_integer() {
         let inputs = [input("n", InputType::Integer)];
         assert!(validate_arguments(&inputs, &obj(json!({"n": 5.0}))).is_ok());
-        let err = validate_arguments(&inputs, &obj(json!({"n": 5.5}))).err().unwrap_or_default();
+        let err = validate_arguments(&inputs, &obj(json!({"n": 5.5})))
+            .err()
+            .unwrap_or_default();
         assert_eq!(err, "argument `n` must be an integer, got a number 5.5");
     }
 
@@ -259,8 +293,14 @@ mod tests {
         let mut mode = input("mode", InputType::String);
         mode.enum_values = Some(vec![json!("a"), json!("b")]);
         let inputs = [input("p", InputType::String), mode];
-        assert_eq!(validate_arguments(&inputs, &obj(json!({"mode": "a"}))), Err("missing required argument `p`".into()));
-        assert_eq!(validate_arguments(&inputs, &obj(json!({"p": "x", "mode": "a", "z": 1}))), Err("unknown argument `z`".into()));
+        assert_eq!(
+            validate_arguments(&inputs, &obj(json!({"mode": "a"}))),
+            Err("missing required argument `p`".into())
+        );
+        assert_eq!(
+            validate_arguments(&inputs, &obj(json!({"p": "x", "mode": "a", "z": 1}))),
+            Err("unknown argument `z`".into())
+        );
         assert_eq!(
             validate_arguments(&inputs, &obj(json!({"p": "x", "mode": "c"}))),
             Err("argument `mode` must be one of \"a\", \"b\", got \"c\"".into())
@@ -271,16 +311,21 @@ mod tests {
     fn defaults_are_filled_in() {
         let mut d = input("d", InputType::Boolean);
         d.default = Some(json!(false));
-        assert_eq!(validate_arguments(&[d], &Map::new()), Ok(obj(json!({"d": false}))));
+        assert_eq!(
+            validate_arguments(&[d], &Map::new()),
+            Ok(obj(json!({"d": false})))
+        );
     }
 
     #[test]
     fn big_integers_a_double_cannot_hold_are_refused() {
         let inputs = [input("n", InputType::Integer)];
-        let args: Map<String, Value> = serde_json::from_str(r#"{"n": 9007199254740993}"#).unwrap_or_default();
+        let args: Map<String, Value> =
+            serde_json::from_str(r#"{"n": 9007199254740993}"#).unwrap_or_default();
         let err = validate_arguments(&inputs, &args).err().unwrap_or_default();
         assert!(err.contains("9007199254740993"), "{err}");
-        let args: Map<String, Value> = serde_json::from_str(r#"{"n": 9007199254740992}"#).unwrap_or_default();
+        let args: Map<String, Value> =
+            serde_json::from_str(r#"{"n": 9007199254740992}"#).unwrap_or_default();
         assert!(validate_arguments(&inputs, &args).is_ok());
     }
 
@@ -300,7 +345,9 @@ mod tests {
         for _ in 0..70 {
             v = json!([v]);
         }
-        let err = validate_arguments(&[input("a", InputType::Array)], &obj(json!({"a": v}))).err().unwrap_or_default();
+        let err = validate_arguments(&[input("a", InputType::Array)], &obj(json!({"a": v})))
+            .err()
+            .unwrap_or_default();
         assert_eq!(err, "arguments are nested deeper than 64 levels");
     }
 

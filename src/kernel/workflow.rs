@@ -120,7 +120,9 @@ impl Builtin {
             Builtin::AgentPrWorkflow => {
                 "Open a pull request: create a branch from `base`, commit `files` to it (if any), open a PR into `base`."
             }
-            Builtin::DbSafeInsert => "Insert one row; with `unique_key`, refuse if a row with the same value already exists.",
+            Builtin::DbSafeInsert => {
+                "Insert one row; with `unique_key`, refuse if a row with the same value already exists."
+            }
         }
     }
 
@@ -140,18 +142,40 @@ impl Builtin {
                 s("branch", "Branch to create for the change", None),
                 s("title", "Pull request title", None),
                 s("body", "Pull request body", Some(json!(""))),
-                s("base", "Branch to branch from and merge into", Some(json!("main"))),
+                s(
+                    "base",
+                    "Branch to branch from and merge into",
+                    Some(json!("main")),
+                ),
                 InputSpec {
                     ty: InputType::Object,
                     values: Some(InputType::String),
                     ..s("files", "Files to commit: path → content", Some(json!({})))
                 },
-                s("message", "Commit message (default: the title)", Some(json!(""))),
+                s(
+                    "message",
+                    "Commit message (default: the title)",
+                    Some(json!("")),
+                ),
             ],
             Builtin::DbSafeInsert => vec![
-                s("table", "Table to insert into (table or schema.table)", None),
-                InputSpec { ty: InputType::Object, ..s("data", "Column → value", None) },
-                InputSpec { optional: true, ..s("unique_key", "Refuse the insert if a row with this column's value exists", None) },
+                s(
+                    "table",
+                    "Table to insert into (table or schema.table)",
+                    None,
+                ),
+                InputSpec {
+                    ty: InputType::Object,
+                    ..s("data", "Column → value", None)
+                },
+                InputSpec {
+                    optional: true,
+                    ..s(
+                        "unique_key",
+                        "Refuse the insert if a row with this column's value exists",
+                        None,
+                    )
+                },
             ],
         }
     }
@@ -177,7 +201,10 @@ impl Builtin {
                     json!({"repo": get("repo"), "branch": get("branch"), "from_branch": get("base")}),
                     None,
                 )];
-                let has_files = args.get("files").and_then(Value::as_object).is_some_and(|f| !f.is_empty());
+                let has_files = args
+                    .get("files")
+                    .and_then(Value::as_object)
+                    .is_some_and(|f| !f.is_empty());
                 if has_files {
                     let message = match args.get("message").and_then(Value::as_str) {
                         Some(m) if !m.is_empty() => get("message"),
@@ -199,7 +226,11 @@ impl Builtin {
                 Ok(steps)
             }
             Builtin::DbSafeInsert => {
-                let data = args.get("data").and_then(Value::as_object).cloned().unwrap_or_default();
+                let data = args
+                    .get("data")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
                 let mut steps = Vec::new();
                 let mut guard = None;
                 if let Some(key) = args.get("unique_key").and_then(Value::as_str) {
@@ -208,14 +239,27 @@ impl Builtin {
                     };
                     let mut filter = Map::new();
                     filter.insert(key.to_string(), value.clone());
-                    steps.push(step(SystemKind::Postgres, "select_rows", json!({"table": get("table"), "where": filter, "limit": 1}), None));
+                    steps.push(step(
+                        SystemKind::Postgres,
+                        "select_rows",
+                        json!({"table": get("table"), "where": filter, "limit": 1}),
+                        None,
+                    ));
                     let shown = match value {
                         Value::String(s) => s.clone(),
                         other => other.to_string(),
                     };
-                    guard = Some(Guard::NoRowsFrom { step: 0, message: format!("Row with {key}={shown} already exists") });
+                    guard = Some(Guard::NoRowsFrom {
+                        step: 0,
+                        message: format!("Row with {key}={shown} already exists"),
+                    });
                 }
-                steps.push(step(SystemKind::Postgres, "insert_row", json!({"table": get("table"), "data": data}), guard));
+                steps.push(step(
+                    SystemKind::Postgres,
+                    "insert_row",
+                    json!({"table": get("table"), "data": data}),
+                    guard,
+                ));
                 Ok(steps)
             }
         }

@@ -23,8 +23,10 @@ pub fn protect_tables(_tables: &[String], ctx: &Context<'_>) -> Result<Outcome, 
     Err("not implemented".into())
 }
 
-pub fn contractor_cannot_write_pii(_fields: &[String], ctx: &Context<'_>) -> Result<Outcome, String> {
+pub fn contractor_cannot_write_pii(
+    _fields: &[String],
+    ctx: &Context<'_>,
+) -> Result<Outcome, String> {
     let _ = ctx;
     Err("not implemented".into())
 }
-

@@ -17,4 +17,3 @@ pub fn block_extensions(_extensions: &[String], ctx: &Context<'_>) -> Result<Out
     let _ = ctx;
     Err("not implemented".into())
 }
-

@@ -27,4 +27,3 @@ pub fn no_merge_to_main(_branches: &[String], ctx: &Context<'_>) -> Result<Outco
     let _ = ctx;
     Err("not implemented".into())
 }
-

@@ -1,6 +1,6 @@
 //! STUB
-use serde_json::{Map, Value};
 use super::PolicyKind;
+use serde_json::{Map, Value};
 
 pub fn parse(name: &str, _params: &Map<String, Value>) -> Result<PolicyKind, Vec<String>> {
     Err(vec![format!("unknown policy `{name}`")])

@@ -1,0 +1,151 @@
+//! The command line (SPEC §1): argument parsing and one function per subcommand. `main.rs`
+//! only sets up logging, calls [`run`], and exits with its code.
+
+mod check;
+mod receipts;
+mod rollback;
+mod serve;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::engine::Engine;
+use crate::registry::Registry;
+use crate::store::Store;
+
+/// Exit codes (SPEC §1).
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "enact",
+    version,
+    about = "An action firewall for AI agents: vetted workflows as MCP tools, a deterministic policy gate, signed receipts and rollback."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the configured workflows as MCP tools over stdio.
+    Serve(ConfigArg),
+    /// Validate the config without contacting any system; print what would be served.
+    Check(ConfigArg),
+    /// Write a commented starter enact.toml, a secret and a workspace folder.
+    Init {
+        /// Folder to initialise (default: the current folder).
+        dir: Option<PathBuf>,
+    },
+    /// Inspect and verify receipts.
+    #[command(subcommand)]
+    Receipts(ReceiptsCommand),
+    /// Roll a run back from its receipt.
+    Rollback {
+        /// The run to roll back.
+        run_id: String,
+        /// Print the inverse steps without running them.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Run a self-contained demo: a BLOCK, a PASS and a ROLLBACK through the real MCP server.
+    Demo {
+        /// Keep the demo folder instead of removing it.
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArg {
+    /// Config file (default: $ENACT_CONFIG, else ./enact.toml).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReceiptsCommand {
+    /// List receipts, newest first.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        workflow: Option<String>,
+        /// PASS, BLOCK or PARTIAL.
+        #[arg(long)]
+        decision: Option<String>,
+        /// Print JSON: {"receipts": [...]}.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Show one receipt and whether its signature verifies.
+    Show {
+        run_id: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Verify one receipt, or the whole folder (signatures and chain).
+    Verify {
+        run_id: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+/// Runs a parsed command; returns the process exit code.
+pub async fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Serve(c) => serve::run(&c).await,
+        Command::Check(c) => check::run(&c),
+        Command::Init { dir } => crate::init::run(dir.as_deref().unwrap_or(Path::new("."))),
+        Command::Receipts(cmd) => receipts::run(cmd),
+        Command::Rollback {
+            run_id,
+            dry_run,
+            config,
+        } => rollback::run(&config, &run_id, dry_run).await,
+        Command::Demo { keep } => crate::demo::run(keep).await,
+    }
+}
+
+/// The process environment, as the config loader wants it.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Loads and validates the config, printing every error on failure.
+pub fn load_config(arg: &ConfigArg) -> Result<Config, u8> {
+    let path = config::resolve_path(arg.config.as_deref(), &process_env);
+    config::load(&path, &process_env).map_err(|errors| {
+        eprint!("{errors}");
+        EXIT_USAGE
+    })
+}
+
+/// Config → registry → store → engine, as `serve` and `rollback` need them.
+pub fn build_engine(config: Config) -> Result<Arc<Engine>, u8> {
+    let store = open_store(&config)?;
+    let registry = Registry::build(config).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_USAGE
+    })?;
+    Ok(Arc::new(Engine::new(registry, store)))
+}
+
+/// The receipts store of a config.
+pub fn open_store(config: &Config) -> Result<Store, u8> {
+    Store::open(&config.receipts_dir, config.fsync, config.secret.clone()).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_FAILED
+    })
+}

@@ -1,0 +1,758 @@
+//! The engine: the one place where the pure kernel meets I/O.
+//!
+//! A workflow call goes validate → plan → (facts) → gate → run → receipt; a rollback goes
+//! load → verify → inverse plan → guarded undos → receipt. Both the MCP server and the CLI
+//! call these functions, so the rules hold the same way for agents and operators.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::connector::{ActionOutcome, Connector};
+use crate::kernel::context::{Context, Facts};
+use crate::kernel::plan::{self, Guard, Step};
+use crate::kernel::policy::{self, Decision, PolicyKind, PolicyResult, Verdict};
+use crate::kernel::receipt::{self, ActionRecord, Receipt};
+use crate::kernel::rollback::{UndoKind, UndoStep, inverse_plan};
+use crate::kernel::schema;
+use crate::kernel::workflow::{Workflow, WorkflowBody};
+use crate::registry::Registry;
+use crate::store::{Store, StoreError};
+
+/// The pseudo-policy that reports argument and plan validation failures.
+pub const INPUT_SCHEMA: &str = "input_schema";
+
+/// Why a call could not even be judged (these are protocol errors, not receipts).
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("unknown tool `{0}`")]
+    UnknownWorkflow(String),
+    /// The run happened (or was blocked) but its receipt could not be written.
+    #[error("the receipt for run {run_id} could not be written: {source}")]
+    Receipt { run_id: String, source: StoreError },
+}
+
+/// The result of one workflow call (SPEC §3.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct CallResult {
+    pub run_id: String,
+    pub workflow: String,
+    pub decision: Decision,
+    pub success: bool,
+    pub actions: Vec<ActionView>,
+    pub policy_results: Vec<PolicyResult>,
+    pub receipt: String,
+}
+
+/// An action as reported to the caller (no rollback data).
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionView {
+    pub action: String,
+    pub system: String,
+    pub success: bool,
+    pub output: Value,
+}
+
+impl From<&ActionRecord> for ActionView {
+    fn from(r: &ActionRecord) -> Self {
+        ActionView {
+            action: r.action.clone(),
+            system: r.system.clone(),
+            success: r.success,
+            output: r.output.clone(),
+        }
+    }
+}
+
+impl CallResult {
+    /// One line for a human: the decision and, on BLOCK or failure, every reason.
+    pub fn summary(&self) -> String {
+        match (self.decision, self.success) {
+            (Decision::Block, _) => {
+                let failed: Vec<String> = self
+                    .policy_results
+                    .iter()
+                    .filter(|r| !r.passed)
+                    .map(|r| format!("{}: {}", r.policy, r.reason))
+                    .collect();
+                format!(
+                    "BLOCK: `{}` was blocked — {}",
+                    self.workflow,
+                    failed.join("; ")
+                )
+            }
+            (_, true) => format!(
+                "PASS: `{}` ran {} action(s) successfully (receipt {})",
+                self.workflow,
+                self.actions.len(),
+                self.run_id
+            ),
+            (_, false) => {
+                let error = self
+                    .actions
+                    .iter()
+                    .find(|a| !a.success)
+                    .map(|a| {
+                        let msg = a
+                            .output
+                            .get("error")
+                            .and_then(Value::as_str)
+                            .unwrap_or("failed");
+                        format!("action `{}` on `{}` failed: {msg}", a.action, a.system)
+                    })
+                    .unwrap_or_else(|| "an action failed".into());
+                format!(
+                    "FAILED: `{}` passed the gate but {error} (receipt {})",
+                    self.workflow, self.run_id
+                )
+            }
+        }
+    }
+}
+
+/// The result of `enact_preview`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    pub workflow: String,
+    pub decision: Decision,
+    pub plan: Vec<Value>,
+    pub policy_results: Vec<PolicyResult>,
+}
+
+/// Who asks for a rollback: over MCP only the server's own actor's runs may be rolled back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requester {
+    Agent,
+    Operator,
+}
+
+/// The result of a rollback (SPEC §3.1 `enact_rollback`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackResult {
+    pub run_id: String,
+    pub rollback_of: String,
+    pub decision: Decision,
+    pub success: bool,
+    pub actions: Vec<ActionView>,
+    pub receipt: String,
+}
+
+impl RollbackResult {
+    pub fn summary(&self) -> String {
+        let failed: Vec<String> = self
+            .actions
+            .iter()
+            .filter(|a| !a.success)
+            .map(|a| {
+                format!(
+                    "{}: {}",
+                    a.action,
+                    a.output
+                        .get("error")
+                        .and_then(Value::as_str)
+                        .unwrap_or("failed")
+                )
+            })
+            .collect();
+        if self.success {
+            format!(
+                "ROLLBACK PASS: run {} undone, {} step(s) (receipt {})",
+                self.rollback_of,
+                self.actions.len(),
+                self.run_id
+            )
+        } else {
+            format!(
+                "ROLLBACK PARTIAL: run {} — failed: {} (receipt {})",
+                self.rollback_of,
+                failed.join("; "),
+                self.run_id
+            )
+        }
+    }
+}
+
+/// A refused rollback: the message is the SPEC's exact text where it fixes one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RollbackRefused(pub String);
+
+/// The engine owns the registry and the receipts store.
+pub struct Engine {
+    registry: Registry,
+    store: Store,
+}
+
+/// A validated, planned call, before the gate.
+struct Planned {
+    args: Map<String, Value>,
+    steps: Vec<Step>,
+}
+
+impl Engine {
+    pub fn new(registry: Registry, store: Store) -> Engine {
+        Engine { registry, store }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Validates arguments and builds the plan. `Err` is the `input_schema` reason.
+    /// `inexact`: numbers the transport found in the raw arguments whose value a double
+    /// cannot hold (their parsed form has already been rounded).
+    fn plan(
+        &self,
+        workflow: &Workflow,
+        raw: &Map<String, Value>,
+        inexact: &[String],
+    ) -> Result<Planned, String> {
+        if let Some(n) = inexact.first() {
+            return Err(format!(
+                "number {n} cannot be represented exactly as a double"
+            ));
+        }
+        let args = schema::validate_arguments(&workflow.inputs, raw)?;
+        let (system_of, templated): (Vec<String>, Vec<(String, Map<String, Value>)>) =
+            match &workflow.body {
+                WorkflowBody::Declared { steps } => {
+                    let mut out = Vec::new();
+                    for (i, t) in steps.iter().enumerate() {
+                        let value = plan::substitute(&Value::Object(t.args.clone()), &args)
+                            .map_err(|e| format!("step {}: {e}", i + 1))?;
+                        let Value::Object(map) = value else {
+                            return Err(format!("step {}: arguments are not an object", i + 1));
+                        };
+                        out.push((t.action.clone(), map));
+                    }
+                    (steps.iter().map(|t| t.system.clone()).collect(), out)
+                }
+                WorkflowBody::Builtin { builtin, system } => {
+                    let steps = builtin.plan(system, &args)?;
+                    let guards: Vec<Option<Guard>> =
+                        steps.iter().map(|s| s.guard.clone()).collect();
+                    let mut planned = Vec::new();
+                    for (step, guard) in steps.into_iter().zip(guards) {
+                        let scope = self.scope(&step.system)?;
+                        let normalised = plan::normalise_step(&scope, &step.action, &step.args)?;
+                        planned.push(Step {
+                            args: normalised,
+                            guard,
+                            ..step
+                        });
+                    }
+                    return Ok(Planned {
+                        args,
+                        steps: planned,
+                    });
+                }
+            };
+        let mut steps = Vec::new();
+        for (system, (action, map)) in system_of.into_iter().zip(templated) {
+            let scope = self.scope(&system)?;
+            let normalised = plan::normalise_step(&scope, &action, &map)?;
+            steps.push(Step {
+                system,
+                kind: scope.kind,
+                action,
+                args: normalised,
+                guard: None,
+            });
+        }
+        Ok(Planned { args, steps })
+    }
+
+    fn scope(&self, system: &str) -> Result<plan::SystemScope, String> {
+        self.registry
+            .scope(system)
+            .ok_or_else(|| format!("system `{system}` is not configured"))
+    }
+
+    /// Facts the policies need from live systems, looked up before the gate.
+    async fn facts(&self, workflow: &str, steps: &[Step]) -> Facts {
+        let mut facts = Facts::default();
+        let needs_bases =
+            self.registry.config.policies.iter().any(|p| {
+                p.applies_to(workflow) && matches!(p.kind, PolicyKind::NoMergeToMain { .. })
+            });
+        if !needs_bases {
+            return facts;
+        }
+        for step in steps.iter().filter(|s| s.action == "merge_pr") {
+            let repo = step
+                .args
+                .get("repo")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let Some(number) = step.args.get("pr_number").and_then(Value::as_u64) else {
+                continue;
+            };
+            let base = match self
+                .registry
+                .systems
+                .get(&step.system)
+                .map(|s| &s.connector)
+            {
+                Some(Connector::Github(gh)) => gh.pr_base(&repo, number).await,
+                _ => Err(format!("system `{}` is not a GitHub system", step.system)),
+            };
+            facts.pr_bases.insert((repo, number), base);
+        }
+        facts
+    }
+
+    /// Evaluates the gate for a call without running anything or writing a receipt.
+    pub async fn preview(
+        &self,
+        workflow: &str,
+        raw: &Map<String, Value>,
+        inexact: &[String],
+    ) -> Result<Preview, CallError> {
+        let wf = self
+            .registry
+            .workflow(workflow)
+            .ok_or_else(|| CallError::UnknownWorkflow(workflow.into()))?;
+        let now = Utc::now();
+        let planned = match self.plan(wf, raw, inexact) {
+            Ok(p) => p,
+            Err(reason) => {
+                return Ok(Preview {
+                    workflow: workflow.into(),
+                    decision: Decision::Block,
+                    plan: vec![],
+                    policy_results: vec![PolicyResult::fail(INPUT_SCHEMA, reason)],
+                });
+            }
+        };
+        let mut facts = self.facts(workflow, &planned.steps).await;
+        let policies = &self.registry.config.policies;
+        for q in policy::rate_queries(policies, workflow, &planned.args) {
+            let count = self
+                .store
+                .count_runs(&q, &self.registry.config.actor.email, now)
+                .map_err(|e| e.to_string());
+            facts.rate_counts.insert(q.index, count);
+        }
+        let verdict = self.judge(workflow, &planned, now, &facts);
+        Ok(Preview {
+            workflow: workflow.into(),
+            decision: verdict.decision,
+            plan: planned.steps.iter().map(step_json).collect(),
+            policy_results: verdict.results,
+        })
+    }
+
+    fn judge(
+        &self,
+        workflow: &str,
+        planned: &Planned,
+        now: DateTime<Utc>,
+        facts: &Facts,
+    ) -> Verdict {
+        let ctx = Context {
+            workflow,
+            actor: &self.registry.config.actor,
+            payload: &planned.args,
+            plan: &planned.steps,
+            now,
+            facts,
+        };
+        policy::gate(&self.registry.config.policies, &ctx)
+    }
+
+    /// Runs one workflow call end to end. Every call that names a known workflow writes
+    /// exactly one receipt, PASS or BLOCK.
+    pub async fn call(
+        &self,
+        workflow: &str,
+        raw: Map<String, Value>,
+        inexact: &[String],
+    ) -> Result<CallResult, CallError> {
+        let wf = self
+            .registry
+            .workflow(workflow)
+            .ok_or_else(|| CallError::UnknownWorkflow(workflow.into()))?;
+        let now = Utc::now();
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let payload = Value::Object(raw.clone());
+
+        let planned = match self.plan(wf, &raw, inexact) {
+            Ok(p) => p,
+            Err(reason) => {
+                let verdict = Verdict {
+                    decision: Decision::Block,
+                    results: vec![PolicyResult::fail(INPUT_SCHEMA, reason)],
+                };
+                return self.finish(&run_id, workflow, &payload, None, &[], verdict, vec![], now);
+            }
+        };
+
+        let mut facts = self.facts(workflow, &planned.steps).await;
+        let policies = &self.registry.config.policies;
+        let queries = policy::rate_queries(policies, workflow, &planned.args);
+        let mut verdict = None;
+        let actor = self.registry.config.actor.email.clone();
+        let reserved = {
+            let mut decide = |counts: &BTreeMap<usize, Result<u64, String>>| {
+                facts.rate_counts = counts.clone();
+                let v = self.judge(workflow, &planned, now, &facts);
+                let pass = v.decision == Decision::Pass;
+                verdict = Some(v);
+                pass
+            };
+            blocking(|| {
+                self.store.count_and_reserve(
+                    &queries,
+                    &actor,
+                    workflow,
+                    &planned.args,
+                    now,
+                    &run_id,
+                    &mut decide,
+                )
+            })
+        };
+        let verdict = match (reserved, verdict) {
+            (Ok(_), Some(v)) => v,
+            (Ok(_), None) => Verdict {
+                decision: Decision::Block,
+                results: vec![PolicyResult::fail(
+                    "rate_limit",
+                    "policy error: the gate did not run",
+                )],
+            },
+            (Err(e), _) => Verdict {
+                decision: Decision::Block,
+                results: vec![PolicyResult::fail(
+                    "rate_limit",
+                    format!("policy error: cannot count earlier runs: {e}"),
+                )],
+            },
+        };
+
+        let mut records = Vec::new();
+        if verdict.decision == Decision::Pass {
+            for step in &planned.steps {
+                let record = self.run_step(step, &records).await;
+                let ok = record.success;
+                records.push(record);
+                if !ok {
+                    break;
+                }
+            }
+        }
+        self.finish(
+            &run_id,
+            workflow,
+            &payload,
+            Some(&planned.args),
+            &planned.steps,
+            verdict,
+            records,
+            now,
+        )
+    }
+
+    async fn run_step(&self, step: &Step, earlier: &[ActionRecord]) -> ActionRecord {
+        let Some(system) = self.registry.systems.get(&step.system) else {
+            return record(
+                step,
+                Value::Null,
+                ActionOutcome::failed(format!("system `{}` is not configured", step.system)),
+            );
+        };
+        let target = system.connector.target();
+        if let Some(Guard::NoRowsFrom { step: i, message }) = &step.guard {
+            let found = earlier
+                .get(*i)
+                .and_then(|r| r.output.get("rows"))
+                .and_then(Value::as_array)
+                .is_none_or(|rows| !rows.is_empty());
+            if found {
+                return record(step, target, ActionOutcome::failed(message.clone()));
+            }
+        }
+        let outcome = system.execute(&step.action, &step.args).await;
+        if !outcome.success {
+            tracing::warn!(system = %step.system, action = %step.action, error = ?outcome.error(), "action failed");
+        }
+        record(step, target, outcome)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        run_id: &str,
+        workflow: &str,
+        payload: &Value,
+        inputs: Option<&Map<String, Value>>,
+        steps: &[Step],
+        verdict: Verdict,
+        records: Vec<ActionRecord>,
+        now: DateTime<Utc>,
+    ) -> Result<CallResult, CallError> {
+        let success = verdict.decision == Decision::Pass && records.iter().all(|r| r.success);
+        let mut receipt = Receipt {
+            run_id: run_id.into(),
+            workflow: workflow.into(),
+            actor_email: self.registry.config.actor.email.clone(),
+            actor_role: self.registry.config.actor.role.clone(),
+            payload: receipt::stored_payload(payload),
+            inputs: inputs.map(|i| receipt::stored_payload(&Value::Object(i.clone()))),
+            policy_results: verdict.results.clone(),
+            decision: verdict.decision,
+            actions_taken: records,
+            timestamp: timestamp(now),
+            rollback_of: None,
+            plan: Value::Array(steps.iter().map(step_json).collect()),
+            policy_set_hash: self.registry.policy_set_hash.clone(),
+            seq: 0,
+            prev_hash: String::new(),
+            signature: String::new(),
+        };
+        receipt.prev_hash = receipt::GENESIS_HASH.into();
+        let written = blocking(|| self.store.append(receipt));
+        let written = match written {
+            Ok(r) => r,
+            Err(source) => {
+                self.store.release(run_id);
+                tracing::error!(run_id, error = %source, "receipt could not be written");
+                return Err(CallError::Receipt {
+                    run_id: run_id.into(),
+                    source,
+                });
+            }
+        };
+        tracing::info!(
+            run_id,
+            workflow,
+            decision = written.decision.as_str(),
+            success,
+            "run recorded"
+        );
+        Ok(CallResult {
+            run_id: run_id.into(),
+            workflow: workflow.into(),
+            decision: verdict.decision,
+            success,
+            actions: written.actions_taken.iter().map(ActionView::from).collect(),
+            policy_results: verdict.results,
+            receipt: format!("enact://receipts/{run_id}"),
+        })
+    }
+
+    /// Checks everything a rollback requires and returns the original receipt and the steps
+    /// to run (SPEC §6 rules 1–4).
+    fn prepare_rollback(
+        &self,
+        run_id: &str,
+        requester: Requester,
+    ) -> Result<(Receipt, Vec<UndoStep>), RollbackRefused> {
+        if !self.registry.config.rollback_enabled {
+            return Err(RollbackRefused(
+                "Rollback is disabled: set `[rollback] enabled = true` in the config".into(),
+            ));
+        }
+        let loaded = self
+            .store
+            .load(run_id)
+            .map_err(|e| RollbackRefused(e.to_string()))?;
+        if !loaded.signature_valid {
+            return Err(RollbackRefused(format!(
+                "Receipt signature verification failed for run_id: {run_id}"
+            )));
+        }
+        let original: Receipt = serde_json::from_value(loaded.value).map_err(|e| {
+            RollbackRefused(format!("receipt `{run_id}` is not a run receipt: {e}"))
+        })?;
+        if original.rollback_of.is_some() {
+            return Err(RollbackRefused(format!(
+                "Cannot rollback a rollback receipt — `{run_id}` is itself a rollback"
+            )));
+        }
+        if original.decision == Decision::Block {
+            return Err(RollbackRefused(
+                "Cannot rollback a blocked run — no actions were taken".into(),
+            ));
+        }
+        if requester == Requester::Agent && original.actor_email != self.registry.config.actor.email
+        {
+            return Err(RollbackRefused(format!(
+                "Run {run_id} belongs to another actor and cannot be rolled back here"
+            )));
+        }
+        let earlier = self
+            .store
+            .rollbacks_of(run_id)
+            .map_err(|e| RollbackRefused(e.to_string()))?;
+        if let Some((rb, _, _)) = earlier.iter().find(|(_, d, _)| d == "PASS") {
+            return Err(RollbackRefused(format!(
+                "Run {run_id} was already rolled back by {rb}"
+            )));
+        }
+        // After a PARTIAL rollback, only the undo steps that failed last time are retried.
+        let only: Option<Vec<usize>> = match earlier.last() {
+            Some((rb_id, _, value)) => {
+                if !receipt::verify(value, self.registry.config.secret.expose().as_bytes()) {
+                    return Err(RollbackRefused(format!(
+                        "Receipt signature verification failed for run_id: {rb_id}"
+                    )));
+                }
+                let failed = value
+                    .get("actions_taken")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter(|x| x.get("success") == Some(&Value::Bool(false)))
+                            .filter_map(|x| {
+                                x.get("args")
+                                    .and_then(|g| g.get("undo_of"))
+                                    .and_then(Value::as_u64)
+                            })
+                            .map(|i| i as usize)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Some(failed)
+            }
+            None => None,
+        };
+        let steps = inverse_plan(&original.actions_taken, only.as_deref());
+        Ok((original, steps))
+    }
+
+    /// The inverse steps a rollback would run, without running them (`--dry-run`).
+    pub fn rollback_plan(
+        &self,
+        run_id: &str,
+        requester: Requester,
+    ) -> Result<Vec<UndoStep>, RollbackRefused> {
+        let _lock = self
+            .store
+            .lock_rollback(run_id)
+            .map_err(|e| RollbackRefused(e.to_string()))?;
+        self.prepare_rollback(run_id, requester)
+            .map(|(_, steps)| steps)
+    }
+
+    /// Rolls a run back (SPEC §6): guarded undos in reverse order, best effort, and a signed
+    /// rollback receipt with decision PASS or PARTIAL.
+    pub async fn rollback(
+        &self,
+        run_id: &str,
+        requester: Requester,
+    ) -> Result<RollbackResult, RollbackRefused> {
+        if !receipt::is_valid_run_id(run_id) {
+            return Err(RollbackRefused(format!("Invalid run_id: '{run_id}'")));
+        }
+        // Held across the undo so two rollbacks of one run (in any process) cannot interleave.
+        let _lock = blocking(|| self.store.lock_rollback(run_id))
+            .map_err(|e| RollbackRefused(e.to_string()))?;
+        let (original, steps) = self.prepare_rollback(run_id, requester)?;
+        let now = Utc::now();
+        let mut records = Vec::new();
+        for step in &steps {
+            let Some(orig) = original.actions_taken.get(step.index) else {
+                continue;
+            };
+            let outcome = match (&step.kind, self.registry.systems.get(&step.system)) {
+                (UndoKind::SkipReadOnly, _) => {
+                    ActionOutcome::ok(json!({"skipped": "read-only action"}), json!({}))
+                }
+                (UndoKind::Undo, None) => ActionOutcome::failed(format!(
+                    "system `{}` is no longer configured",
+                    step.system
+                )),
+                (UndoKind::Undo, Some(system)) => system.undo(orig).await,
+            };
+            let mut args = Map::new();
+            args.insert("undo_of".into(), json!(step.index));
+            records.push(ActionRecord {
+                action: step.action.clone(),
+                system: step.system.clone(),
+                success: outcome.success,
+                output: outcome.output,
+                rollback_data: outcome.rollback_data,
+                target: orig.target.clone(),
+                args,
+            });
+        }
+        let decision = if records.iter().all(|r| r.success) {
+            Decision::Pass
+        } else {
+            Decision::Partial
+        };
+        let rb_id = uuid::Uuid::new_v4().to_string();
+        let receipt = Receipt {
+            run_id: rb_id.clone(),
+            workflow: format!("rollback:{}", original.workflow),
+            actor_email: original.actor_email.clone(),
+            actor_role: original.actor_role.clone(),
+            payload: json!({"original_run_id": run_id}),
+            inputs: None,
+            policy_results: vec![],
+            decision,
+            actions_taken: records,
+            timestamp: timestamp(now),
+            rollback_of: Some(run_id.into()),
+            plan: serde_json::to_value(&steps).unwrap_or(Value::Null),
+            policy_set_hash: self.registry.policy_set_hash.clone(),
+            seq: 0,
+            prev_hash: receipt::GENESIS_HASH.into(),
+            signature: String::new(),
+        };
+        let written = blocking(|| self.store.append(receipt)).map_err(|e| {
+            RollbackRefused(format!(
+                "the rollback ran but its receipt could not be written: {e}"
+            ))
+        })?;
+        Ok(RollbackResult {
+            run_id: rb_id.clone(),
+            rollback_of: run_id.into(),
+            decision,
+            success: decision == Decision::Pass,
+            actions: written.actions_taken.iter().map(ActionView::from).collect(),
+            receipt: format!("enact://receipts/{rb_id}"),
+        })
+    }
+}
+
+fn record(step: &Step, target: Value, outcome: ActionOutcome) -> ActionRecord {
+    ActionRecord {
+        action: step.action.clone(),
+        system: step.system.clone(),
+        success: outcome.success,
+        output: outcome.output,
+        rollback_data: outcome.rollback_data,
+        target,
+        args: step.args.clone(),
+    }
+}
+
+/// A plan step as shown to callers and recorded in receipts.
+pub fn step_json(step: &Step) -> Value {
+    json!({"system": step.system, "action": step.action, "args": step.args})
+}
+
+/// RFC 3339 UTC with microseconds, e.g. `2026-11-26T01:02:03.456789Z`.
+pub fn timestamp(now: DateTime<Utc>) -> String {
+    now.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Runs blocking store work (file locks, fsync) without stalling the async runtime's other
+/// tasks when it can; on a current-thread runtime it simply runs inline.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}

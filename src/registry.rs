@@ -1,0 +1,77 @@
+//! The registry: systems (with their connectors), policies and workflows, built once from a
+//! validated config and never changed while serving.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, SystemSettings};
+use crate::connector::{Connector, System};
+use crate::kernel::jcs::canonicalize;
+use crate::kernel::plan::SystemScope;
+use crate::kernel::workflow::Workflow;
+
+pub struct Registry {
+    pub config: Config,
+    pub systems: BTreeMap<String, System>,
+    /// Hex SHA-256 of the active policy set (JCS), recorded in every receipt.
+    pub policy_set_hash: String,
+}
+
+impl Registry {
+    /// Builds every connector. Contacts no system.
+    pub fn build(config: Config) -> Result<Registry, String> {
+        let mut systems = BTreeMap::new();
+        for sc in &config.systems {
+            let connector =
+                Connector::build(sc, &config).map_err(|e| format!("system `{}`: {e}", sc.name))?;
+            systems.insert(
+                sc.name.clone(),
+                System {
+                    name: sc.name.clone(),
+                    kind: sc.kind,
+                    allowed_actions: sc.allowed_actions.clone(),
+                    connector,
+                },
+            );
+        }
+        let policy_set_hash = hex::encode(Sha256::digest(canonicalize(&policies_json(&config))));
+        Ok(Registry {
+            config,
+            systems,
+            policy_set_hash,
+        })
+    }
+
+    pub fn workflow(&self, name: &str) -> Option<&Workflow> {
+        self.config.workflows.iter().find(|w| w.name == name)
+    }
+
+    /// What the plan builder needs to know about a system.
+    pub fn scope(&self, system: &str) -> Option<SystemScope> {
+        let sc = self.config.systems.iter().find(|s| s.name == system)?;
+        let (repos, root) = match &sc.settings {
+            SystemSettings::Github { repos, .. } => (repos.clone(), None),
+            SystemSettings::Filesystem { root } => (Vec::new(), Some(root.display().to_string())),
+            SystemSettings::Postgres { .. } => (Vec::new(), None),
+        };
+        Some(SystemScope {
+            name: sc.name.clone(),
+            kind: sc.kind,
+            repos,
+            root,
+        })
+    }
+}
+
+/// The active policies as shown by `enact://policies`: name, parameters, scope.
+pub fn policies_json(config: &Config) -> Value {
+    Value::Array(
+        config
+            .policies
+            .iter()
+            .map(|p| json!({"policy": p.name(), "params": p.kind.params_json(), "workflows": p.scope}))
+            .collect(),
+    )
+}
