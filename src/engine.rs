@@ -4,8 +4,6 @@
 //! load → verify → inverse plan → guarded undos → receipt. Both the MCP server and the CLI
 //! call these functions, so the rules hold the same way for agents and operators.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -219,50 +217,38 @@ impl Engine {
             ));
         }
         let args = schema::validate_arguments(&workflow.inputs, raw)?;
-        let (system_of, templated): (Vec<String>, Vec<(String, Map<String, Value>)>) =
-            match &workflow.body {
-                WorkflowBody::Declared { steps } => {
-                    let mut out = Vec::new();
-                    for (i, t) in steps.iter().enumerate() {
-                        let value = plan::substitute(&Value::Object(t.args.clone()), &args)
-                            .map_err(|e| format!("step {}: {e}", i + 1))?;
-                        let Value::Object(map) = value else {
-                            return Err(format!("step {}: arguments are not an object", i + 1));
-                        };
-                        out.push((t.action.clone(), map));
-                    }
-                    (steps.iter().map(|t| t.system.clone()).collect(), out)
-                }
-                WorkflowBody::Builtin { builtin, system } => {
-                    let steps = builtin.plan(system, &args)?;
-                    let guards: Vec<Option<Guard>> =
-                        steps.iter().map(|s| s.guard.clone()).collect();
-                    let mut planned = Vec::new();
-                    for (step, guard) in steps.into_iter().zip(guards) {
-                        let scope = self.scope(&step.system)?;
-                        let normalised = plan::normalise_step(&scope, &step.action, &step.args)?;
-                        planned.push(Step {
-                            args: normalised,
-                            guard,
-                            ..step
-                        });
-                    }
-                    return Ok(Planned {
-                        args,
-                        steps: planned,
+        // Both kinds of workflow produce raw steps first; every step is then normalised
+        // against its system the same way, so policies always see one form.
+        let raw_steps: Vec<Step> = match &workflow.body {
+            WorkflowBody::Declared { steps } => {
+                let mut out = Vec::new();
+                for (i, t) in steps.iter().enumerate() {
+                    let value = plan::substitute(&Value::Object(t.args.clone()), &args)
+                        .map_err(|e| format!("step {}: {e}", i + 1))?;
+                    let Value::Object(map) = value else {
+                        return Err(format!("step {}: arguments are not an object", i + 1));
+                    };
+                    let kind = self.scope(&t.system)?.kind;
+                    out.push(Step {
+                        system: t.system.clone(),
+                        kind,
+                        action: t.action.clone(),
+                        args: map,
+                        guard: None,
                     });
                 }
-            };
+                out
+            }
+            WorkflowBody::Builtin { builtin, system } => builtin.plan(system, &args)?,
+        };
         let mut steps = Vec::new();
-        for (system, (action, map)) in system_of.into_iter().zip(templated) {
-            let scope = self.scope(&system)?;
-            let normalised = plan::normalise_step(&scope, &action, &map)?;
+        for step in raw_steps {
+            let scope = self.scope(&step.system)?;
+            let normalised = plan::normalise_step(&scope, &step.action, &step.args)?;
             steps.push(Step {
-                system,
                 kind: scope.kind,
-                action,
                 args: normalised,
-                guard: None,
+                ..step
             });
         }
         Ok(Planned { args, steps })
@@ -400,7 +386,7 @@ impl Engine {
         let mut verdict = None;
         let actor = self.registry.config.actor.email.clone();
         let reserved = {
-            let mut decide = |counts: &BTreeMap<usize, Result<u64, String>>| {
+            let mut decide = |counts: &crate::kernel::context::RateCounts| {
                 facts.rate_counts = counts.clone();
                 let v = self.judge(workflow, &planned, now, &facts);
                 let pass = v.decision == Decision::Pass;

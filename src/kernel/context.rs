@@ -15,6 +15,10 @@ pub struct Actor {
     pub role: String,
 }
 
+/// Per `rate_limit` policy (by config index): how many earlier runs count against it, or why
+/// they could not be counted.
+pub type RateCounts = BTreeMap<usize, Result<u64, String>>;
+
 /// Facts looked up by the engine before the gate runs, so that policies stay pure.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
@@ -23,7 +27,7 @@ pub struct Facts {
     pub pr_bases: BTreeMap<(String, u64), Result<String, String>>,
     /// `rate_limit`: for the policy at this index in the config, how many earlier runs count
     /// against it (`Err`: the count could not be taken).
-    pub rate_counts: BTreeMap<usize, Result<u64, String>>,
+    pub rate_counts: RateCounts,
 }
 
 /// The input of the gate.

@@ -141,12 +141,10 @@ pub fn check_limits(args: &Map<String, Value>) -> Result<(), String> {
                     path.truncate(len);
                 }
             }
-            Value::Number(n) => {
-                if !number_is_exact(n) {
-                    return Err(format!(
-                        "number {n} at `{path}` cannot be represented exactly as a double"
-                    ));
-                }
+            Value::Number(n) if !number_is_exact(n) => {
+                return Err(format!(
+                    "number {n} at `{path}` cannot be represented exactly as a double"
+                ));
             }
             _ => {}
         }
