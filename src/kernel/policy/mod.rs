@@ -10,6 +10,9 @@ mod db;
 mod fs;
 mod git;
 mod params;
+mod plan_view;
+#[cfg(test)]
+mod scenarios;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -28,18 +31,10 @@ pub struct PolicyResult {
 
 impl PolicyResult {
     pub fn pass(policy: &str, reason: impl Into<String>) -> Self {
-        PolicyResult {
-            policy: policy.into(),
-            passed: true,
-            reason: reason.into(),
-        }
+        PolicyResult { policy: policy.into(), passed: true, reason: reason.into() }
     }
     pub fn fail(policy: &str, reason: impl Into<String>) -> Self {
-        PolicyResult {
-            policy: policy.into(),
-            passed: false,
-            reason: reason.into(),
-        }
+        PolicyResult { policy: policy.into(), passed: false, reason: reason.into() }
     }
 }
 
@@ -52,16 +47,10 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn pass(reason: impl Into<String>) -> Self {
-        Outcome {
-            passed: true,
-            reason: reason.into(),
-        }
+        Outcome { passed: true, reason: reason.into() }
     }
     pub fn block(reason: impl Into<String>) -> Self {
-        Outcome {
-            passed: false,
-            reason: reason.into(),
-        }
+        Outcome { passed: false, reason: reason.into() }
     }
 }
 
@@ -105,49 +94,24 @@ pub struct Verdict {
 /// A built-in policy with its validated parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PolicyKind {
-    NoPushToMain {
-        branches: Vec<String>,
-    },
-    RequireBranchPrefix {
-        prefix: String,
-    },
-    MaxFilesPerCommit {
-        max: u64,
-    },
+    NoPushToMain { branches: Vec<String> },
+    RequireBranchPrefix { prefix: String },
+    MaxFilesPerCommit { max: u64 },
     NoDeleteBranch,
-    NoMergeToMain {
-        branches: Vec<String>,
-    },
+    NoMergeToMain { branches: Vec<String> },
     NoDeleteRow,
     NoDeleteWithoutWhere,
     NoUpdateWithoutWhere,
-    ProtectTables {
-        tables: Vec<String>,
-    },
+    ProtectTables { tables: Vec<String> },
     NoDeleteFile,
-    RestrictPaths {
-        paths: Vec<String>,
-    },
-    BlockExtensions {
-        extensions: Vec<String>,
-    },
-    ContractorCannotWritePii {
-        fields: Vec<String>,
-    },
-    RequireActorRole {
-        roles: Vec<String>,
-    },
+    RestrictPaths { paths: Vec<String> },
+    BlockExtensions { extensions: Vec<String> },
+    ContractorCannotWritePii { fields: Vec<String> },
+    RequireActorRole { roles: Vec<String> },
     /// Minutes after midnight UTC; the window is [start, end), crossing midnight if end < start.
-    WithinMaintenanceWindow {
-        start: u32,
-        end: u32,
-    },
+    WithinMaintenanceWindow { start: u32, end: u32 },
     /// `window` in seconds; `per`: an argument name, or `None`.
-    RateLimit {
-        max: u64,
-        window: u64,
-        per: Option<String>,
-    },
+    RateLimit { max: u64, window: u64, per: Option<String> },
 }
 
 /// Every built-in policy name, in the order of SPEC §4.
@@ -218,9 +182,7 @@ impl Policy {
     }
 
     pub fn applies_to(&self, workflow: &str) -> bool {
-        self.scope
-            .as_ref()
-            .is_none_or(|s| s.iter().any(|w| w == workflow))
+        self.scope.as_ref().is_none_or(|s| s.iter().any(|w| w == workflow))
     }
 }
 
@@ -235,11 +197,7 @@ pub fn gate(policies: &[Policy], ctx: &Context<'_>) -> Verdict {
         .filter(|(_, p)| p.applies_to(ctx.workflow))
         .map(|(index, p)| evaluate_guarded(p, index, ctx))
         .collect();
-    let decision = if results.iter().all(|r| r.passed) {
-        Decision::Pass
-    } else {
-        Decision::Block
-    };
+    let decision = if results.iter().all(|r| r.passed) { Decision::Pass } else { Decision::Block };
     Verdict { decision, results }
 }
 
@@ -248,11 +206,7 @@ fn evaluate_guarded(policy: &Policy, index: usize, ctx: &Context<'_>) -> PolicyR
     let name = policy.name();
     let run = std::panic::AssertUnwindSafe(|| evaluate(&policy.kind, index, ctx));
     match std::panic::catch_unwind(run) {
-        Ok(Ok(outcome)) => PolicyResult {
-            policy: name.into(),
-            passed: outcome.passed,
-            reason: outcome.reason,
-        },
+        Ok(Ok(outcome)) => PolicyResult { policy: name.into(), passed: outcome.passed, reason: outcome.reason },
         Ok(Err(e)) => PolicyResult::fail(name, format!("policy error: {e}")),
         Err(_) => PolicyResult::fail(name, "policy error: the policy panicked"),
     }
@@ -269,17 +223,13 @@ fn evaluate(kind: &PolicyKind, index: usize, ctx: &Context<'_>) -> Result<Outcom
         PolicyKind::NoDeleteWithoutWhere => db::no_delete_without_where(ctx),
         PolicyKind::NoUpdateWithoutWhere => db::no_update_without_where(ctx),
         PolicyKind::ProtectTables { tables } => db::protect_tables(tables, ctx),
-        PolicyKind::ContractorCannotWritePii { fields } => {
-            db::contractor_cannot_write_pii(fields, ctx)
-        }
+        PolicyKind::ContractorCannotWritePii { fields } => db::contractor_cannot_write_pii(fields, ctx),
         PolicyKind::NoDeleteFile => fs::no_delete_file(ctx),
         PolicyKind::RestrictPaths { paths } => fs::restrict_paths(paths, ctx),
         PolicyKind::BlockExtensions { extensions } => fs::block_extensions(extensions, ctx),
         PolicyKind::RequireActorRole { roles } => actor::require_actor_role(roles, ctx),
-        PolicyKind::WithinMaintenanceWindow { start, end } => {
-            actor::within_maintenance_window(*start, *end, ctx)
-        }
-        PolicyKind::RateLimit { max, .. } => actor::rate_limit(*max, index, ctx),
+        PolicyKind::WithinMaintenanceWindow { start, end } => actor::within_maintenance_window(*start, *end, ctx),
+        PolicyKind::RateLimit { max, window, per } => actor::rate_limit(*max, *window, per.as_deref(), index, ctx),
     }
 }
 
@@ -297,11 +247,7 @@ pub struct RateQuery {
 }
 
 /// The rate queries of the `rate_limit` policies in scope of this workflow.
-pub fn rate_queries(
-    policies: &[Policy],
-    workflow: &str,
-    payload: &Map<String, Value>,
-) -> Vec<RateQuery> {
+pub fn rate_queries(policies: &[Policy], workflow: &str, payload: &Map<String, Value>) -> Vec<RateQuery> {
     policies
         .iter()
         .enumerate()
@@ -312,12 +258,7 @@ pub fn rate_queries(
                 max: *max,
                 window_secs: *window,
                 workflows: p.scope.clone(),
-                per: per.as_ref().map(|name| {
-                    (
-                        name.clone(),
-                        payload.get(name).cloned().unwrap_or(Value::Null),
-                    )
-                }),
+                per: per.as_ref().map(|name| (name.clone(), payload.get(name).cloned().unwrap_or(Value::Null))),
             }),
             _ => None,
         })
