@@ -100,9 +100,13 @@ pub fn load_str(
     };
     let table = raw::parse(text).map_err(|e| fail(vec![e]))?;
     let config_path = resolve(path);
-    let dir = config_path
-        .parent()
-        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+    // Relative paths are relative to the folder the config was named in (a symlinked config
+    // keeps its neighbours), while the file itself is compared with roots where it really is.
+    let named_dir = match resolve_lexically(path).parent() {
+        Some(parent) => parent.to_path_buf(),
+        None => PathBuf::from("/"),
+    };
+    let dir = resolve(&named_dir);
 
     let mut p = Problems::default();
     let top = Section::new("", &table);
@@ -272,12 +276,7 @@ fn rollback(top: &Section<'_>, p: &mut Problems) -> bool {
 /// resolved in its longest existing prefix — so two spellings of one place compare equal
 /// whether or not the place exists yet.
 pub(super) fn resolve(path: &Path) -> PathBuf {
-    let absolute = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().map_or_else(|_| path.to_path_buf(), |cwd| cwd.join(path))
-    };
-    let lexical = normalise(&absolute);
+    let lexical = resolve_lexically(path);
     let mut existing = lexical.clone();
     let mut rest = Vec::new();
     loop {
@@ -295,6 +294,17 @@ pub(super) fn resolve(path: &Path) -> PathBuf {
             None => return lexical,
         }
     }
+}
+
+/// A path made absolute against the current directory, `.` and `..` resolved, without
+/// following symlinks.
+fn resolve_lexically(path: &Path) -> PathBuf {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map_or_else(|_| path.to_path_buf(), |cwd| cwd.join(path))
+    };
+    normalise(&absolute)
 }
 
 /// `.` and `..` resolved without touching the disk.

@@ -66,10 +66,7 @@ impl Dir {
 
     /// The single error of an invalid config, with its hint.
     fn error(&self, text: &str, env: &Env) -> (String, String, Option<String>) {
-        let errors = self
-            .load(text, env)
-            .err()
-            .expect("config unexpectedly valid");
+        let errors = self.load(text, env).unwrap_err();
         assert_eq!(errors.errors.len(), 1, "{errors}");
         let e = errors.errors.into_iter().next().unwrap();
         (e.location, e.message, e.hint)
@@ -1308,4 +1305,21 @@ fn describe_names_the_secret_source_without_the_value() {
     assert!(text.contains("secret:   from the environment\n"), "{text}");
     assert!(text.contains("systems (0):\n  (none)\n"), "{text}");
     assert!(!text.contains(SECRET));
+}
+
+#[test]
+fn relative_paths_resolve_against_the_folder_the_config_was_named_in() {
+    let dir = Dir::new();
+    std::fs::create_dir(dir.tmp.path().join("dotfiles")).unwrap();
+    let real = dir.tmp.path().join("dotfiles/enact.toml");
+    std::fs::write(&real, format!("{ACTOR}{FILES}")).unwrap();
+    let link = dir.tmp.path().join("enact.toml");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let env = Env::standard();
+    let config = config::load(&link, &|k| env.get(k)).unwrap();
+    let root = dir.root();
+    assert_eq!(config.path, root.join("dotfiles/enact.toml"));
+    assert_eq!(config.receipts_dir, root.join("receipts"));
+    let SystemSettings::Filesystem { root: ws } = &config.systems[0].settings else { panic!() };
+    assert_eq!(ws, &root.join("workspace"));
 }
