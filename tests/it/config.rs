@@ -1320,6 +1320,31 @@ fn relative_paths_resolve_against_the_folder_the_config_was_named_in() {
     let root = dir.root();
     assert_eq!(config.path, root.join("dotfiles/enact.toml"));
     assert_eq!(config.receipts_dir, root.join("receipts"));
-    let SystemSettings::Filesystem { root: ws } = &config.systems[0].settings else { panic!() };
+    let SystemSettings::Filesystem { root: ws } = &config.systems[0].settings else {
+        panic!()
+    };
     assert_eq!(ws, &root.join("workspace"));
+}
+
+#[test]
+fn empty_names_and_unrepresentable_values_are_refused() {
+    let dir = Dir::new();
+    let text = format!(
+        "{ACTOR}role = \" \"\n[secret]\nenv = \"\"\n[receipts]\ndir = \"\"\n\
+         [systems.gh]\ntype = \"github\"\ntoken_env = \"\"\nrepos = [\"acme/app\"]\n{FILES}\
+         [[workflows]]\nname = \"w\"\n[[workflows.steps]]\nsystem = \"files\"\naction = \"read_file\"\nargs = {{ path = \"a\", n = nan }}\n"
+    );
+    assert_eq!(
+        dir.errors(&text, &Env::standard()),
+        pairs(&[
+            ("actor.role", "`role` must not be empty"),
+            ("secret.env", "`env` must not be empty"),
+            ("receipts.dir", "`dir` must not be empty"),
+            ("systems.gh.token_env", "`token_env` must not be empty"),
+            (
+                "workflows[0].steps[0].args",
+                "float NaN cannot be represented in JSON"
+            ),
+        ])
+    );
 }
