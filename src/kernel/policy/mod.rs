@@ -10,6 +10,9 @@ mod db;
 mod fs;
 mod git;
 mod params;
+mod plan_view;
+#[cfg(test)]
+mod scenarios;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -226,7 +229,7 @@ fn evaluate(kind: &PolicyKind, index: usize, ctx: &Context<'_>) -> Result<Outcom
         PolicyKind::BlockExtensions { extensions } => fs::block_extensions(extensions, ctx),
         PolicyKind::RequireActorRole { roles } => actor::require_actor_role(roles, ctx),
         PolicyKind::WithinMaintenanceWindow { start, end } => actor::within_maintenance_window(*start, *end, ctx),
-        PolicyKind::RateLimit { max, .. } => actor::rate_limit(*max, index, ctx),
+        PolicyKind::RateLimit { max, window, per } => actor::rate_limit(*max, *window, per.as_deref(), index, ctx),
     }
 }
 

@@ -1,16 +1,804 @@
-//! STUB
-use serde_json::{Map, Value};
-use super::PolicyKind;
+//! The parameters of a `[[policies]]` entry (SPEC §2, §4): defaults applied, every value
+//! type-checked, and every problem of an entry reported at once.
+//!
+//! Parameters arrive as JSON (the TOML entry without its `policy` and `workflows` keys).
+//! Values are checked once here, so the policy functions can trust them:
+//! times become minutes after midnight, windows become seconds, extensions get their leading
+//! dot, and list entries that could never match anything (empty strings) are refused.
+//!
+//! [`to_json`] shows the parameters with defaults applied. Windows are shown in their
+//! canonical form — the largest unit that divides them exactly (`"90m"`, `"1h"`, `"2d"`) — since
+//! only the number of seconds is kept; times as `"HH:MM"`; a missing `per` as `""`.
 
-pub fn parse(name: &str, _params: &Map<String, Value>) -> Result<PolicyKind, Vec<String>> {
-    Err(vec![format!("unknown policy `{name}`")])
+use serde_json::{Map, Value, json};
+
+use super::{POLICY_NAMES, PolicyKind};
+use crate::kernel::plan::integer_value;
+
+const DEFAULT_BRANCHES: &[&str] = &["main", "master"];
+const DEFAULT_EXTENSIONS: &[&str] = &[".env", ".key", ".pem"];
+
+/// Parses a built-in's parameters; `Err` lists every problem found.
+pub fn parse(name: &str, params: &Map<String, Value>) -> Result<PolicyKind, Vec<String>> {
+    let mut r = Reader {
+        policy: name,
+        params,
+        known: Vec::new(),
+        errors: Vec::new(),
+    };
+    let kind = match name {
+        "no_push_to_main" => PolicyKind::NoPushToMain {
+            branches: r.list("branches", Some(DEFAULT_BRANCHES), branch_entry),
+        },
+        "require_branch_prefix" => PolicyKind::RequireBranchPrefix {
+            prefix: r.string("prefix", Some("agent/")),
+        },
+        "max_files_per_commit" => PolicyKind::MaxFilesPerCommit {
+            max: r.count("max", Some(50)),
+        },
+        "no_delete_branch" => PolicyKind::NoDeleteBranch,
+        "no_merge_to_main" => PolicyKind::NoMergeToMain {
+            branches: r.list("branches", Some(DEFAULT_BRANCHES), branch_entry),
+        },
+        "no_delete_row" => PolicyKind::NoDeleteRow,
+        "no_delete_without_where" => PolicyKind::NoDeleteWithoutWhere,
+        "no_update_without_where" => PolicyKind::NoUpdateWithoutWhere,
+        "protect_tables" => PolicyKind::ProtectTables {
+            tables: r.list("tables", None, table_entry),
+        },
+        "no_delete_file" => PolicyKind::NoDeleteFile,
+        "restrict_paths" => PolicyKind::RestrictPaths {
+            paths: r.list("paths", None, path_entry),
+        },
+        "block_extensions" => PolicyKind::BlockExtensions {
+            extensions: r.list("extensions", Some(DEFAULT_EXTENSIONS), extension_entry),
+        },
+        "contractor_cannot_write_pii" => PolicyKind::ContractorCannotWritePii {
+            fields: r.list("fields", None, name_entry),
+        },
+        "require_actor_role" => PolicyKind::RequireActorRole {
+            roles: r.list("roles", None, name_entry),
+        },
+        "within_maintenance_window" => PolicyKind::WithinMaintenanceWindow {
+            start: r.time("start"),
+            end: r.time("end"),
+        },
+        "rate_limit" => {
+            let max = r.count("max", None);
+            let window = r.window("window", 3_600);
+            let per = r.string("per", Some(""));
+            PolicyKind::RateLimit {
+                max,
+                window,
+                per: (!per.is_empty()).then_some(per),
+            }
+        }
+        _ => {
+            return Err(vec![format!(
+                "unknown policy `{name}` (built-in policies: {})",
+                POLICY_NAMES.join(", ")
+            )]);
+        }
+    };
+    r.finish(kind)
 }
 
-pub fn to_json(_kind: &PolicyKind) -> Value {
-    Value::Null
+/// The parameters with defaults applied, for display (`enact check`, `enact://policies`).
+pub fn to_json(kind: &PolicyKind) -> Value {
+    match kind {
+        PolicyKind::NoPushToMain { branches } | PolicyKind::NoMergeToMain { branches } => {
+            json!({ "branches": branches })
+        }
+        PolicyKind::RequireBranchPrefix { prefix } => json!({ "prefix": prefix }),
+        PolicyKind::MaxFilesPerCommit { max } => json!({ "max": max }),
+        PolicyKind::NoDeleteBranch
+        | PolicyKind::NoDeleteRow
+        | PolicyKind::NoDeleteWithoutWhere
+        | PolicyKind::NoUpdateWithoutWhere
+        | PolicyKind::NoDeleteFile => json!({}),
+        PolicyKind::ProtectTables { tables } => json!({ "tables": tables }),
+        PolicyKind::RestrictPaths { paths } => json!({ "paths": paths }),
+        PolicyKind::BlockExtensions { extensions } => json!({ "extensions": extensions }),
+        PolicyKind::ContractorCannotWritePii { fields } => json!({ "fields": fields }),
+        PolicyKind::RequireActorRole { roles } => json!({ "roles": roles }),
+        PolicyKind::WithinMaintenanceWindow { start, end } => {
+            json!({ "start": format_time(*start), "end": format_time(*end) })
+        }
+        PolicyKind::RateLimit { max, window, per } => {
+            json!({ "max": max, "window": format_window(*window), "per": per.as_deref().unwrap_or("") })
+        }
+    }
 }
 
-/// Parses `30s`, `5m`, `1h`, `2d` into seconds.
-pub fn parse_window(_s: &str) -> Result<u64, String> {
-    Err("not implemented".into())
+/// Parses `30s`, `5m`, `1h`, `2d` into seconds: a positive whole number and one unit.
+pub fn parse_window(s: &str) -> Result<u64, String> {
+    let bad = || {
+        format!("invalid window {s:?}: expected a positive whole number followed by s, m, h or d")
+    };
+    let unit_at = s.len().checked_sub(1).ok_or_else(bad)?;
+    let (digits, unit) = s.split_at_checked(unit_at).ok_or_else(bad)?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    // `u64::from_str` would also take a leading `+`; only plain digits are a window.
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    match n.checked_mul(scale) {
+        Some(secs) if secs > 0 => Ok(secs),
+        _ => Err(bad()),
+    }
+}
+
+/// Seconds in the largest unit that divides them exactly: 3600 → `1h`, 5400 → `90m`.
+pub fn format_window(secs: u64) -> String {
+    for (unit, scale) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if secs > 0 && secs.is_multiple_of(scale) {
+            return format!("{}{unit}", secs / scale);
+        }
+    }
+    format!("{secs}s")
+}
+
+/// Minutes after midnight as `HH:MM`.
+pub fn format_time(minutes: u32) -> String {
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
+/// `HH:MM` (or `H:MM`) from 00:00 to 23:59, as minutes after midnight.
+fn parse_time(s: &str) -> Option<u32> {
+    let (h, m) = s.split_once(':')?;
+    let digits = |t: &str, len: std::ops::RangeInclusive<usize>| {
+        len.contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit())
+    };
+    if !digits(h, 1..=2) || !digits(m, 2..=2) {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+/// Collects the parameters one by one, remembering which keys were read (the rest are
+/// unknown) and every problem met, so that one pass reports them all.
+struct Reader<'a> {
+    policy: &'a str,
+    params: &'a Map<String, Value>,
+    known: Vec<&'static str>,
+    errors: Vec<String>,
+}
+
+impl<'a> Reader<'a> {
+    /// The value of `key`, or its default; `None` when it is missing and required (recorded).
+    fn value(&mut self, key: &'static str, has_default: bool) -> Option<&'a Value> {
+        self.known.push(key);
+        let value = self.params.get(key);
+        if value.is_none() && !has_default {
+            self.errors.push(format!(
+                "missing parameter `{key}` for policy `{}`",
+                self.policy
+            ));
+        }
+        value
+    }
+
+    fn wrong(&mut self, key: &str, expected: &str, got: &Value) {
+        self.errors.push(format!(
+            "parameter `{key}` must be {expected}, got {}",
+            shown(got)
+        ));
+    }
+
+    fn string(&mut self, key: &'static str, default: Option<&str>) -> String {
+        match self.value(key, default.is_some()) {
+            None => default.unwrap_or_default().to_string(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => {
+                self.wrong(key, "a string", other);
+                String::new()
+            }
+        }
+    }
+
+    fn count(&mut self, key: &'static str, default: Option<u64>) -> u64 {
+        let Some(value) = self.value(key, default.is_some()) else {
+            return default.unwrap_or_default();
+        };
+        match integer_value(value).and_then(|n| u64::try_from(n).ok()) {
+            Some(n) => n,
+            None => {
+                self.wrong(key, "a non-negative integer", value);
+                0
+            }
+        }
+    }
+
+    /// A list of strings, each checked (and possibly normalised) by `entry`.
+    fn list(
+        &mut self,
+        key: &'static str,
+        default: Option<&[&str]>,
+        entry: fn(&str) -> Result<String, String>,
+    ) -> Vec<String> {
+        let Some(value) = self.value(key, default.is_some()) else {
+            return default
+                .unwrap_or_default()
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        };
+        let items = match value {
+            Value::Array(items) if items.iter().all(Value::is_string) => items,
+            other => {
+                self.wrong(key, "an array of strings", other);
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for item in items.iter().filter_map(Value::as_str) {
+            match entry(item) {
+                Ok(v) => out.push(v),
+                Err(why) => self
+                    .errors
+                    .push(format!("parameter `{key}`: entry {item:?} {why}")),
+            }
+        }
+        out
+    }
+
+    fn time(&mut self, key: &'static str) -> u32 {
+        let Some(value) = self.value(key, false) else {
+            return 0;
+        };
+        match value.as_str().and_then(parse_time) {
+            Some(minutes) => minutes,
+            None => {
+                self.wrong(key, "a time \"HH:MM\" from 00:00 to 23:59", value);
+                0
+            }
+        }
+    }
+
+    fn window(&mut self, key: &'static str, default_secs: u64) -> u64 {
+        let Some(value) = self.value(key, true) else {
+            return default_secs;
+        };
+        match value.as_str().map(parse_window) {
+            Some(Ok(secs)) => secs,
+            _ => {
+                self.wrong(
+                    key,
+                    "a duration such as \"30s\", \"5m\", \"1h\" or \"2d\"",
+                    value,
+                );
+                default_secs
+            }
+        }
+    }
+
+    fn finish(mut self, kind: PolicyKind) -> Result<PolicyKind, Vec<String>> {
+        let unknown: Vec<&String> = self
+            .params
+            .keys()
+            .filter(|k| !self.known.contains(&k.as_str()))
+            .collect();
+        for key in unknown {
+            let expected = if self.known.is_empty() {
+                "it takes no parameters".to_string()
+            } else {
+                format!(
+                    "its parameters are {}",
+                    self.known
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            self.errors.push(format!(
+                "unknown parameter `{key}` for policy `{}` ({expected})",
+                self.policy
+            ));
+        }
+        if self.errors.is_empty() {
+            Ok(kind)
+        } else {
+            Err(self.errors)
+        }
+    }
+}
+
+/// A value as written, cut short if long, for messages.
+fn shown(value: &Value) -> String {
+    const MAX: usize = 60;
+    let text = value.to_string();
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// A non-empty name (role, column).
+fn name_entry(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("is empty".into())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+/// A protected branch; kept as written (the policy normalises both sides when comparing).
+fn branch_entry(s: &str) -> Result<String, String> {
+    name_entry(s)
+}
+
+/// A table name: `table` or `schema.table`, optionally with `"quoted"` parts.
+fn table_entry(s: &str) -> Result<String, String> {
+    match super::db::TableName::parse(s) {
+        Some(_) => Ok(s.to_string()),
+        None => Err("is not a valid table name".into()),
+    }
+}
+
+/// A directory relative to the system root; `""` and `"."` mean the whole root.
+fn path_entry(s: &str) -> Result<String, String> {
+    let path = super::fs::LexicalPath::new(s);
+    if path.absolute {
+        Err("must be relative to the system root".into())
+    } else if path.escapes() {
+        Err("leads outside the system root".into())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+/// One file extension, stored with its leading dot (`pem` and `.pem` both mean `.pem`).
+fn extension_entry(s: &str) -> Result<String, String> {
+    let ext = if s.starts_with('.') {
+        s.to_string()
+    } else {
+        format!(".{s}")
+    };
+    let body = &ext[1..];
+    if body.is_empty() || body.contains(['.', '/']) || body.trim() != body {
+        return Err("is not a single extension such as '.pem'".into());
+    }
+    Ok(ext)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    fn ok(name: &str, v: Value) -> PolicyKind {
+        match parse(name, &params(v)) {
+            Ok(kind) => kind,
+            Err(e) => panic!("{name}: {e:?}"),
+        }
+    }
+
+    fn errors(name: &str, v: Value) -> Vec<String> {
+        match parse(name, &params(v)) {
+            Ok(kind) => panic!("{name}: expected errors, got {kind:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            ok("no_push_to_main", json!({})),
+            PolicyKind::NoPushToMain {
+                branches: s(&["main", "master"])
+            }
+        );
+        assert_eq!(
+            ok("require_branch_prefix", json!({})),
+            PolicyKind::RequireBranchPrefix {
+                prefix: "agent/".into()
+            }
+        );
+        assert_eq!(
+            ok("max_files_per_commit", json!({})),
+            PolicyKind::MaxFilesPerCommit { max: 50 }
+        );
+        assert_eq!(
+            ok("no_merge_to_main", json!({})),
+            PolicyKind::NoMergeToMain {
+                branches: s(&["main", "master"])
+            }
+        );
+        assert_eq!(
+            ok("block_extensions", json!({})),
+            PolicyKind::BlockExtensions {
+                extensions: s(&[".env", ".key", ".pem"])
+            }
+        );
+        assert_eq!(
+            ok("rate_limit", json!({"max": 5})),
+            PolicyKind::RateLimit {
+                max: 5,
+                window: 3600,
+                per: None
+            }
+        );
+        for name in [
+            "no_delete_branch",
+            "no_delete_row",
+            "no_delete_without_where",
+            "no_update_without_where",
+            "no_delete_file",
+        ] {
+            assert_eq!(ok(name, json!({})).name(), name);
+        }
+    }
+
+    #[test]
+    fn given_values_are_parsed() {
+        assert_eq!(
+            ok(
+                "rate_limit",
+                json!({"max": 3.0, "window": "90m", "per": "repo"})
+            ),
+            PolicyKind::RateLimit {
+                max: 3,
+                window: 5400,
+                per: Some("repo".into())
+            }
+        );
+        assert_eq!(
+            ok(
+                "within_maintenance_window",
+                json!({"start": "22:00", "end": "6:05"})
+            ),
+            PolicyKind::WithinMaintenanceWindow {
+                start: 1320,
+                end: 365
+            }
+        );
+        assert_eq!(
+            ok("block_extensions", json!({"extensions": ["pem", ".Env"]})),
+            PolicyKind::BlockExtensions {
+                extensions: vec![".pem".into(), ".Env".into()]
+            }
+        );
+        assert_eq!(
+            ok(
+                "restrict_paths",
+                json!({"paths": [".", "", "notes/./a", "a/../b"]})
+            ),
+            PolicyKind::RestrictPaths {
+                paths: vec![".".into(), "".into(), "notes/./a".into(), "a/../b".into()]
+            }
+        );
+        assert_eq!(
+            ok("restrict_paths", json!({"paths": []})),
+            PolicyKind::RestrictPaths { paths: vec![] }
+        );
+        assert_eq!(
+            ok(
+                "protect_tables",
+                json!({"tables": ["users", "billing.\"Invoices\""]})
+            ),
+            PolicyKind::ProtectTables {
+                tables: vec!["users".into(), "billing.\"Invoices\"".into()]
+            }
+        );
+        assert_eq!(
+            ok("max_files_per_commit", json!({"max": 0})),
+            PolicyKind::MaxFilesPerCommit { max: 0 }
+        );
+    }
+
+    #[test]
+    fn unknown_policy_lists_the_built_ins() {
+        assert_eq!(
+            errors("no_such", json!({})),
+            vec![format!(
+                "unknown policy `no_such` (built-in policies: {})",
+                POLICY_NAMES.join(", ")
+            )]
+        );
+    }
+
+    #[test]
+    fn unknown_parameters_are_named() {
+        assert_eq!(
+            errors("no_delete_row", json!({"foo": 1})),
+            vec!["unknown parameter `foo` for policy `no_delete_row` (it takes no parameters)"]
+        );
+        assert_eq!(
+            errors("rate_limit", json!({"max": 1, "windows": "1h"})),
+            vec![
+                "unknown parameter `windows` for policy `rate_limit` (its parameters are `max`, `window`, `per`)"
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_required_parameters_are_named() {
+        let cases = [
+            ("protect_tables", "tables"),
+            ("restrict_paths", "paths"),
+            ("contractor_cannot_write_pii", "fields"),
+            ("require_actor_role", "roles"),
+            ("rate_limit", "max"),
+        ];
+        for (name, key) in cases {
+            assert_eq!(
+                errors(name, json!({})),
+                vec![format!("missing parameter `{key}` for policy `{name}`")]
+            );
+        }
+        assert_eq!(
+            errors("within_maintenance_window", json!({})),
+            vec![
+                "missing parameter `start` for policy `within_maintenance_window`",
+                "missing parameter `end` for policy `within_maintenance_window`",
+            ]
+        );
+    }
+
+    #[test]
+    fn wrong_types_are_named_with_the_value() {
+        assert_eq!(
+            errors("rate_limit", json!({"max": "5"})),
+            vec!["parameter `max` must be a non-negative integer, got \"5\""]
+        );
+        assert_eq!(
+            errors("max_files_per_commit", json!({"max": -1})),
+            vec!["parameter `max` must be a non-negative integer, got -1"]
+        );
+        assert_eq!(
+            errors("max_files_per_commit", json!({"max": 2.5})),
+            vec!["parameter `max` must be a non-negative integer, got 2.5"]
+        );
+        assert_eq!(
+            errors("require_branch_prefix", json!({"prefix": 1})),
+            vec!["parameter `prefix` must be a string, got 1"]
+        );
+        assert_eq!(
+            errors("no_push_to_main", json!({"branches": "main"})),
+            vec!["parameter `branches` must be an array of strings, got \"main\""]
+        );
+        assert_eq!(
+            errors("no_merge_to_main", json!({"branches": ["main", 1]})),
+            vec!["parameter `branches` must be an array of strings, got [\"main\",1]"]
+        );
+        assert_eq!(
+            errors("rate_limit", json!({"max": 1, "per": false})),
+            vec!["parameter `per` must be a string, got false"]
+        );
+    }
+
+    #[test]
+    fn every_problem_of_an_entry_is_reported() {
+        assert_eq!(
+            errors(
+                "rate_limit",
+                json!({"window": "1w", "per": 3, "extra": true})
+            ),
+            vec![
+                "missing parameter `max` for policy `rate_limit`",
+                "parameter `window` must be a duration such as \"30s\", \"5m\", \"1h\" or \"2d\", got \"1w\"",
+                "parameter `per` must be a string, got 3",
+                "unknown parameter `extra` for policy `rate_limit` (its parameters are `max`, `window`, `per`)",
+            ]
+        );
+    }
+
+    #[test]
+    fn times_are_checked() {
+        for bad in [
+            "24:00", "12:60", "1200", "12:0", "123:00", "-1:00", "12:00 ", "ab:cd", "",
+        ] {
+            assert_eq!(
+                errors(
+                    "within_maintenance_window",
+                    json!({"start": bad, "end": "01:00"})
+                ),
+                vec![format!(
+                    "parameter `start` must be a time \"HH:MM\" from 00:00 to 23:59, got {}",
+                    json!(bad)
+                )],
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            errors(
+                "within_maintenance_window",
+                json!({"start": "00:00", "end": 600})
+            ),
+            vec!["parameter `end` must be a time \"HH:MM\" from 00:00 to 23:59, got 600"]
+        );
+        assert_eq!(
+            ok(
+                "within_maintenance_window",
+                json!({"start": "00:00", "end": "23:59"})
+            ),
+            PolicyKind::WithinMaintenanceWindow {
+                start: 0,
+                end: 1439
+            }
+        );
+    }
+
+    #[test]
+    fn windows_parse_to_seconds() {
+        assert_eq!(parse_window("30s"), Ok(30));
+        assert_eq!(parse_window("5m"), Ok(300));
+        assert_eq!(parse_window("1h"), Ok(3600));
+        assert_eq!(parse_window("2d"), Ok(172_800));
+        assert_eq!(parse_window("01h"), Ok(3600));
+        for bad in [
+            "",
+            "h",
+            "0h",
+            "+1h",
+            "-1h",
+            "1.5h",
+            "1w",
+            "1H",
+            " 1h",
+            "1 h",
+            "99999999999999999999d",
+            "213503982334602d",
+        ] {
+            assert_eq!(
+                parse_window(bad),
+                Err(format!(
+                    "invalid window {bad:?}: expected a positive whole number followed by s, m, h or d"
+                )),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            errors("rate_limit", json!({"max": 1, "window": 3600})),
+            vec![
+                "parameter `window` must be a duration such as \"30s\", \"5m\", \"1h\" or \"2d\", got 3600"
+            ]
+        );
+    }
+
+    #[test]
+    fn list_entries_are_checked() {
+        assert_eq!(
+            errors("no_push_to_main", json!({"branches": [" "]})),
+            vec!["parameter `branches`: entry \" \" is empty"]
+        );
+        assert_eq!(
+            errors("require_actor_role", json!({"roles": [""]})),
+            vec!["parameter `roles`: entry \"\" is empty"]
+        );
+        assert_eq!(
+            errors(
+                "contractor_cannot_write_pii",
+                json!({"fields": ["email", ""]})
+            ),
+            vec!["parameter `fields`: entry \"\" is empty"]
+        );
+        assert_eq!(
+            errors(
+                "restrict_paths",
+                json!({"paths": ["/etc", "../x", "a/../../b"]})
+            ),
+            vec![
+                "parameter `paths`: entry \"/etc\" must be relative to the system root",
+                "parameter `paths`: entry \"../x\" leads outside the system root",
+                "parameter `paths`: entry \"a/../../b\" leads outside the system root",
+            ]
+        );
+        assert_eq!(
+            errors(
+                "block_extensions",
+                json!({"extensions": [".tar.gz", ".", "", "a/b"]})
+            ),
+            vec![
+                "parameter `extensions`: entry \".tar.gz\" is not a single extension such as '.pem'",
+                "parameter `extensions`: entry \".\" is not a single extension such as '.pem'",
+                "parameter `extensions`: entry \"\" is not a single extension such as '.pem'",
+                "parameter `extensions`: entry \"a/b\" is not a single extension such as '.pem'",
+            ]
+        );
+        assert_eq!(
+            errors("protect_tables", json!({"tables": ["", "a.", "\"open"]})),
+            vec![
+                "parameter `tables`: entry \"\" is not a valid table name",
+                "parameter `tables`: entry \"a.\" is not a valid table name",
+                "parameter `tables`: entry \"\\\"open\" is not a valid table name",
+            ]
+        );
+    }
+
+    #[test]
+    fn long_values_are_cut_in_messages() {
+        let long = "x".repeat(100);
+        let msg = errors("rate_limit", json!({"max": long})).join("");
+        assert_eq!(
+            msg,
+            format!(
+                "parameter `max` must be a non-negative integer, got \"{}…",
+                "x".repeat(59)
+            )
+        );
+    }
+
+    #[test]
+    fn to_json_shows_defaults_applied() {
+        assert_eq!(
+            ok("no_push_to_main", json!({})).params_json(),
+            json!({"branches": ["main", "master"]})
+        );
+        assert_eq!(
+            ok("require_branch_prefix", json!({})).params_json(),
+            json!({"prefix": "agent/"})
+        );
+        assert_eq!(
+            ok("max_files_per_commit", json!({})).params_json(),
+            json!({"max": 50})
+        );
+        assert_eq!(ok("no_delete_row", json!({})).params_json(), json!({}));
+        assert_eq!(
+            ok("block_extensions", json!({"extensions": ["pem"]})).params_json(),
+            json!({"extensions": [".pem"]})
+        );
+        assert_eq!(
+            ok("protect_tables", json!({"tables": ["users"]})).params_json(),
+            json!({"tables": ["users"]})
+        );
+        assert_eq!(
+            ok("restrict_paths", json!({"paths": ["notes"]})).params_json(),
+            json!({"paths": ["notes"]})
+        );
+        assert_eq!(
+            ok("contractor_cannot_write_pii", json!({"fields": ["ssn"]})).params_json(),
+            json!({"fields": ["ssn"]})
+        );
+        assert_eq!(
+            ok("require_actor_role", json!({"roles": ["admin"]})).params_json(),
+            json!({"roles": ["admin"]})
+        );
+        assert_eq!(
+            ok(
+                "within_maintenance_window",
+                json!({"start": "2:00", "end": "06:30"})
+            )
+            .params_json(),
+            json!({"start": "02:00", "end": "06:30"})
+        );
+        assert_eq!(
+            ok("rate_limit", json!({"max": 5})).params_json(),
+            json!({"max": 5, "window": "1h", "per": ""})
+        );
+        assert_eq!(
+            ok(
+                "rate_limit",
+                json!({"max": 5, "window": "5400s", "per": "repo"})
+            )
+            .params_json(),
+            json!({"max": 5, "window": "90m", "per": "repo"})
+        );
+    }
+
+    #[test]
+    fn windows_format_in_the_largest_exact_unit() {
+        assert_eq!(format_window(30), "30s");
+        assert_eq!(format_window(90), "90s");
+        assert_eq!(format_window(300), "5m");
+        assert_eq!(format_window(3600), "1h");
+        assert_eq!(format_window(172_800), "2d");
+        assert_eq!(format_window(0), "0s");
+    }
 }
