@@ -96,9 +96,11 @@ fn describe_system(out: &mut String, system: &SystemConfig) {
 
 fn describe_policy(out: &mut String, policy: &Policy) {
     let params = match policy.kind.params_json() {
-        Value::Object(m) if m.is_empty() => String::new(),
-        Value::Null => String::new(),
-        other => format!(" {other}"),
+        Value::Object(m) if !m.is_empty() => {
+            let shown: Vec<String> = m.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            format!(": {}", shown.join(", "))
+        }
+        _ => String::new(),
     };
     let scope = match &policy.scope {
         None => "all tools".to_string(),

@@ -1001,12 +1001,27 @@ fn a_scope_may_name_a_built_in_by_its_default_name() {
 #[test]
 fn policy_parameter_errors_are_reported_at_the_policy() {
     let dir = Dir::new();
-    let text = format!("{ACTOR}[[policies]]\npolicy = \"max_files_per_commit\"\nmax = \"many\"\n");
-    let errors = dir.load(&text, &Env::standard()).unwrap_err().errors;
-    assert!(!errors.is_empty());
-    for e in &errors {
-        assert_eq!(e.location, "policies[0]", "{e}");
-    }
+    let text = format!(
+        "{ACTOR}[[policies]]\npolicy = \"max_files_per_commit\"\nmax = \"many\"\nmaximum = 3\n\
+         [[policies]]\npolicy = \"protect_tables\"\n[[policies]]\npolicy = \"no_delete_row\"\n"
+    );
+    assert_eq!(
+        dir.errors(&text, &Env::standard()),
+        pairs(&[
+            (
+                "policies[0]",
+                "parameter `max` must be a non-negative integer, got \"many\""
+            ),
+            (
+                "policies[0]",
+                "unknown parameter `maximum` for policy `max_files_per_commit` (its parameters are `max`)"
+            ),
+            (
+                "policies[1]",
+                "missing parameter `tables` for policy `protect_tables`"
+            ),
+        ])
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1283,7 +1298,8 @@ fn describe_shows_the_config_and_never_a_secret() {
         format!("    root:            {}", root.join("workspace").display()),
         "    allowed actions: read_file, write_file, list_dir".to_string(),
         "policies (3):".to_string(),
-        "  no_push_to_main".to_string(),
+        "  require_branch_prefix: prefix = \"bot/\" (only open_pr)".to_string(),
+        "  no_push_to_main: branches = [\"main\",\"master\"] (all tools)".to_string(),
         "tools (3):".to_string(),
         "  open_pr: Open a pull request: create a branch from `base`, commit `files` to it (if any), open a PR into `base`.".to_string(),
         "    built-in agent_pr_workflow on system gh".to_string(),
