@@ -2,6 +2,7 @@
 //! possible; [`validate`] does every check (collecting all errors, each with its location and
 //! a hint) and builds the validated [`Config`].
 
+mod describe;
 mod raw;
 mod validate;
 
@@ -13,6 +14,7 @@ use crate::kernel::policy::Policy;
 use crate::kernel::workflow::Workflow;
 use crate::secret::Secret;
 
+pub use describe::describe;
 pub use validate::{ConfigError, ConfigErrors, load, load_str};
 
 /// Where the config file is: `--config`, else `$ENACT_CONFIG`, else `./enact.toml`.
@@ -72,9 +74,4 @@ pub enum SystemSettings {
     Filesystem {
         root: PathBuf,
     },
-}
-
-/// STUB until the describe module lands: what `enact check` prints.
-pub fn describe(config: &Config) -> String {
-    format!("config {} is valid\n", config.path.display())
 }

@@ -1,7 +1,20 @@
-//! STUB: to be implemented.
-use std::path::Path;
+//! Phase two of reading the config: every rule of SPEC §2, checked section by section so that
+//! one run reports every problem (each with its location and, where useful, a hint), then the
+//! validated [`Config`] built from the pieces.
+//!
+//! This file holds the entry points and the small sections (`actor`, `secret`, `receipts`,
+//! `rollback`); `systems` and `workflows` (with the policies that name them) have their own
+//! files.
+
+mod systems;
+mod workflows;
+
+use std::path::{Component, Path, PathBuf};
 
 use super::Config;
+use super::raw::{self, Problems, Section};
+use crate::kernel::context::Actor;
+use crate::secret::Secret;
 
 /// One problem in a config file: where it is, what is wrong, and a hint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +35,8 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
-/// Every problem found, in file order.
+/// Every problem found, section by section (`actor`, `secret`, `receipts`, `rollback`,
+/// `systems` by name, `policies`, `workflows`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigErrors {
     pub path: String,
@@ -31,7 +45,13 @@ pub struct ConfigErrors {
 
 impl std::fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "{}: {} error(s)", self.path, self.errors.len())?;
+        let n = self.errors.len();
+        writeln!(
+            f,
+            "{}: {n} error{}",
+            self.path,
+            if n == 1 { "" } else { "s" }
+        )?;
         for e in &self.errors {
             writeln!(f, "  - {e}")?;
         }
@@ -40,6 +60,20 @@ impl std::fmt::Display for ConfigErrors {
 }
 
 impl std::error::Error for ConfigErrors {}
+
+/// The top-level keys of `enact.toml`.
+const TOP_KEYS: &[&str] = &[
+    "actor",
+    "secret",
+    "receipts",
+    "rollback",
+    "systems",
+    "policies",
+    "workflows",
+];
+
+/// The shortest signing secret accepted without `allow_insecure`.
+const MIN_SECRET_CHARS: usize = 32;
 
 /// Reads and validates a config file. `env` looks up environment variables (injectable for tests).
 pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
@@ -56,12 +90,269 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
 
 /// Validates config text as if read from `path` (relative paths resolve against its folder).
 pub fn load_str(
-    _text: &str,
+    text: &str,
     path: &Path,
-    _env: &dyn Fn(&str) -> Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
-    Err(ConfigErrors {
+    let fail = |errors| ConfigErrors {
         path: path.display().to_string(),
-        errors: vec![],
+        errors,
+    };
+    let table = raw::parse(text).map_err(|e| fail(vec![e]))?;
+    let config_path = resolve(path);
+    // Relative paths are relative to the folder the config was named in (a symlinked config
+    // keeps its neighbours), while the file itself is compared with roots where it really is.
+    let named_dir = match resolve_lexically(path).parent() {
+        Some(parent) => parent.to_path_buf(),
+        None => PathBuf::from("/"),
+    };
+    let dir = resolve(&named_dir);
+
+    let mut p = Problems::default();
+    let top = Section::new("", &table);
+    top.check_keys(TOP_KEYS, &mut p);
+    let actor = actor(&top, env, &mut p);
+    let (secret, secret_file) = secret(&top, &dir, env, &mut p);
+    let (receipts_dir, fsync) = receipts(&top, &dir, &mut p);
+    let rollback_enabled = rollback(&top, &mut p);
+    let places = systems::Places {
+        config: &config_path,
+        receipts: &receipts_dir,
+        secret: secret_file.as_deref(),
+    };
+    let (systems, known) = systems::validate(&top, &dir, &places, env, &mut p);
+    let names = workflows::names(&top);
+    let policies = workflows::policies(&top, &names, &mut p);
+    let workflows = workflows::validate(&top, &known, &mut p);
+
+    match (actor, secret) {
+        (Some(actor), Some(secret)) if p.is_empty() => Ok(Config {
+            path: config_path,
+            actor,
+            secret,
+            secret_file,
+            receipts_dir,
+            fsync,
+            rollback_enabled,
+            systems,
+            policies,
+            workflows,
+        }),
+        _ => Err(fail(p.errors)),
+    }
+}
+
+/// `[actor]`: the email is required (`$ENACT_ACTOR_EMAIL` overrides), the role defaults to
+/// `unknown` (`$ENACT_ACTOR_ROLE` overrides). Wrong types in the file are reported even when
+/// the environment overrides them.
+fn actor(
+    top: &Section<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+    p: &mut Problems,
+) -> Option<Actor> {
+    let empty = toml::Table::new();
+    let table = top.table("actor", p);
+    // `actor = "x"` is already reported as a wrong type; "missing email" would only repeat it.
+    let wrong_type = top.has("actor") && table.is_none();
+    let s = Section::new("actor", table.unwrap_or(&empty));
+    s.check_keys(&["email", "role"], p);
+    let email = overridable(&s, "email", env("ENACT_ACTOR_EMAIL"), p);
+    let role = overridable(&s, "role", env("ENACT_ACTOR_ROLE"), p);
+    if email.is_none() && !wrong_type && !s.has("email") {
+        s.missing("email", Some("set [actor] email, or $ENACT_ACTOR_EMAIL"), p);
+    }
+    Some(Actor {
+        email: email?,
+        role: role.unwrap_or_else(|| "unknown".into()),
     })
+}
+
+/// A string key that a non-empty environment variable overrides. An empty value in the file is
+/// an error only when nothing overrides it.
+fn overridable(
+    s: &Section<'_>,
+    key: &str,
+    from_env: Option<String>,
+    p: &mut Problems,
+) -> Option<String> {
+    let from_file = s.string(key, p);
+    match (from_env.filter(|v| !v.trim().is_empty()), from_file) {
+        (Some(v), _) => Some(v),
+        (None, Some(v)) if !v.trim().is_empty() => Some(v.to_string()),
+        (None, Some(_)) => {
+            p.push(s.at(key), format!("`{key}` must not be empty"));
+            None
+        }
+        (None, None) => None,
+    }
+}
+
+/// `[secret]`: the HMAC key, from `file` if set (only the file), else from the env var `env`.
+/// Returns the key and the absolute secret file. The key's value never enters a message.
+fn secret(
+    top: &Section<'_>,
+    dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    p: &mut Problems,
+) -> (Option<Secret>, Option<PathBuf>) {
+    let empty = toml::Table::new();
+    let s = Section::new("secret", top.table("secret", p).unwrap_or(&empty));
+    s.check_keys(&["env", "file", "allow_insecure"], p);
+    let var = if s.has("env") {
+        s.non_empty_string("env", p)
+    } else {
+        Some("ENACT_SECRET")
+    };
+    let allow_insecure = s.boolean("allow_insecure", p).unwrap_or(false);
+    let (value, file) = if s.has("file") {
+        let Some(file) = s.non_empty_string("file", p) else {
+            return (None, None);
+        };
+        let file = resolve(&dir.join(file));
+        match std::fs::read_to_string(&file) {
+            // The trailing newline an editor or `echo` leaves is not part of the key.
+            Ok(text) => (text.trim_end_matches(['\n', '\r']).to_string(), Some(file)),
+            Err(e) => {
+                p.push(
+                    s.at("file"),
+                    format!("cannot read secret file `{}`: {e}", file.display()),
+                );
+                return (None, Some(file));
+            }
+        }
+    } else {
+        match var {
+            Some(var) => (env(var).unwrap_or_default(), None),
+            // A bad `env` key is already reported; "no signing secret" would only repeat it.
+            None => return (None, None),
+        }
+    };
+    if value.is_empty() {
+        p.push_hint(
+            "secret",
+            format!(
+                "no signing secret: set {} or [secret] file",
+                var.unwrap_or("ENACT_SECRET")
+            ),
+            "`enact init` writes a random secret to .enact/secret",
+        );
+        return (None, file);
+    }
+    if value.chars().count() < MIN_SECRET_CHARS && !allow_insecure {
+        p.push_hint(
+            "secret",
+            format!("the signing secret is shorter than {MIN_SECRET_CHARS} characters"),
+            "use a longer secret (`enact init` writes 64 hex characters), or set [secret] allow_insecure = true (development only)",
+        );
+        return (None, file);
+    }
+    (Some(Secret::new(value)), file)
+}
+
+/// `[receipts]`: the folder (default `receipts`, absolute) and whether writes are fsynced.
+fn receipts(top: &Section<'_>, dir: &Path, p: &mut Problems) -> (PathBuf, bool) {
+    let empty = toml::Table::new();
+    let s = Section::new("receipts", top.table("receipts", p).unwrap_or(&empty));
+    s.check_keys(&["dir", "fsync"], p);
+    let folder = match s.get("dir") {
+        None => "receipts",
+        Some(_) => s.non_empty_string("dir", p).unwrap_or("receipts"),
+    };
+    (
+        resolve(&dir.join(folder)),
+        s.boolean("fsync", p).unwrap_or(true),
+    )
+}
+
+/// `[rollback]`: off unless `enabled = true`.
+fn rollback(top: &Section<'_>, p: &mut Problems) -> bool {
+    let empty = toml::Table::new();
+    let s = Section::new("rollback", top.table("rollback", p).unwrap_or(&empty));
+    s.check_keys(&["enabled"], p);
+    s.boolean("enabled", p).unwrap_or(false)
+}
+
+/// A path made absolute (against the current directory), `.` and `..` resolved, and symlinks
+/// resolved in its longest existing prefix — so two spellings of one place compare equal
+/// whether or not the place exists yet.
+pub(super) fn resolve(path: &Path) -> PathBuf {
+    let lexical = resolve_lexically(path);
+    let mut existing = lexical.clone();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return rest
+                .iter()
+                .rev()
+                .fold(real, |acc: PathBuf, part| acc.join(part));
+        }
+        match existing.file_name() {
+            Some(name) => {
+                rest.push(name.to_os_string());
+                existing.pop();
+            }
+            None => return lexical,
+        }
+    }
+}
+
+/// A path made absolute against the current directory, `.` and `..` resolved, without
+/// following symlinks.
+fn resolve_lexically(path: &Path) -> PathBuf {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map_or_else(|_| path.to_path_buf(), |cwd| cwd.join(path))
+    };
+    normalise(&absolute)
+}
+
+/// `.` and `..` resolved without touching the disk.
+fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Names as `[A-Za-z0-9_.-]{1,64}` (workflow and system names).
+pub(super) fn is_plain_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalise_resolves_dots() {
+        assert_eq!(normalise(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
+        assert_eq!(normalise(Path::new("/../a")), PathBuf::from("/a"));
+    }
+
+    #[test]
+    fn resolve_keeps_the_missing_tail() {
+        let tmp = std::env::temp_dir().canonicalize().unwrap();
+        assert_eq!(
+            resolve(&tmp.join("no-such-enact-dir/x/../y")),
+            tmp.join("no-such-enact-dir/y")
+        );
+    }
+
+    #[test]
+    fn plain_names() {
+        assert!(is_plain_name("open_pr.v2-x"));
+        assert!(!is_plain_name(""));
+        assert!(!is_plain_name("a b"));
+        assert!(!is_plain_name(&"a".repeat(65)));
+    }
 }

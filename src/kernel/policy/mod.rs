@@ -31,10 +31,18 @@ pub struct PolicyResult {
 
 impl PolicyResult {
     pub fn pass(policy: &str, reason: impl Into<String>) -> Self {
-        PolicyResult { policy: policy.into(), passed: true, reason: reason.into() }
+        PolicyResult {
+            policy: policy.into(),
+            passed: true,
+            reason: reason.into(),
+        }
     }
     pub fn fail(policy: &str, reason: impl Into<String>) -> Self {
-        PolicyResult { policy: policy.into(), passed: false, reason: reason.into() }
+        PolicyResult {
+            policy: policy.into(),
+            passed: false,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -47,10 +55,16 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn pass(reason: impl Into<String>) -> Self {
-        Outcome { passed: true, reason: reason.into() }
+        Outcome {
+            passed: true,
+            reason: reason.into(),
+        }
     }
     pub fn block(reason: impl Into<String>) -> Self {
-        Outcome { passed: false, reason: reason.into() }
+        Outcome {
+            passed: false,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -94,24 +108,49 @@ pub struct Verdict {
 /// A built-in policy with its validated parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PolicyKind {
-    NoPushToMain { branches: Vec<String> },
-    RequireBranchPrefix { prefix: String },
-    MaxFilesPerCommit { max: u64 },
+    NoPushToMain {
+        branches: Vec<String>,
+    },
+    RequireBranchPrefix {
+        prefix: String,
+    },
+    MaxFilesPerCommit {
+        max: u64,
+    },
     NoDeleteBranch,
-    NoMergeToMain { branches: Vec<String> },
+    NoMergeToMain {
+        branches: Vec<String>,
+    },
     NoDeleteRow,
     NoDeleteWithoutWhere,
     NoUpdateWithoutWhere,
-    ProtectTables { tables: Vec<String> },
+    ProtectTables {
+        tables: Vec<String>,
+    },
     NoDeleteFile,
-    RestrictPaths { paths: Vec<String> },
-    BlockExtensions { extensions: Vec<String> },
-    ContractorCannotWritePii { fields: Vec<String> },
-    RequireActorRole { roles: Vec<String> },
+    RestrictPaths {
+        paths: Vec<String>,
+    },
+    BlockExtensions {
+        extensions: Vec<String>,
+    },
+    ContractorCannotWritePii {
+        fields: Vec<String>,
+    },
+    RequireActorRole {
+        roles: Vec<String>,
+    },
     /// Minutes after midnight UTC; the window is [start, end), crossing midnight if end < start.
-    WithinMaintenanceWindow { start: u32, end: u32 },
+    WithinMaintenanceWindow {
+        start: u32,
+        end: u32,
+    },
     /// `window` in seconds; `per`: an argument name, or `None`.
-    RateLimit { max: u64, window: u64, per: Option<String> },
+    RateLimit {
+        max: u64,
+        window: u64,
+        per: Option<String>,
+    },
 }
 
 /// Every built-in policy name, in the order of SPEC §4.
@@ -182,7 +221,9 @@ impl Policy {
     }
 
     pub fn applies_to(&self, workflow: &str) -> bool {
-        self.scope.as_ref().is_none_or(|s| s.iter().any(|w| w == workflow))
+        self.scope
+            .as_ref()
+            .is_none_or(|s| s.iter().any(|w| w == workflow))
     }
 }
 
@@ -197,7 +238,11 @@ pub fn gate(policies: &[Policy], ctx: &Context<'_>) -> Verdict {
         .filter(|(_, p)| p.applies_to(ctx.workflow))
         .map(|(index, p)| evaluate_guarded(p, index, ctx))
         .collect();
-    let decision = if results.iter().all(|r| r.passed) { Decision::Pass } else { Decision::Block };
+    let decision = if results.iter().all(|r| r.passed) {
+        Decision::Pass
+    } else {
+        Decision::Block
+    };
     Verdict { decision, results }
 }
 
@@ -206,7 +251,11 @@ fn evaluate_guarded(policy: &Policy, index: usize, ctx: &Context<'_>) -> PolicyR
     let name = policy.name();
     let run = std::panic::AssertUnwindSafe(|| evaluate(&policy.kind, index, ctx));
     match std::panic::catch_unwind(run) {
-        Ok(Ok(outcome)) => PolicyResult { policy: name.into(), passed: outcome.passed, reason: outcome.reason },
+        Ok(Ok(outcome)) => PolicyResult {
+            policy: name.into(),
+            passed: outcome.passed,
+            reason: outcome.reason,
+        },
         Ok(Err(e)) => PolicyResult::fail(name, format!("policy error: {e}")),
         Err(_) => PolicyResult::fail(name, "policy error: the policy panicked"),
     }
@@ -223,13 +272,19 @@ fn evaluate(kind: &PolicyKind, index: usize, ctx: &Context<'_>) -> Result<Outcom
         PolicyKind::NoDeleteWithoutWhere => db::no_delete_without_where(ctx),
         PolicyKind::NoUpdateWithoutWhere => db::no_update_without_where(ctx),
         PolicyKind::ProtectTables { tables } => db::protect_tables(tables, ctx),
-        PolicyKind::ContractorCannotWritePii { fields } => db::contractor_cannot_write_pii(fields, ctx),
+        PolicyKind::ContractorCannotWritePii { fields } => {
+            db::contractor_cannot_write_pii(fields, ctx)
+        }
         PolicyKind::NoDeleteFile => fs::no_delete_file(ctx),
         PolicyKind::RestrictPaths { paths } => fs::restrict_paths(paths, ctx),
         PolicyKind::BlockExtensions { extensions } => fs::block_extensions(extensions, ctx),
         PolicyKind::RequireActorRole { roles } => actor::require_actor_role(roles, ctx),
-        PolicyKind::WithinMaintenanceWindow { start, end } => actor::within_maintenance_window(*start, *end, ctx),
-        PolicyKind::RateLimit { max, window, per } => actor::rate_limit(*max, *window, per.as_deref(), index, ctx),
+        PolicyKind::WithinMaintenanceWindow { start, end } => {
+            actor::within_maintenance_window(*start, *end, ctx)
+        }
+        PolicyKind::RateLimit { max, window, per } => {
+            actor::rate_limit(*max, *window, per.as_deref(), index, ctx)
+        }
     }
 }
 
@@ -247,7 +302,11 @@ pub struct RateQuery {
 }
 
 /// The rate queries of the `rate_limit` policies in scope of this workflow.
-pub fn rate_queries(policies: &[Policy], workflow: &str, payload: &Map<String, Value>) -> Vec<RateQuery> {
+pub fn rate_queries(
+    policies: &[Policy],
+    workflow: &str,
+    payload: &Map<String, Value>,
+) -> Vec<RateQuery> {
     policies
         .iter()
         .enumerate()
@@ -258,7 +317,12 @@ pub fn rate_queries(policies: &[Policy], workflow: &str, payload: &Map<String, V
                 max: *max,
                 window_secs: *window,
                 workflows: p.scope.clone(),
-                per: per.as_ref().map(|name| (name.clone(), payload.get(name).cloned().unwrap_or(Value::Null))),
+                per: per.as_ref().map(|name| {
+                    (
+                        name.clone(),
+                        payload.get(name).cloned().unwrap_or(Value::Null),
+                    )
+                }),
             }),
             _ => None,
         })
