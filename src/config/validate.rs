@@ -120,7 +120,8 @@ pub fn load_str(
         receipts: &receipts_dir,
         secret: secret_file.as_deref(),
     };
-    let (systems, known) = systems::validate(&top, &dir, &places, env, &mut p);
+    let (mut systems, known) = systems::validate(&top, &dir, &places, env, &mut p);
+    systems.sort_by(|a, b| a.name.cmp(&b.name));
     let names = workflows::names(&top);
     let policies = workflows::policies(&top, &names, &mut p);
     let workflows = workflows::validate(&top, &known, &mut p);

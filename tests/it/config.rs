@@ -227,9 +227,9 @@ fn a_full_config_loads_with_the_expected_values() {
     assert_eq!(
         inputs,
         [
+            ("path", InputType::String, None, true),
             ("content", InputType::String, Some(json!("")), false),
             ("mode", InputType::String, Some(json!("replace")), false),
-            ("path", InputType::String, None, true),
             (
                 "when",
                 InputType::String,
@@ -363,11 +363,11 @@ fn input_defaults_and_enums_of_every_type() {
     assert_eq!(
         defaults,
         [
-            ("a".to_string(), json!([])),
-            ("b".to_string(), json!(false)),
             ("n".to_string(), json!(5.0)),
-            ("o".to_string(), json!({"a": [1, 2]})),
             ("x".to_string(), json!(1)),
+            ("b".to_string(), json!(false)),
+            ("o".to_string(), json!({"a": [1, 2]})),
+            ("a".to_string(), json!([])),
         ]
     );
 }
@@ -1184,7 +1184,7 @@ fn steps_use_existing_systems_and_allowed_actions() {
         [
             "systems.broken.type: unknown system type `ftp` (hint: valid types: github, postgres, filesystem)",
             "workflows[0].system: `system` is only for built-in workflows (hint: each step names its own system)",
-            "workflows[0].steps[0].system: unknown system `disk` (hint: systems in this config: broken, files)",
+            "workflows[0].steps[0].system: unknown system `disk` (hint: systems in this config: files, broken)",
             "workflows[0].steps[1].action: `create_pr` is not a filesystem action (hint: filesystem actions: read_file, write_file, delete_file, list_dir)",
             "workflows[0].steps[2].action: action `delete_file` is not in the allowed_actions of system `files` (hint: add it to [systems.files] allowed_actions)",
             "workflows[0].steps[3]: missing required key `system`",
