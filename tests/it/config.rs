@@ -239,11 +239,11 @@ fn a_full_config_loads_with_the_expected_values() {
         ]
     );
     assert_eq!(
-        note.inputs[1].enum_values,
+        note.inputs[2].enum_values,
         Some(vec![json!("append"), json!("replace")])
     );
     assert_eq!(
-        note.inputs[2].description.as_deref(),
+        note.inputs[0].description.as_deref(),
         Some("Path relative to the workspace")
     );
     let WorkflowBody::Declared { steps } = &note.body else {
