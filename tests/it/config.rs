@@ -1364,3 +1364,34 @@ fn empty_names_and_unrepresentable_values_are_refused() {
         ])
     );
 }
+
+#[test]
+fn rate_limit_per_must_name_an_input_of_every_scoped_workflow() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("ws")).unwrap();
+    let text = r#"
+[actor]
+email = "a@b.c"
+[systems.files]
+type = "filesystem"
+root = "ws"
+[[policies]]
+policy = "rate_limit"
+max = 3
+per = "path"
+[[workflows]]
+name = "list"
+[[workflows.steps]]
+system = "files"
+action = "list_dir"
+"#;
+    let env = |k: &str| (k == "ENACT_SECRET").then(|| "x".repeat(40));
+    let errors = enact::config::load_str(text, &dir.path().join("enact.toml"), &env).unwrap_err();
+    let lines: Vec<String> = errors.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        lines,
+        vec![
+            "policies[0].per: `path` is not an input of workflow `list` (hint: scope the policy with `workflows = [...]` to workflows that have this input)"
+        ]
+    );
+}
