@@ -6,8 +6,8 @@
 //! | name | what |
 //! |---|---|
 //! | `<run_id>.json` | a receipt (the only files that matter; everything else can be rebuilt or is a guard) |
-//! | `.head.json` | signed head record: the newest chain link as last written ([`head`]) |
-//! | `.index.jsonl` | index: one summary line per receipt file, a cache ([`index`]) |
+//! | `.head.json` | signed head record: the newest chain link as last written (format: module `head`) |
+//! | `.index.jsonl` | index: one summary line per receipt file, a cache (format: module `index`) |
 //! | `.lock` | folder lock: held from reading the head to writing it, and while counting rates |
 //! | `.pending/<run_id>.json` | rate-limit reservations of runs that passed the gate and have no receipt yet |
 //! | `.locks/rollback-<run_id>.lock` | one lock per run being rolled back |
@@ -119,7 +119,7 @@ pub struct ListFilter {
 pub struct Problem {
     /// The run id (or file name) concerned.
     pub subject: String,
-    /// One of the `KIND_*` constants in [`problem_kind`].
+    /// One of the constants in [`problem_kind`], e.g. `bad_signature`.
     pub kind: String,
     pub message: String,
 }
@@ -269,6 +269,9 @@ impl Store {
             .filter_map(Line::entry)
             .max_by_key(|e| e.seq)
             .map(|e| (e.seq, e.hash.clone()));
+        if head == HeadState::Missing && newest_file.is_some() {
+            tracing::warn!(dir = %self.dir.display(), "head record missing; continuing the chain from the receipt files");
+        }
         let from_head = head.valid().map(|h| (h.seq, h.hash.clone()));
         Ok(match (from_head, newest_file) {
             (Some(h), Some(f)) => Some(if f.0 > h.0 { f } else { h }),
