@@ -331,6 +331,30 @@ pub(super) fn is_plain_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
+/// A `rate_limit` with `per` must name an input of every workflow it applies to; otherwise
+/// every run would count under `null` and the limit would silently become global.
+fn check_rate_limit_keys(
+    policies: &[crate::kernel::policy::Policy],
+    workflows: &[crate::kernel::workflow::Workflow],
+    p: &mut Problems,
+) {
+    for (i, policy) in policies.iter().enumerate() {
+        let crate::kernel::policy::PolicyKind::RateLimit { per: Some(per), .. } = &policy.kind
+        else {
+            continue;
+        };
+        for w in workflows.iter().filter(|w| policy.applies_to(&w.name)) {
+            if !w.inputs.iter().any(|input| &input.name == per) {
+                p.push_hint(
+                    format!("policies[{i}].per"),
+                    format!("`{per}` is not an input of workflow `{}`", w.name),
+                    "scope the policy with `workflows = [...]` to workflows that have this input",
+                );
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,29 +380,5 @@ mod tests {
         assert!(!is_plain_name(""));
         assert!(!is_plain_name("a b"));
         assert!(!is_plain_name(&"a".repeat(65)));
-    }
-}
-
-/// A `rate_limit` with `per` must name an input of every workflow it applies to; otherwise
-/// every run would count under `null` and the limit would silently become global.
-fn check_rate_limit_keys(
-    policies: &[crate::kernel::policy::Policy],
-    workflows: &[crate::kernel::workflow::Workflow],
-    p: &mut Problems,
-) {
-    for (i, policy) in policies.iter().enumerate() {
-        let crate::kernel::policy::PolicyKind::RateLimit { per: Some(per), .. } = &policy.kind
-        else {
-            continue;
-        };
-        for w in workflows.iter().filter(|w| policy.applies_to(&w.name)) {
-            if !w.inputs.iter().any(|input| &input.name == per) {
-                p.push_hint(
-                    format!("policies[{i}].per"),
-                    format!("`{per}` is not an input of workflow `{}`", w.name),
-                    "scope the policy with `workflows = [...]` to workflows that have this input",
-                );
-            }
-        }
     }
 }
