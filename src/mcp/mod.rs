@@ -1,5 +1,17 @@
-//! STUB: the MCP adapter (the only code that imports `rmcp`).
+//! The MCP adapter (SPEC §3): the only code that imports `rmcp`.
+//!
+//! - [`framing`]: JSON lines in and out, with a JSON-RPC error for every bad line;
+//! - [`server`]: the rmcp `ServerHandler`;
+//! - [`tools`] and [`resources`]: what each tool and resource answers, over the engine.
+
+pub mod framing;
+mod resources;
+mod server;
+pub mod tools;
+
 use std::sync::Arc;
+
+use rmcp::ServiceExt;
 
 use crate::engine::Engine;
 
@@ -9,6 +21,22 @@ where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
     W: tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let _ = (engine, reader, writer);
-    Err("the MCP server is not implemented yet".into())
+    let inexact = framing::InexactNumbers::default();
+    let transport = framing::LineTransport::new(reader, writer, inexact.clone());
+    let server = server::EnactServer::new(engine, inexact)?;
+    let running = match server.serve(transport).await {
+        Ok(r) => r,
+        // stdin closed before (or during) the handshake: nothing to serve, a clean exit.
+        Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => {
+            tracing::info!("stdin closed before the MCP handshake");
+            return Ok(());
+        }
+        Err(e) => return Err(format!("MCP session did not start: {e}")),
+    };
+    let reason = running
+        .waiting()
+        .await
+        .map_err(|e| format!("MCP session failed: {e}"))?;
+    tracing::info!(?reason, "MCP session ended");
+    Ok(())
 }

@@ -1,0 +1,107 @@
+//! The resources (SPEC §3.2): `enact://receipts`, the `enact://receipts/{run_id}` template,
+//! `enact://policies` and `enact://workflows`, all `application/json`.
+
+use serde_json::{Value, json};
+
+use super::tools::{receipt_json, receipts_json};
+use crate::engine::Engine;
+use crate::kernel::receipt::is_valid_run_id;
+use crate::kernel::schema;
+use crate::kernel::workflow::WorkflowBody;
+use crate::registry::policies_json;
+use crate::store::ListFilter;
+
+pub const RECEIPTS: &str = "enact://receipts";
+pub const RECEIPT_TEMPLATE: &str = "enact://receipts/{run_id}";
+pub const POLICIES: &str = "enact://policies";
+pub const WORKFLOWS: &str = "enact://workflows";
+pub const MIME: &str = "application/json";
+
+/// How many summaries `enact://receipts` shows.
+const RECENT_RECEIPTS: usize = 50;
+
+/// `(uri, name, description)` of each fixed resource.
+pub const FIXED: &[(&str, &str, &str)] = &[
+    (
+        RECEIPTS,
+        "receipts",
+        "The 50 newest receipt summaries, newest first",
+    ),
+    (
+        POLICIES,
+        "policies",
+        "The active policies: name, parameters, scope",
+    ),
+    (
+        WORKFLOWS,
+        "workflows",
+        "Each workflow: name, inputs, and its steps or built-in plan",
+    ),
+];
+
+/// Why a resource could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    /// No such resource (a JSON-RPC resource-not-found error).
+    NotFound(String),
+    /// The URI names a receipt with an invalid run id (invalid params).
+    Invalid(String),
+    /// The store failed.
+    Internal(String),
+}
+
+/// Reads one resource as JSON.
+pub fn read(engine: &Engine, uri: &str) -> Result<Value, ReadError> {
+    match uri {
+        RECEIPTS => receipts_json(
+            engine,
+            &ListFilter {
+                limit: RECENT_RECEIPTS,
+                ..ListFilter::default()
+            },
+        )
+        .map_err(ReadError::Internal),
+        POLICIES => Ok(json!({"policies": policies_json(&engine.registry().config)})),
+        WORKFLOWS => Ok(workflows_json(engine)),
+        _ => match uri.strip_prefix("enact://receipts/") {
+            Some(run_id) if !is_valid_run_id(run_id) => {
+                Err(ReadError::Invalid(format!("Invalid run_id: '{run_id}'")))
+            }
+            Some(run_id) if !engine.store().dir().join(format!("{run_id}.json")).exists() => Err(
+                ReadError::NotFound(format!("No receipt found for run_id: {run_id}")),
+            ),
+            Some(run_id) => receipt_json(engine, run_id)
+                .map(|v| v["receipt"].clone())
+                .map_err(ReadError::Internal),
+            None => Err(ReadError::NotFound(format!("Resource not found: {uri}"))),
+        },
+    }
+}
+
+/// `{"workflows": [{name, description, inputs, input_schema, steps | builtin+system+actions}]}`.
+fn workflows_json(engine: &Engine) -> Value {
+    let list: Vec<Value> = engine
+        .registry()
+        .config
+        .workflows
+        .iter()
+        .map(|w| {
+            let mut entry = json!({
+                "name": w.name,
+                "description": w.description,
+                "inputs": w.inputs,
+                "input_schema": schema::input_schema(&w.inputs),
+            });
+            match &w.body {
+                WorkflowBody::Declared { steps } => entry["steps"] = json!(steps),
+                WorkflowBody::Builtin { builtin, system } => {
+                    entry["builtin"] = json!(builtin.name());
+                    entry["system"] = json!(system);
+                    entry["plan"] = json!(builtin.actions());
+                }
+            }
+            entry
+        })
+        .collect();
+    json!({ "workflows": list })
+}
