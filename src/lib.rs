@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod config;
 pub mod connector;
+#[cfg(feature = "fake-github")]
 pub mod demo;
 pub mod engine;
 #[cfg(feature = "fake-github")]

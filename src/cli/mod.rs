@@ -61,6 +61,9 @@ pub enum Command {
         /// Keep the demo folder instead of removing it.
         #[arg(long)]
         keep: bool,
+        /// Run act 3 on files even when PostgreSQL is available.
+        #[arg(long)]
+        no_postgres: bool,
     },
 }
 
@@ -114,8 +117,19 @@ pub async fn run(cli: Cli) -> u8 {
             dry_run,
             config,
         } => rollback::run(&config, &run_id, dry_run).await,
-        Command::Demo { keep } => crate::demo::run(keep).await,
+        Command::Demo { keep, no_postgres } => demo(keep, no_postgres).await,
     }
+}
+
+#[cfg(feature = "fake-github")]
+async fn demo(keep: bool, no_postgres: bool) -> u8 {
+    crate::demo::run(keep, no_postgres).await
+}
+
+#[cfg(not(feature = "fake-github"))]
+async fn demo(_keep: bool, _no_postgres: bool) -> u8 {
+    eprintln!("error: this build has no demo (it was built without the `fake-github` feature)");
+    EXIT_USAGE
 }
 
 /// The process environment, as the config loader wants it.

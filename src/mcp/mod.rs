@@ -2,8 +2,10 @@
 //!
 //! - [`framing`]: JSON lines in and out, with a JSON-RPC error for every bad line;
 //! - [`server`]: the rmcp `ServerHandler`;
-//! - [`tools`] and [`resources`]: what each tool and resource answers, over the engine.
+//! - [`tools`] and [`resources`]: what each tool and resource answers, over the engine;
+//! - [`client`]: the client side, for `enact demo`.
 
+pub mod client;
 pub mod framing;
 mod resources;
 mod server;
