@@ -5,6 +5,7 @@ mod config;
 mod engine;
 mod filesystem;
 mod github;
+mod github_mcp;
 mod mcp;
 mod policy;
 mod postgres;
