@@ -1300,3 +1300,36 @@ async fn the_token_never_appears_in_results_logs_receipts_or_resources() {
     // Only the names of where secrets live are shown, never values.
     assert!(!wrong_stderr.is_empty());
 }
+
+#[tokio::test]
+async fn rollback_refuses_to_undo_against_a_different_github() {
+    let gh = start().await;
+    let run = gh.open_pr("elsewhere", "main").await;
+    gh.client.cancel().await.unwrap();
+
+    // The operator repoints `gh` at another GitHub holding a repo of the same name.
+    let other = FakeGithub::start().await.unwrap();
+    other.require_token(TOKEN);
+    other.add_repo(REPO);
+    std::fs::write(gh.folder.config(), config(other.base_url())).unwrap();
+    let before = gh.fake.snapshot(REPO);
+    gh.fake.clear_requests();
+    let client = connect(&gh.folder, &[("GITHUB_TOKEN", TOKEN)]).await;
+    let r = call(&client, "enact_rollback", json!({"run_id": run["run_id"]})).await;
+    assert!(is_error(&r));
+    let s = assert_shape(&r);
+    assert_eq!(s["decision"], "PARTIAL");
+    let recorded = json!({"type": "github", "base_url": gh.fake.base_url()});
+    let now = json!({"type": "github", "base_url": other.base_url()});
+    for step in s["actions"].as_array().unwrap() {
+        assert_eq!(step["success"], false, "{step}");
+        assert_eq!(
+            step["output"]["error"],
+            format!("system `gh` is not the one the run acted on: recorded {recorded}, now {now}")
+        );
+    }
+    assert_eq!(s["actions"].as_array().unwrap().len(), 3);
+    assert!(gh.fake.requests().is_empty() && other.requests().is_empty());
+    assert_eq!(gh.fake.snapshot(REPO), before);
+    client.cancel().await.unwrap();
+}
