@@ -5,6 +5,7 @@ mod config;
 mod engine;
 mod filesystem;
 mod github;
+mod github_mcp;
 pub mod mcp;
 mod policy;
 mod postgres;

@@ -89,6 +89,27 @@ pub async fn connect(folder: &Folder, env: &[(&str, &str)]) -> Client {
     ().serve(transport).await.unwrap()
 }
 
+/// Like [`connect`], plus a task that collects everything the server writes to stderr (its
+/// log); it finishes once the server has exited (after `client.cancel()`).
+pub async fn connect_with_stderr(
+    folder: &Folder,
+    env: &[(&str, &str)],
+) -> (Client, tokio::task::JoinHandle<String>) {
+    let (transport, stderr) = TokioChildProcess::builder(serve_command(folder, env))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = stderr.expect("stderr is piped");
+    let log = tokio::spawn(async move {
+        let mut text = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text)
+            .await
+            .unwrap();
+        text
+    });
+    (().serve(transport).await.unwrap(), log)
+}
+
 pub async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
     try_call(client, tool, args).await.unwrap()
 }
