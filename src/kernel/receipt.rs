@@ -266,4 +266,64 @@ mod tests {
             assert!(!is_valid_run_id(bad), "{bad}");
         }
     }
+
+    /// Every leaf of a JSON value, as a JSON pointer.
+    fn leaves(v: &Value, path: String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                for (k, x) in m {
+                    leaves(
+                        x,
+                        format!("{path}/{}", k.replace('~', "~0").replace('/', "~1")),
+                        out,
+                    );
+                }
+            }
+            Value::Array(a) if !a.is_empty() => {
+                for (i, x) in a.iter().enumerate() {
+                    leaves(x, format!("{path}/{i}"), out);
+                }
+            }
+            _ => out.push(path),
+        }
+    }
+
+    proptest::proptest! {
+        /// Changing any single signed field — anywhere, payload and rollback data included —
+        /// breaks verification.
+        #[test]
+        fn changing_any_single_field_breaks_verification(
+            content in ".{0,40}",
+            seq in 0u64..1_000_000,
+            pick in 0usize..1000,
+            replacement in proptest::prop_oneof![
+                proptest::strategy::Just(json!(null)),
+                proptest::strategy::Just(json!(true)),
+                proptest::strategy::Just(json!(7)),
+                proptest::strategy::Just(json!("x")),
+                proptest::strategy::Just(json!({})),
+            ],
+        ) {
+            let mut r = sample();
+            r.payload = json!({"path": "a.txt", "content": content});
+            r.actions_taken[0].rollback_data = json!({"existed": true, "content": content});
+            r.seq = seq;
+            let key = b"0123456789abcdef0123456789abcdef";
+            r.sign(key);
+            let v = r.to_value();
+            proptest::prop_assert!(verify(&v, key));
+            let mut paths = Vec::new();
+            leaves(&v, String::new(), &mut paths);
+            paths.retain(|p| p != "/signature");
+            let path = &paths[pick % paths.len()];
+            let mut tampered = v.clone();
+            let slot = tampered.pointer_mut(path).unwrap();
+            if *slot == replacement {
+                *slot = json!("something else");
+            } else {
+                *slot = replacement.clone();
+            }
+            proptest::prop_assert!(!verify(&tampered, key), "tampering {path} went unnoticed");
+        }
+    }
 }

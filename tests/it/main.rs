@@ -6,6 +6,7 @@ mod engine;
 mod filesystem;
 mod github;
 mod github_mcp;
+mod invariants;
 pub mod mcp;
 mod policy;
 mod postgres;
