@@ -1,0 +1,237 @@
+//! Speed targets, measured (run: `cargo bench --bench enact`).
+//!
+//! Three numbers an operator cares about, each against a target:
+//! - **gate**: validate arguments, build the plan and run every policy (`enact_preview`'s
+//!   work, no I/O) — the overhead Enact adds before anything runs;
+//! - **call**: a whole workflow call through the engine on a real temp folder — gate, one
+//!   file write, one signed receipt appended to the chain — with `fsync` off and on;
+//! - **mcp**: a `tools/call` round trip through the real `enact serve` binary over stdio.
+//!
+//! Percentiles over a fixed number of iterations after a warm-up; the machine's other load
+//! moves these numbers, so the targets leave room and the bench reports rather than fails
+//! unless a target is missed by more than twice (exit 1).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use enact::engine::Engine;
+use enact::registry::Registry;
+use enact::store::Store;
+use serde_json::{Map, Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const SECRET: &str = "bench-secret-0123456789abcdef-0123456789";
+
+const CONFIG: &str = r#"
+[actor]
+email = "bench@example.com"
+role = "engineer"
+
+[receipts]
+fsync = FSYNC
+
+[systems.files]
+type = "filesystem"
+root = "workspace"
+
+[[policies]]
+policy = "restrict_paths"
+paths = ["notes", "docs"]
+
+[[policies]]
+policy = "block_extensions"
+
+[[policies]]
+policy = "no_delete_file"
+
+[[policies]]
+policy = "require_actor_role"
+roles = ["engineer", "admin"]
+
+[[policies]]
+policy = "within_maintenance_window"
+start = "00:00"
+end = "23:59"
+
+[[policies]]
+policy = "no_push_to_main"
+
+[[policies]]
+policy = "protect_tables"
+tables = ["payments"]
+
+[[workflows]]
+name = "save"
+[workflows.inputs.path]
+type = "string"
+[workflows.inputs.content]
+type = "string"
+[workflows.inputs.tag]
+type = "string"
+default = "note"
+enum = ["note", "doc"]
+[[workflows.steps]]
+system = "files"
+action = "write_file"
+args = { path = "notes/{{path}}", content = "{{content}}" }
+"#;
+
+struct Stats {
+    name: &'static str,
+    samples: Vec<Duration>,
+    target_p50: Duration,
+}
+
+impl Stats {
+    fn pct(&self, p: f64) -> Duration {
+        let mut s = self.samples.clone();
+        s.sort();
+        let i = ((s.len() as f64 - 1.0) * p).round() as usize;
+        s[i]
+    }
+    fn report(&self) -> bool {
+        let (p50, p99) = (self.pct(0.5), self.pct(0.99));
+        let verdict = if p50 <= self.target_p50 {
+            "ok"
+        } else if p50 <= self.target_p50 * 2 {
+            "SLOW (within 2x of target)"
+        } else {
+            "MISSED"
+        };
+        println!(
+            "{:<22} n={:<5} p50={:>10.1?} p99={:>10.1?} target p50≤{:?}  {verdict}",
+            self.name,
+            self.samples.len(),
+            p50,
+            p99,
+            self.target_p50
+        );
+        p50 <= self.target_p50 * 2
+    }
+}
+
+fn engine(dir: &std::path::Path, fsync: bool) -> Arc<Engine> {
+    std::fs::create_dir_all(dir.join("workspace/notes")).unwrap();
+    let path = dir.join("enact.toml");
+    std::fs::write(&path, CONFIG.replace("FSYNC", &fsync.to_string())).unwrap();
+    let env = |name: &str| (name == "ENACT_SECRET").then(|| SECRET.to_string());
+    let config = enact::config::load(&path, &env).unwrap();
+    let store = Store::open(&config.receipts_dir, config.fsync, config.secret.clone()).unwrap();
+    Arc::new(Engine::new(Registry::build(config).unwrap(), store))
+}
+
+fn args(i: usize) -> Map<String, Value> {
+    json!({"path": format!("n{i}.md"), "content": format!("note {i}")})
+        .as_object()
+        .cloned()
+        .unwrap()
+}
+
+async fn bench_gate(engine: &Engine) -> Stats {
+    for i in 0..200 {
+        engine.preview("save", &args(i), &[]).await.unwrap();
+    }
+    let mut samples = Vec::new();
+    for i in 0..5000 {
+        let a = args(i);
+        let t = Instant::now();
+        let p = engine.preview("save", &a, &[]).await.unwrap();
+        samples.push(t.elapsed());
+        assert_eq!(p.policy_results.len(), 7);
+    }
+    Stats {
+        name: "gate (preview)",
+        samples,
+        target_p50: Duration::from_micros(100),
+    }
+}
+
+async fn bench_call(engine: &Engine, name: &'static str, n: usize, target: Duration) -> Stats {
+    for i in 0..20 {
+        engine.call("save", args(i), &[]).await.unwrap();
+    }
+    let mut samples = Vec::new();
+    for i in 0..n {
+        let a = args(i);
+        let t = Instant::now();
+        let r = engine.call("save", a, &[]).await.unwrap();
+        samples.push(t.elapsed());
+        assert!(r.success);
+    }
+    Stats {
+        name,
+        samples,
+        target_p50: target,
+    }
+}
+
+async fn bench_mcp(dir: &std::path::Path) -> Stats {
+    let exe = env!("CARGO_BIN_EXE_enact");
+    let mut child = tokio::process::Command::new(exe)
+        .args(["serve", "--config"])
+        .arg(dir.join("enact.toml"))
+        .env("ENACT_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut send = async |v: Value| {
+        stdin.write_all(format!("{v}\n").as_bytes()).await.unwrap();
+        stdin.flush().await.unwrap();
+    };
+    send(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "bench", "version": "1"}}}))
+    .await;
+    lines.next_line().await.unwrap().unwrap();
+    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+    let mut samples = Vec::new();
+    for i in 0..1020 {
+        let call = json!({"jsonrpc": "2.0", "id": i + 1, "method": "tools/call",
+            "params": {"name": "save", "arguments": args(i)}});
+        let t = Instant::now();
+        send(call).await;
+        let line = lines.next_line().await.unwrap().unwrap();
+        if i >= 20 {
+            samples.push(t.elapsed());
+        }
+        assert!(line.contains("\"decision\":\"PASS\"") || line.contains("PASS"), "{line}");
+    }
+    drop(stdin);
+    let _ = child.wait().await;
+    Stats {
+        name: "mcp round trip",
+        samples,
+        target_p50: Duration::from_millis(3),
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // `cargo bench` passes `--bench`; nothing to filter in this small harness.
+    let dir = tempfile::tempdir().unwrap();
+    let fast = engine(&dir.path().join("nofsync"), false);
+    let durable = engine(&dir.path().join("fsync"), true);
+    println!("enact benchmarks (2 cores here; numbers move with machine load)\n");
+    let results = [
+        bench_gate(&fast).await,
+        bench_call(
+            &fast,
+            "call, fsync = false",
+            2000,
+            Duration::from_millis(2),
+        )
+        .await,
+        bench_call(&durable, "call, fsync = true", 300, Duration::from_millis(30)).await,
+        bench_mcp(&dir.path().join("nofsync")).await,
+    ];
+    let all_ok = results.iter().map(Stats::report).fold(true, |a, b| a && b);
+    if !all_ok {
+        std::process::exit(1);
+    }
+}
