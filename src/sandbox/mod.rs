@@ -1,1 +1,5 @@
 //! Throwaway local services for the demo and the tests.
+
+pub mod postgres;
+
+pub use postgres::TempPostgres;
