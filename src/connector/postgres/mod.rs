@@ -41,7 +41,8 @@ const SESSION_SETTINGS: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'
 
 /// A Postgres system: one database.
 pub struct PgConnector {
-    config: tokio_postgres::Config,
+    /// Boxed: it is large, and `Connector` holds one connector of any type by value.
+    config: Box<tokio_postgres::Config>,
     tls: tls::MakeRustls,
     /// Scrubbed from every message (tokio-postgres never prints it, but a server message or a
     /// parse error could echo it).
@@ -117,7 +118,7 @@ impl PgConnector {
             password,
             max_rows,
             target: json!({"type": "postgres", "host": host, "port": port, "dbname": dbname}),
-            config,
+            config: Box::new(config),
             client: Mutex::new(None),
         })
     }
