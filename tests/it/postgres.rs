@@ -33,6 +33,12 @@ pub fn test_dsn() -> String {
     }
 }
 
+/// The shared throwaway cluster, unless `ENACT_TEST_DATABASE_URL` names another server.
+pub fn sandbox() -> Option<&'static TempPostgres> {
+    test_dsn();
+    SERVER.get().and_then(|r| r.as_ref().ok())
+}
+
 /// The password in [`test_dsn`] (tests check it never leaks).
 pub fn test_password() -> String {
     let config: tokio_postgres::Config = test_dsn().parse().unwrap();
@@ -1057,4 +1063,109 @@ async fn the_password_never_reaches_receipts_outputs_or_errors() {
         target.as_object().unwrap().keys().collect::<Vec<_>>(),
         vec!["dbname", "host", "port", "type"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_views_and_system_catalogs_are_guarded() {
+    let (c, s) = schema_with(
+        "CREATE TABLE {s}.users (id int PRIMARY KEY, name text); \
+         INSERT INTO {s}.users VALUES (1, 'a'); \
+         CREATE VIEW {s}.names AS SELECT name FROM {s}.users;",
+    )
+    .await;
+    let t = format!("{s}.users");
+    let pg = setup(100, "");
+    let r = pg
+        .call(
+            "update",
+            json!({"table": t, "data": {"id": 2}, "where": {"id": 1}}),
+        )
+        .await;
+    assert_eq!(
+        error(&r),
+        format!(
+            "update_row on `{t}`: `data` sets primary key column `id` of `{t}` — changing a key is refused (rows are restored by key)"
+        )
+    );
+    let view = format!("{s}.names");
+    let r = pg.call("select", json!({"table": view})).await;
+    passed(&r);
+    assert_eq!(output(&r)["rows"], json!([{"name": "a"}]));
+    let r = pg
+        .call("delete", json!({"table": view, "where": {"name": "a"}}))
+        .await;
+    assert_eq!(
+        error(&r),
+        format!("delete_row on `{view}`: `{view}` is not a table — only tables can be changed")
+    );
+    for name in [
+        "pg_authid",
+        "pg_catalog.pg_class",
+        "information_schema.tables",
+    ] {
+        let r = pg.call("select", json!({"table": name})).await;
+        assert!(
+            error(&r).ends_with("is a system catalog — refused"),
+            "{name}: {}",
+            error(&r)
+        );
+    }
+    // Quoted and mixed-case names resolve as PostgreSQL resolves them.
+    c.batch_execute(&format!(
+        r#"CREATE TABLE {s}."Odd ""Name""" (id int PRIMARY KEY)"#
+    ))
+    .await
+    .unwrap();
+    let r = pg
+        .call(
+            "insert",
+            json!({"table": format!(r#"{s}."Odd ""Name""""#), "data": {"id": 1}}),
+        )
+        .await;
+    passed(&r);
+    let r = pg
+        .call("select", json!({"table": format!("{s}.Odd")}))
+        .await;
+    assert_eq!(
+        error(&r),
+        format!("select_rows on `{s}.Odd`: table `{s}.Odd` does not exist")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sslmode_require_connects_over_tls() {
+    let Some(server) = sandbox() else { return };
+    let (c, s) = schema_with("CREATE TABLE {s}.p (id int PRIMARY KEY);").await;
+    let app = format!("enact_tls_{s}");
+    let dsn = server.dsn().replace(
+        "sslmode=disable",
+        &format!("sslmode=require application_name={app}"),
+    );
+    let pg = setup_dsn(&dsn, 100, "");
+    let r = pg.call("select", json!({"table": format!("{s}.p")})).await;
+    // As root with Debian's snakeoil pair present, the sandbox must have turned TLS on.
+    if rustix::process::geteuid().is_root()
+        && Path::new("/etc/ssl/private/ssl-cert-snakeoil.key").exists()
+    {
+        assert!(server.tls());
+    }
+    if server.tls() {
+        passed(&r);
+        let ssl: bool = c
+            .query_one(
+                "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.application_name = $1",
+                &[&app],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(ssl, "the connector's session is not encrypted");
+    } else {
+        assert!(
+            error(&r).contains("cannot connect to the database"),
+            "{}",
+            error(&r)
+        );
+    }
 }

@@ -59,6 +59,18 @@ impl Table {
             })?
             .ok_or_else(missing)?;
         let oid: u32 = row.get(0);
+        let schema: String = row.get(1);
+        // The system catalogs hold role password hashes and every other table's definition:
+        // never an agent's business, whatever the database user may read.
+        if matches!(
+            schema.as_str(),
+            "pg_catalog" | "information_schema" | "pg_toast"
+        ) {
+            let relname: String = row.get(2);
+            return Err(Failure::new(format!(
+                "`{schema}.{relname}` is a system catalog — refused"
+            )));
+        }
         let columns = db
             .query(
                 "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
@@ -94,7 +106,7 @@ impl Table {
             .map(|r| r.get(0))
             .collect();
         Ok(Table {
-            schema: row.get(1),
+            schema,
             name: row.get(2),
             oid,
             kind: row.get(3),

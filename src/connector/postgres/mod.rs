@@ -54,19 +54,38 @@ pub struct PgConnector {
     client: Mutex<Option<Client>>,
 }
 
-/// Why an action failed: one message (the action name is added by the connector).
+/// Why an action failed: one message (the action name is added by the connector), and
+/// whether the connection is no longer usable.
 #[derive(Debug)]
-pub(crate) struct Failure(String);
+pub(crate) struct Failure {
+    message: String,
+    broken: bool,
+}
 
 impl Failure {
     fn new(message: impl Into<String>) -> Failure {
-        Failure(message.into())
+        Failure {
+            message: message.into(),
+            broken: false,
+        }
     }
 }
 
 /// `<context>: <what PostgreSQL said>` (message, detail and hint of a server error; the
 /// cause of a client error).
 fn db_error(context: &str, e: &tokio_postgres::Error) -> Failure {
+    // Anything but an ordinary server error (I/O, a closed connection, a FATAL such as an
+    // administrator's termination) leaves the connection unusable: connect again next time.
+    let broken = e.is_closed()
+        || e.as_db_error()
+            .is_none_or(|db| matches!(db.severity(), "FATAL" | "PANIC"));
+    Failure {
+        broken,
+        ..describe(context, e)
+    }
+}
+
+fn describe(context: &str, e: &tokio_postgres::Error) -> Failure {
     if let Some(db) = e.as_db_error() {
         let mut m = format!("{context}: {}", db.message());
         if let Some(detail) = db.detail() {
@@ -75,11 +94,11 @@ fn db_error(context: &str, e: &tokio_postgres::Error) -> Failure {
         if let Some(hint) = db.hint() {
             m.push_str(&format!(" — hint: {hint}"));
         }
-        return Failure(m);
+        return Failure::new(m);
     }
     match std::error::Error::source(e) {
-        Some(cause) => Failure(format!("{context}: {e}: {cause}")),
-        None => Failure(format!("{context}: {e}")),
+        Some(cause) => Failure::new(format!("{context}: {e}: {cause}")),
+        None => Failure::new(format!("{context}: {e}")),
     }
 }
 
@@ -137,14 +156,16 @@ impl PgConnector {
                     Some(db) => dispatch(db, action, args, self.max_rows).await,
                     None => Err(Failure::new("no database connection")),
                 };
-                Self::release(&mut slot);
+                Self::release(&mut slot, &result);
                 result
             }
             Err(e) => Err(e),
         };
         match result {
             Ok(outcome) => outcome,
-            Err(Failure(why)) => ActionOutcome::failed(self.scrub(format!("{label}: {why}"))),
+            Err(Failure { message: why, .. }) => {
+                ActionOutcome::failed(self.scrub(format!("{label}: {why}")))
+            }
         }
     }
 
@@ -171,14 +192,16 @@ impl PgConnector {
                     Some(db) => undo::run(db, action, data).await,
                     None => Err(Failure::new("no database connection")),
                 };
-                Self::release(&mut slot);
+                Self::release(&mut slot, &result);
                 result
             }
             Err(e) => Err(e),
         };
         match result {
             Ok(outcome) => outcome,
-            Err(Failure(why)) => ActionOutcome::failed(self.scrub(format!("{label}: {why}"))),
+            Err(Failure { message: why, .. }) => {
+                ActionOutcome::failed(self.scrub(format!("{label}: {why}")))
+            }
         }
     }
 
@@ -194,8 +217,9 @@ impl PgConnector {
     }
 
     /// Drops a connection that broke during an action, so the next call connects again.
-    fn release(slot: &mut MutexGuard<'_, Option<Client>>) {
-        if slot.as_ref().is_some_and(Client::is_closed) {
+    fn release(slot: &mut MutexGuard<'_, Option<Client>>, result: &Result<ActionOutcome, Failure>) {
+        let failed = matches!(result, Err(Failure { broken: true, .. }));
+        if failed || slot.as_ref().is_some_and(Client::is_closed) {
             **slot = None;
         }
     }
