@@ -1169,3 +1169,66 @@ async fn sslmode_require_connects_over_tls() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_dsns_composite_keys_and_what_the_receipt_records() {
+    let Some(server) = sandbox() else { return };
+    let (c, s) = schema_with(
+        "CREATE TABLE {s}.stock (shop text, sku int, qty int, seen timestamptz, \
+            PRIMARY KEY (shop, sku)); \
+         INSERT INTO {s}.stock VALUES ('north', 1, 5, '2024-05-01 12:00:00.5+00'), \
+            ('north', 2, 0, NULL), ('south', 1, 7, '2024-05-02 08:30:00+02');",
+    )
+    .await;
+    let t = format!("{s}.stock");
+    let before = dump(&c, &t, "shop, sku").await;
+    let pg = setup_dsn(&server.url(), 100, "");
+
+    let ins = pg
+        .call(
+            "insert",
+            json!({"table": t, "data": {"shop": "east", "sku": 9, "qty": 1}}),
+        )
+        .await;
+    passed(&ins);
+    let receipt = pg.engine.store().load(&ins.run_id).unwrap().value;
+    assert_eq!(
+        receipt["actions_taken"][0]["rollback_data"],
+        json!({"schema": s, "table": "stock", "primary_key": ["shop", "sku"],
+               "row": {"shop": "east", "sku": "9", "qty": "1", "seen": null}})
+    );
+    assert_eq!(
+        receipt["actions_taken"][0]["target"],
+        json!({"type": "postgres", "host": "127.0.0.1", "port": server.port(), "dbname": "postgres"})
+    );
+
+    let upd = pg
+        .call(
+            "update",
+            json!({"table": t, "data": {"qty": 99}, "where": {"sku": 1}}),
+        )
+        .await;
+    passed(&upd);
+    assert_eq!(output(&upd)["rows_updated"], json!(2));
+    let receipt = pg.engine.store().load(&upd.run_id).unwrap().value;
+    let data = &receipt["actions_taken"][0]["rollback_data"];
+    assert_eq!(
+        data["old_rows"][1],
+        json!({"shop": "south", "sku": "1", "qty": "7", "seen": "2024-05-02 06:30:00+00"})
+    );
+    assert_eq!(data["new_rows"][1]["qty"], json!("99"));
+
+    let del = pg
+        .call("delete", json!({"table": t, "where": {"shop": "north"}}))
+        .await;
+    passed(&del);
+    for run in [&del, &upd, &ins] {
+        let rb = pg
+            .engine
+            .rollback(&run.run_id, Requester::Operator)
+            .await
+            .unwrap();
+        assert_eq!(rb.decision, Decision::Pass, "{}", rb.summary());
+    }
+    assert_eq!(dump(&c, &t, "shop, sku").await, before);
+}

@@ -35,9 +35,12 @@ use crate::secret::Secret;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Session settings that shape how values print as text: pinned, so the text form of a row
-/// captured at run time compares equal to the same row read at undo time.
+/// captured at run time compares equal to the same row read at undo time. `lock_timeout`:
+/// a row another session keeps locked fails the action clearly instead of hanging the tool
+/// call (and, since one connection serves the system, every call after it).
 const SESSION_SETTINGS: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; \
-     SET IntervalStyle = 'postgres'; SET extra_float_digits = 1; SET bytea_output = 'hex'";
+     SET IntervalStyle = 'postgres'; SET extra_float_digits = 1; SET bytea_output = 'hex'; \
+     SET lock_timeout = '30s'";
 
 /// A Postgres system: one database.
 pub struct PgConnector {
