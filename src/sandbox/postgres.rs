@@ -48,6 +48,14 @@ impl TempPostgres {
     pub fn start() -> Result<TempPostgres, String> {
         let bin = find_bin_dir()?;
         let as_postgres = rustix::process::geteuid().is_root();
+        if as_postgres && run(Command::new("id").args(["-u", "postgres"])).is_err() {
+            return Err(
+                "running as root, the throwaway PostgreSQL must run as the `postgres` \
+                        user, which does not exist (`apt-get install -y postgresql` creates it)"
+                    .into(),
+            );
+        }
+        let password = random_hex(16)?;
         let dir = std::env::temp_dir().join(format!("enact-pg-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir(&dir)
             .map_err(|e| format!("cannot create the folder {}: {e}", dir.display()))?;
@@ -55,7 +63,7 @@ impl TempPostgres {
             dir,
             bin,
             port: 0,
-            password: random_hex(16)?,
+            password,
             as_postgres,
             tls: false,
             guardian: None,
