@@ -153,18 +153,7 @@ impl PgConnector {
     pub async fn execute(&self, action: &str, args: &Map<String, Value>) -> ActionOutcome {
         let table = args.get("table").and_then(Value::as_str).unwrap_or("?");
         let label = format!("{action} on `{table}`");
-        let result = match self.connection().await {
-            Ok(mut slot) => {
-                let result = match slot.as_mut() {
-                    Some(db) => dispatch(db, action, args, self.max_rows).await,
-                    None => Err(Failure::new("no database connection")),
-                };
-                Self::release(&mut slot, &result);
-                result
-            }
-            Err(e) => Err(e),
-        };
-        match result {
+        match self.perform(Work::Action(action, args)).await {
             Ok(outcome) => outcome,
             Err(Failure { message: why, .. }) => {
                 ActionOutcome::failed(self.scrub(format!("{label}: {why}")))
@@ -189,23 +178,26 @@ impl PgConnector {
         };
         let label = format!("undo {} on `{table}`", record.action);
         let action = record.action.as_str();
-        let result = match self.connection().await {
-            Ok(mut slot) => {
-                let result = match slot.as_mut() {
-                    Some(db) => undo::run(db, action, data).await,
-                    None => Err(Failure::new("no database connection")),
-                };
-                Self::release(&mut slot, &result);
-                result
-            }
-            Err(e) => Err(e),
-        };
-        match result {
+        match self.perform(Work::Undo(action, data)).await {
             Ok(outcome) => outcome,
             Err(Failure { message: why, .. }) => {
                 ActionOutcome::failed(self.scrub(format!("{label}: {why}")))
             }
         }
+    }
+
+    /// Runs one action or undo on the connection (holding it throughout).
+    async fn perform(&self, work: Work<'_>) -> Result<ActionOutcome, Failure> {
+        let mut slot = self.connection().await?;
+        let result = match (slot.as_mut(), work) {
+            (None, _) => Err(Failure::new("no database connection")),
+            (Some(db), Work::Action(action, args)) => {
+                dispatch(db, action, args, self.max_rows).await
+            }
+            (Some(db), Work::Undo(action, data)) => undo::run(db, action, data).await,
+        };
+        Self::release(&mut slot, &result);
+        result
     }
 
     /// The connection, connecting first if there is none (or it broke). The caller holds
@@ -260,6 +252,13 @@ impl PgConnector {
             None => message,
         }
     }
+}
+
+/// What [`PgConnector::perform`] runs: an action with its arguments, or the undo of a recorded
+/// action with its rollback data.
+enum Work<'a> {
+    Action(&'a str, &'a Map<String, Value>),
+    Undo(&'a str, &'a Map<String, Value>),
 }
 
 async fn dispatch(
