@@ -9,6 +9,9 @@
 //! - **Access**: only TCP on 127.0.0.1 (unix sockets live in the temp folder, never in
 //!   `/var/run`), one superuser `enact` with a random password and `scram-sha-256`, so the
 //!   connector is exercised with real password authentication.
+//! - **TLS**: when the machine has Debian's snakeoil certificate and key (the `ssl-cert`
+//!   package, a dependency of `postgresql`) and we may read the key, the server also accepts
+//!   TLS, so `sslmode=require` can be exercised; [`TempPostgres::tls`] says whether it does.
 //! - **Cleanup**: `Drop` stops the server (`pg_ctl stop -m immediate`) and removes the folder.
 //!   A static's `Drop` never runs at process exit (the shared test server is one), and a
 //!   crashed or killed process drops nothing, so each cluster also gets a guardian: a tiny
@@ -22,6 +25,11 @@ use std::process::{Child, Command, Stdio};
 const START_TIMEOUT_SECS: u32 = 60;
 /// The superuser the cluster is created with.
 const USER: &str = "enact";
+/// A self-signed certificate and key most Debian machines have (package `ssl-cert`).
+const SNAKEOIL: (&str, &str) = (
+    "/etc/ssl/certs/ssl-cert-snakeoil.pem",
+    "/etc/ssl/private/ssl-cert-snakeoil.key",
+);
 
 /// A running throwaway cluster. Stopped and deleted when dropped.
 pub struct TempPostgres {
@@ -30,6 +38,7 @@ pub struct TempPostgres {
     port: u16,
     password: String,
     as_postgres: bool,
+    tls: bool,
     guardian: Option<Child>,
 }
 
@@ -39,6 +48,14 @@ impl TempPostgres {
     pub fn start() -> Result<TempPostgres, String> {
         let bin = find_bin_dir()?;
         let as_postgres = rustix::process::geteuid().is_root();
+        if as_postgres && run(Command::new("id").args(["-u", "postgres"])).is_err() {
+            return Err(
+                "running as root, the throwaway PostgreSQL must run as the `postgres` \
+                        user, which does not exist (`apt-get install -y postgresql` creates it)"
+                    .into(),
+            );
+        }
+        let password = random_hex(16)?;
         let dir = std::env::temp_dir().join(format!("enact-pg-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir(&dir)
             .map_err(|e| format!("cannot create the folder {}: {e}", dir.display()))?;
@@ -46,8 +63,9 @@ impl TempPostgres {
             dir,
             bin,
             port: 0,
-            password: random_hex(16)?,
+            password,
             as_postgres,
+            tls: false,
             guardian: None,
         };
         // From here on `pg` is dropped on every error path, which removes the folder.
@@ -55,6 +73,18 @@ impl TempPostgres {
         pg.guardian = Some(pg.spawn_guardian()?);
         pg.start_server()?;
         Ok(pg)
+    }
+
+    /// Like [`TempPostgres::start`], on tokio's blocking pool.
+    pub async fn start_async() -> Result<TempPostgres, String> {
+        tokio::task::spawn_blocking(TempPostgres::start)
+            .await
+            .map_err(|e| format!("the throwaway PostgreSQL start did not complete: {e}"))?
+    }
+
+    /// Whether the server also accepts TLS connections (see the module docs).
+    pub fn tls(&self) -> bool {
+        self.tls
     }
 
     /// A tokio-postgres key=value connection string (superuser, password included).
@@ -96,10 +126,11 @@ impl TempPostgres {
         self.dir.join("data")
     }
 
-    fn init(&self) -> Result<(), String> {
+    fn init(&mut self) -> Result<(), String> {
         let pwfile = self.dir.join("pwfile");
         std::fs::write(&pwfile, &self.password)
             .map_err(|e| format!("cannot write {}: {e}", pwfile.display()))?;
+        self.tls = self.copy_snakeoil();
         if self.as_postgres {
             run(Command::new("chown")
                 .arg("-R")
@@ -116,18 +147,40 @@ impl TempPostgres {
         std::fs::remove_file(&pwfile).map_err(|e| format!("cannot remove the password file: {e}"))
     }
 
+    /// Copies the snakeoil pair in as `server.crt` / `server.key` (mode 0600, as the server
+    /// demands); `false`, and no TLS, if either cannot be read.
+    fn copy_snakeoil(&self) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        let (cert, key) = SNAKEOIL;
+        let copied = std::fs::copy(cert, self.dir.join("server.crt"))
+            .and_then(|_| std::fs::copy(key, self.dir.join("server.key")))
+            .and_then(|_| {
+                std::fs::set_permissions(
+                    self.dir.join("server.key"),
+                    std::fs::Permissions::from_mode(0o600),
+                )
+            });
+        copied.is_ok()
+    }
+
     fn start_server(&mut self) -> Result<(), String> {
         // Binding port 0 finds a free port; another process may take it before the server
         // does, so a start that fails is retried on a new port.
         let mut last = String::new();
         for _ in 0..3 {
             self.port = free_port()?;
-            let options = format!(
+            let mut options = format!(
                 "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} \
                  -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
                 self.port,
                 self.dir.display()
             );
+            if self.tls {
+                let dir = self.dir.display();
+                options.push_str(&format!(
+                    " -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key"
+                ));
+            }
             let mut cmd = self.server_command("pg_ctl");
             cmd.arg("start").arg("-D").arg(self.data_dir());
             cmd.arg("-l").arg(self.log_path()).arg("-o").arg(options);
@@ -218,11 +271,14 @@ impl Drop for TempPostgres {
 
 /// `$ENACT_PG_BIN`, else the highest `/usr/lib/postgresql/<version>/bin` that has `initdb`.
 fn find_bin_dir() -> Result<PathBuf, String> {
-    let missing = "PostgreSQL server binaries not found (no /usr/lib/postgresql/<version>/bin/initdb): \
-         install them with `apt-get install -y postgresql`, or set ENACT_PG_BIN to the folder \
-         holding initdb and pg_ctl";
-    if let Some(dir) = std::env::var_os("ENACT_PG_BIN") {
-        let dir = PathBuf::from(dir);
+    bin_dir_in(
+        std::env::var_os("ENACT_PG_BIN").map(PathBuf::from),
+        Path::new("/usr/lib/postgresql"),
+    )
+}
+
+fn bin_dir_in(given: Option<PathBuf>, root: &Path) -> Result<PathBuf, String> {
+    if let Some(dir) = given {
         return if has_server_binaries(&dir) {
             Ok(dir)
         } else {
@@ -232,8 +288,15 @@ fn find_bin_dir() -> Result<PathBuf, String> {
             ))
         };
     }
-    let root = Path::new("/usr/lib/postgresql");
-    let entries = std::fs::read_dir(root).map_err(|_| missing.to_string())?;
+    let missing = || {
+        format!(
+            "PostgreSQL server binaries not found (no {}/<version>/bin/initdb): install them \
+             with `apt-get install -y postgresql`, or set ENACT_PG_BIN to the folder holding \
+             initdb and pg_ctl",
+            root.display()
+        )
+    };
+    let entries = std::fs::read_dir(root).map_err(|_| missing())?;
     let mut versions: Vec<(Vec<u32>, PathBuf)> = entries
         .filter_map(Result::ok)
         .filter_map(|e| {
@@ -245,11 +308,9 @@ fn find_bin_dir() -> Result<PathBuf, String> {
                 .map(|v| (v, bin))
         })
         .collect();
+    // Numeric order: 9.6 < 15 < 16.
     versions.sort();
-    versions
-        .pop()
-        .map(|(_, bin)| bin)
-        .ok_or_else(|| missing.to_string())
+    versions.pop().map(|(_, bin)| bin).ok_or_else(missing)
 }
 
 fn has_server_binaries(dir: &Path) -> bool {
@@ -304,4 +365,47 @@ fn shell_words(argv: &[String]) -> String {
         .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_version(root: &Path, version: &str) {
+        let bin = root.join(version).join("bin");
+        std::fs::create_dir_all(&bin).unwrap_or_default();
+        for program in ["initdb", "pg_ctl"] {
+            std::fs::write(bin.join(program), "").unwrap_or_default();
+        }
+    }
+
+    #[test]
+    fn the_highest_version_with_binaries_is_used() {
+        let Ok(tmp) = tempfile::tempdir() else { return };
+        for v in ["9.6", "15", "13"] {
+            fake_version(tmp.path(), v);
+        }
+        std::fs::create_dir_all(tmp.path().join("17/bin")).unwrap_or_default();
+        assert_eq!(bin_dir_in(None, tmp.path()), Ok(tmp.path().join("15/bin")));
+    }
+
+    #[test]
+    fn missing_binaries_say_what_to_install() {
+        let err = bin_dir_in(None, Path::new("/nonexistent/postgresql"))
+            .err()
+            .unwrap_or_default();
+        assert_eq!(
+            err,
+            "PostgreSQL server binaries not found (no /nonexistent/postgresql/<version>/bin/initdb): \
+             install them with `apt-get install -y postgresql`, or set ENACT_PG_BIN to the folder \
+             holding initdb and pg_ctl"
+        );
+        let err = bin_dir_in(Some("/nonexistent/bin".into()), Path::new("/"))
+            .err()
+            .unwrap_or_default();
+        assert_eq!(
+            err,
+            "ENACT_PG_BIN=/nonexistent/bin holds no initdb and pg_ctl"
+        );
+    }
 }
