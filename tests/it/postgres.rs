@@ -70,7 +70,7 @@ pub async fn schema_with(sql: &str) -> (tokio_postgres::Client, String) {
 }
 
 /// Generic row workflows over `db` plus `db_safe_insert`, and `extra` TOML (policies).
-fn config(max_rows: u64, extra: &str) -> String {
+pub fn config(max_rows: u64, extra: &str) -> String {
     format!(
         r#"
 [actor]
@@ -204,7 +204,7 @@ fn passed(r: &CallResult) {
 }
 
 /// Every row of a table as PostgreSQL's own JSON text, in key order.
-async fn dump(c: &tokio_postgres::Client, table: &str, order: &str) -> Vec<String> {
+pub async fn dump(c: &tokio_postgres::Client, table: &str, order: &str) -> Vec<String> {
     c.query(
         &format!("SELECT to_jsonb(t)::text FROM {table} t ORDER BY {order}"),
         &[],
