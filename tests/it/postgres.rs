@@ -1006,6 +1006,22 @@ async fn a_broken_connection_is_replaced_on_the_next_call() {
     )
     .await
     .unwrap();
+    // pg_terminate_backend only signals: wait until the backend is gone, or the next call may
+    // still be served by it and the one after it be the first to find the connection dead.
+    for _ in 0..500 {
+        let left: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     // The call that finds the connection dead may fail (clearly); the next one reconnects.
     let r = pg.call("select", json!({"table": t})).await;
     if !r.success {
