@@ -1174,3 +1174,81 @@ async fn the_dsn_password_never_appears_in_results_logs_receipts_or_resources() 
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_least_privilege_role_can_run_and_roll_back_every_action() {
+    let Some(server) = crate::postgres::sandbox() else {
+        return; // needs a superuser to create the role
+    };
+    // The README's grants, for a schema and a role of this test's own (roles are cluster-wide).
+    let (c, s) = schema_with(
+        "CREATE TABLE {s}.customers (id serial PRIMARY KEY, email text UNIQUE NOT NULL, \
+            plan text, seats int); \
+         INSERT INTO {s}.customers (email, plan, seats) VALUES ('a@x.io', 'free', 1), \
+            ('b@x.io', 'pro', 5);",
+    )
+    .await;
+    let role = format!("enact_agent_{}", &s[2..14]);
+    let password = format!("pw-{}", &s[14..30]);
+    c.batch_execute(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD '{password}'; \
+         GRANT USAGE ON SCHEMA {s} TO {role}; \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {role}; \
+         GRANT USAGE ON ALL SEQUENCES IN SCHEMA {s} TO {role};"
+    ))
+    .await
+    .unwrap();
+    let t = format!("{s}.customers");
+    let before = dump(&c, &t, "id").await;
+    let dsn = format!(
+        "host=127.0.0.1 port={} user={role} password={password} dbname=postgres sslmode=disable",
+        server.port()
+    );
+    let folder = Folder::new(&config(100, ""));
+    let client = connect(&folder, &[("TEST_PG_DSN", &dsn)]).await;
+    let pg = Pg { folder, client };
+
+    let ins = pg
+        .ok(
+            "insert",
+            json!({"table": t, "data": {"email": "c@x.io", "seats": 2}}),
+        )
+        .await;
+    assert_eq!(output(&ins)["row"]["id"], 3);
+    let upd = pg
+        .ok(
+            "update",
+            json!({"table": t, "data": {"plan": "pro"}, "where": {"email": "a@x.io"}}),
+        )
+        .await;
+    let del = pg
+        .ok("delete", json!({"table": t, "where": {"plan": "pro"}}))
+        .await;
+    assert_eq!(output(&del)["rows_deleted"], 2);
+    let sel = pg.ok("select", json!({"table": t})).await;
+    assert_eq!(output(&sel)["rows"].as_array().unwrap().len(), 1);
+    for run in [&del, &upd, &ins] {
+        let r = pg.rollback(run).await;
+        assert!(!is_error(&r), "{:?}", texts(&r));
+    }
+    assert_eq!(dump(&c, &t, "id").await, before);
+
+    // No DDL and no other schema: the grants are all it has.
+    let other = c
+        .query_one(
+            "SELECT has_schema_privilege($1, 'public', 'CREATE') \
+                 OR has_database_privilege($1, 'postgres', 'CREATE'), \
+                 (SELECT rolsuper FROM pg_roles WHERE rolname = $1)",
+            &[&role],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (other.get::<_, bool>(0), other.get::<_, bool>(1)),
+        (false, false)
+    );
+    pg.finish().await;
+    c.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))
+        .await
+        .unwrap();
+}
