@@ -44,8 +44,19 @@ fn write_value(value: &Value, out: &mut String) {
 }
 
 fn write_number(n: &serde_json::Number, out: &mut String) {
-    // Numbers are doubles in JCS. Integers beyond 2^53 never reach a receipt as numbers
-    // (arguments carrying them are refused; connectors send them as strings).
+    // Numbers are doubles in JCS. An integer a double cannot hold (beyond 2^53) still reaches
+    // a receipt: the payload of the BLOCK that refused it is kept verbatim. Rounding it to a
+    // double would sign `9007199254740992` for `9007199254740993`, so an edit between the two
+    // would go unnoticed; such an integer is written with its exact digits instead (an
+    // integer a double holds exactly keeps JCS's form).
+    let exact = n
+        .as_i64()
+        .map(|i| (i as f64) as i128 == i128::from(i))
+        .or_else(|| n.as_u64().map(|u| (u as f64) as i128 == i128::from(u)));
+    if exact == Some(false) {
+        out.push_str(&n.to_string());
+        return;
+    }
     let f = n.as_f64().unwrap_or(f64::NAN);
     if f.is_finite() {
         if f == 0.0 {
@@ -128,6 +139,25 @@ mod tests {
         ] {
             assert_eq!(jcs(input), want, "{input}");
         }
+    }
+
+    /// Regression: an integer beyond 2^53 (kept verbatim in a BLOCK receipt's payload) was
+    /// canonicalized as its nearest double, so editing it to that double kept the signature.
+    #[test]
+    fn integers_a_double_cannot_hold_keep_their_exact_digits() {
+        for (input, want) in [
+            ("9007199254740993", "9007199254740993"),
+            ("-9007199254740993", "-9007199254740993"),
+            ("18446744073709551615", "18446744073709551615"),
+            ("-9223372036854775807", "-9223372036854775807"),
+            ("9223372036854775807", "9223372036854775807"),
+            ("9007199254740994", "9007199254740994"),
+            // A double holds -2^63 exactly: JCS's shortest form, as before.
+            ("-9223372036854775808", "-9223372036854776000"),
+        ] {
+            assert_eq!(jcs(input), want, "{input}");
+        }
+        assert_ne!(jcs("9007199254740993"), jcs("9007199254740992"));
     }
 
     #[test]

@@ -10,8 +10,9 @@ use rmcp::model::CallToolResult;
 use serde_json::{Value, json};
 
 use crate::mcp::{
-    Client, Folder, assert_shape, call, connect, connect_with_stderr, is_error, read_json,
-    signature_recomputes, structured, texts,
+    Client, Folder, assert_block, assert_failed_action_on, assert_shape, call, connect,
+    connect_with_stderr, fail, is_error, read_json, results, signature_recomputes, structured,
+    texts,
 };
 
 const TOKEN: &str = "ghp_EnactMcpTestToken_4b8d2f6a0c71";
@@ -198,76 +199,9 @@ fn short(sha: &str) -> &str {
     &sha[..7]
 }
 
-/// `(policy, passed, reason)` of each policy result.
-fn results(s: &Value) -> Vec<(String, bool, String)> {
-    s["policy_results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["policy"].as_str().unwrap().to_string(),
-                p["passed"].as_bool().unwrap(),
-                p["reason"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-/// The failed policies and their reasons.
-fn failures(s: &Value) -> Vec<(String, String)> {
-    results(s)
-        .into_iter()
-        .filter(|(_, passed, _)| !passed)
-        .map(|(p, _, r)| (p, r))
-        .collect()
-}
-
-fn fail(policy: &str, reason: &str) -> (String, String) {
-    (policy.to_string(), reason.to_string())
-}
-
-/// Asserts a BLOCK result: isError, no actions, the summary naming every failed policy and
-/// its reason. Returns the failed policies.
-fn assert_block(r: &CallToolResult) -> Vec<(String, String)> {
-    assert!(is_error(r));
-    let s = assert_shape(r);
-    assert_eq!(s["decision"], "BLOCK", "{s}");
-    assert_eq!(s["success"], false);
-    assert_eq!(s["actions"], json!([]));
-    let failed = failures(&s);
-    assert!(!failed.is_empty());
-    let summary = &texts(r)[0];
-    assert!(summary.starts_with("BLOCK: `"), "{summary}");
-    for (policy, reason) in &failed {
-        assert!(
-            summary.contains(&format!("{policy}: {reason}")),
-            "{summary} lacks {policy}: {reason}"
-        );
-    }
-    failed
-}
-
-/// Asserts a failed action: PASS, `success: false`, isError, the summary naming the error.
-/// Returns the failed action's error.
+/// Asserts a failed `gh` action (see [`assert_failed_action_on`]).
 fn assert_failed_action(r: &CallToolResult, action: &str) -> String {
-    assert!(is_error(r));
-    let s = assert_shape(r);
-    assert_eq!(s["decision"], "PASS", "{s}");
-    assert_eq!(s["success"], false);
-    let last = s["actions"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!(last["action"], action, "{s}");
-    assert_eq!(last["success"], false);
-    let error = last["output"]["error"].as_str().unwrap().to_string();
-    let summary = &texts(r)[0];
-    assert!(
-        summary.starts_with(&format!(
-            "FAILED: `{}` passed the gate but action `{action}` on `gh` failed: {error}",
-            s["workflow"].as_str().unwrap()
-        )),
-        "{summary}"
-    );
-    error
+    assert_failed_action_on(r, "gh", action)
 }
 
 #[tokio::test]

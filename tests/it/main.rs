@@ -10,5 +10,6 @@ mod invariants;
 pub mod mcp;
 mod policy;
 mod postgres;
+mod postgres_mcp;
 mod setup;
 mod store;

@@ -207,6 +207,78 @@ pub fn signature_recomputes(receipt: &Value) -> bool {
     hex::encode(mac.finalize().into_bytes()) == sig.as_str().unwrap()
 }
 
+/// `(policy, passed, reason)` of each policy result.
+pub fn results(s: &Value) -> Vec<(String, bool, String)> {
+    s["policy_results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["policy"].as_str().unwrap().to_string(),
+                p["passed"].as_bool().unwrap(),
+                p["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The failed policies and their reasons.
+pub fn failures(s: &Value) -> Vec<(String, String)> {
+    results(s)
+        .into_iter()
+        .filter(|(_, passed, _)| !passed)
+        .map(|(p, _, r)| (p, r))
+        .collect()
+}
+
+pub fn fail(policy: &str, reason: &str) -> (String, String) {
+    (policy.to_string(), reason.to_string())
+}
+
+/// Asserts a BLOCK result: isError, no actions, the summary naming every failed policy and
+/// its reason. Returns the failed policies.
+pub fn assert_block(r: &CallToolResult) -> Vec<(String, String)> {
+    assert!(is_error(r));
+    let s = assert_shape(r);
+    assert_eq!(s["decision"], "BLOCK", "{s}");
+    assert_eq!(s["success"], false);
+    assert_eq!(s["actions"], json!([]));
+    let failed = failures(&s);
+    assert!(!failed.is_empty());
+    let summary = &texts(r)[0];
+    assert!(summary.starts_with("BLOCK: `"), "{summary}");
+    for (policy, reason) in &failed {
+        assert!(
+            summary.contains(&format!("{policy}: {reason}")),
+            "{summary} lacks {policy}: {reason}"
+        );
+    }
+    failed
+}
+
+/// Asserts a failed action: PASS, `success: false`, isError, the summary naming the error.
+/// Returns the failed action's error.
+pub fn assert_failed_action_on(r: &CallToolResult, system: &str, action: &str) -> String {
+    assert!(is_error(r));
+    let s = assert_shape(r);
+    assert_eq!(s["decision"], "PASS", "{s}");
+    assert_eq!(s["success"], false);
+    let last = s["actions"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], action, "{s}");
+    assert_eq!(last["success"], false);
+    let error = last["output"]["error"].as_str().unwrap().to_string();
+    let summary = &texts(r)[0];
+    assert!(
+        summary.starts_with(&format!(
+            "FAILED: `{}` passed the gate but action `{action}` on `{system}` failed: {error}",
+            s["workflow"].as_str().unwrap()
+        )),
+        "{summary}"
+    );
+    error
+}
+
 /// The engine tests' files config plus a `read` workflow.
 pub fn mcp_config() -> String {
     format!(

@@ -70,7 +70,7 @@ pub async fn schema_with(sql: &str) -> (tokio_postgres::Client, String) {
 }
 
 /// Generic row workflows over `db` plus `db_safe_insert`, and `extra` TOML (policies).
-fn config(max_rows: u64, extra: &str) -> String {
+pub fn config(max_rows: u64, extra: &str) -> String {
     format!(
         r#"
 [actor]
@@ -204,7 +204,7 @@ fn passed(r: &CallResult) {
 }
 
 /// Every row of a table as PostgreSQL's own JSON text, in key order.
-async fn dump(c: &tokio_postgres::Client, table: &str, order: &str) -> Vec<String> {
+pub async fn dump(c: &tokio_postgres::Client, table: &str, order: &str) -> Vec<String> {
     c.query(
         &format!("SELECT to_jsonb(t)::text FROM {table} t ORDER BY {order}"),
         &[],
@@ -1006,6 +1006,22 @@ async fn a_broken_connection_is_replaced_on_the_next_call() {
     )
     .await
     .unwrap();
+    // pg_terminate_backend only signals: wait until the backend is gone, or the next call may
+    // still be served by it and the one after it be the first to find the connection dead.
+    for _ in 0..500 {
+        let left: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     // The call that finds the connection dead may fail (clearly); the next one reconnects.
     let r = pg.call("select", json!({"table": t})).await;
     if !r.success {
