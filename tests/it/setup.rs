@@ -349,3 +349,38 @@ fn demo_keep_leaves_the_folder_with_its_receipts() {
     assert_eq!(receipts, 4, "BLOCK, PASS, the wipe and its rollback");
     std::fs::remove_dir_all(folder).unwrap();
 }
+
+#[test]
+fn check_refuses_a_dsn_that_serve_would_refuse_without_printing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("enact.toml"),
+        r#"
+[actor]
+email = "agent@company.com"
+
+[systems.db]
+type = "postgres"
+dsn_env = "CHECK_DSN"
+"#,
+    )
+    .unwrap();
+    let out = Command::new(enact_bin())
+        .args(["check", "--config", "enact.toml"])
+        .current_dir(dir.path())
+        .env("ENACT_SECRET", crate::engine::SECRET)
+        .env(
+            "CHECK_DSN",
+            "host=127.0.0.1 user=u password=hunter2-secret sslmode=verify-full",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("enact.toml: 1 error\n  - system `db`: invalid DSN: "),
+        "{err}"
+    );
+    assert!(err.contains("sslmode"), "{err}");
+    assert!(!err.contains("hunter2-secret") && !stdout(&out).contains("hunter2-secret"));
+}
