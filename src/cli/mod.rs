@@ -139,8 +139,13 @@ pub fn process_env(name: &str) -> Option<String> {
 
 /// Loads and validates the config, printing every error on failure.
 pub fn load_config(arg: &ConfigArg) -> Result<Config, u8> {
+    load_config_with(arg, config::Credentials::Required)
+}
+
+/// [`load_config`], choosing whether the systems' credentials must be set.
+pub fn load_config_with(arg: &ConfigArg, credentials: config::Credentials) -> Result<Config, u8> {
     let path = config::resolve_path(arg.config.as_deref(), &process_env);
-    config::load(&path, &process_env).map_err(|errors| {
+    config::load_with(&path, &process_env, credentials).map_err(|errors| {
         eprint!("{errors}");
         EXIT_USAGE
     })

@@ -15,7 +15,7 @@ use crate::kernel::workflow::Workflow;
 use crate::secret::Secret;
 
 pub use describe::describe;
-pub use validate::{ConfigError, ConfigErrors, load, load_str};
+pub use validate::{ConfigError, ConfigErrors, Credentials, load, load_str, load_with};
 
 /// Where the config file is: `--config`, else `$ENACT_CONFIG`, else `./enact.toml`.
 pub fn resolve_path(flag: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {

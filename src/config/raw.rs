@@ -38,6 +38,9 @@ fn line_column(text: &str, offset: usize) -> String {
 #[derive(Debug, Default)]
 pub(super) struct Problems {
     pub errors: Vec<ConfigError>,
+    /// `Credentials::Optional`: an unset system credential is not a problem (the commands
+    /// that only read receipts never build a connector).
+    pub credentials_optional: bool,
 }
 
 impl Problems {

@@ -77,6 +77,26 @@ const MIN_SECRET_CHARS: usize = 32;
 
 /// Reads and validates a config file. `env` looks up environment variables (injectable for tests).
 pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    load_with(path, env, Credentials::Required)
+}
+
+/// Whether the systems' credentials (`token_env`, `dsn_env`) must be set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    /// `serve`, `check`, `rollback`: they may act on the systems.
+    Required,
+    /// `receipts list|show|verify`: they read the receipts folder only, so an operator can
+    /// audit without holding the agent's tokens. Unset credentials become empty secrets,
+    /// and such a config must never build connectors.
+    Optional,
+}
+
+/// [`load`], choosing whether credentials must be set.
+pub fn load_with(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    credentials: Credentials,
+) -> Result<Config, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
         path: path.display().to_string(),
         errors: vec![ConfigError {
@@ -85,7 +105,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             hint: None,
         }],
     })?;
-    load_str(&text, path, env)
+    load_str_with(&text, path, env, credentials)
 }
 
 /// Validates config text as if read from `path` (relative paths resolve against its folder).
@@ -93,6 +113,15 @@ pub fn load_str(
     text: &str,
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    load_str_with(text, path, env, Credentials::Required)
+}
+
+fn load_str_with(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    credentials: Credentials,
 ) -> Result<Config, ConfigErrors> {
     let fail = |errors| ConfigErrors {
         path: path.display().to_string(),
@@ -108,7 +137,10 @@ pub fn load_str(
     };
     let dir = resolve(&named_dir);
 
-    let mut p = Problems::default();
+    let mut p = Problems {
+        credentials_optional: credentials == Credentials::Optional,
+        ..Problems::default()
+    };
     let top = Section::new("", &table);
     top.check_keys(TOP_KEYS, &mut p);
     let actor = actor(&top, env, &mut p);

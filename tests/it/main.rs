@@ -1,6 +1,7 @@
 //! Integration tests: one binary (faster to build), one module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cli;
 mod config;
 mod engine;
 mod filesystem;

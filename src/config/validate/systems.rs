@@ -177,6 +177,7 @@ fn credential(
     };
     match env(var).filter(|v| !v.is_empty()) {
         Some(value) => Some((var.to_string(), Secret::new(value))),
+        None if p.credentials_optional => Some((var.to_string(), Secret::default())),
         None => {
             p.push_hint(
                 s.at(key),

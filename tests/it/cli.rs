@@ -1,0 +1,327 @@
+//! The operator's CLI through the real binary (SPEC §1): `receipts list|show|verify`,
+//! `rollback [--dry-run]`, exit codes, and reading receipts without the systems' credentials.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+use crate::engine::{FILES_CONFIG, SECRET, args, setup_with};
+use crate::mcp::enact_bin;
+
+fn enact(dir: &Path, cli_args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(enact_bin());
+    cmd.args(cli_args)
+        .current_dir(dir)
+        .env_remove("ENACT_CONFIG")
+        .env_remove("ENACT_ACTOR_EMAIL")
+        .env_remove("GITHUB_TOKEN")
+        .env("ENACT_SECRET", SECRET);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A files folder with three runs: PASS (writes notes/a.md over "before"), BLOCK, PASS.
+async fn three_runs() -> (crate::engine::Setup, [String; 3]) {
+    let s = setup_with(FILES_CONFIG);
+    std::fs::write(s.workspace().join("notes/a.md"), "before").unwrap();
+    let a = s
+        .engine
+        .call(
+            "save",
+            args(json!({"path": "notes/a.md", "content": "after"})),
+            &[],
+        )
+        .await
+        .unwrap();
+    let b = s
+        .engine
+        .call("save", args(json!({"path": "x.pem", "content": "k"})), &[])
+        .await
+        .unwrap();
+    let c = s
+        .engine
+        .call(
+            "save",
+            args(json!({"path": "docs/c.md", "content": "c"})),
+            &[],
+        )
+        .await
+        .unwrap();
+    (s, [a.run_id, b.run_id, c.run_id])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_list_prints_a_table_or_json_newest_first_with_filters() {
+    let (s, [a, b, c]) = three_runs().await;
+    let o = enact(s.dir.path(), &["receipts", "list"], &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let text = out(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("RUN ID"), "{text}");
+    assert!(lines[1].starts_with(&c) && lines[2].starts_with(&b) && lines[3].starts_with(&a));
+    assert!(lines[2].contains("BLOCK") && lines[2].contains("agent@company.com"));
+
+    let o = enact(
+        s.dir.path(),
+        &["receipts", "list", "--json", "--limit", "2"],
+        &[],
+    );
+    let v: Value = serde_json::from_str(&out(&o)).unwrap();
+    let ids: Vec<&str> = v["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [c.as_str(), b.as_str()]);
+    let keys: Vec<&String> = v["receipts"][0].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "actor_email",
+            "decision",
+            "rollback_of",
+            "run_id",
+            "timestamp",
+            "workflow"
+        ]
+    );
+
+    let o = enact(
+        s.dir.path(),
+        &["receipts", "list", "--json", "--decision", "BLOCK"],
+        &[],
+    );
+    let v: Value = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(v["receipts"].as_array().unwrap().len(), 1);
+    let o = enact(
+        s.dir.path(),
+        &["receipts", "list", "--json", "--workflow", "nope"],
+        &[],
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&out(&o)).unwrap(),
+        json!({"receipts": []})
+    );
+
+    let o = enact(
+        s.dir.path(),
+        &["receipts", "list", "--decision", "maybe"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        err(&o),
+        "error: invalid --decision `maybe`: expected PASS, BLOCK or PARTIAL\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_show_prints_the_whole_receipt_and_its_signature_state() {
+    let (s, [a, _, _]) = three_runs().await;
+    let o = enact(s.dir.path(), &["receipts", "show", &a], &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let v: Value = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(v["signature_valid"], true);
+    assert_eq!(v["receipt"]["run_id"], a.as_str());
+    // The CLI shows rollback data whole (the MCP view redacts it).
+    assert!(out(&o).contains("before"), "{}", out(&o));
+
+    let o = enact(s.dir.path(), &["receipts", "show", "../x"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(err(&o), "error: Invalid run_id: '../x'\n");
+    let missing = "00000000-0000-4000-8000-000000000000";
+    let o = enact(s.dir.path(), &["receipts", "show", missing], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        err(&o),
+        format!("error: No receipt found for run_id: {missing}\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_verify_passes_then_names_each_tampered_receipt() {
+    let (s, [a, b, _]) = three_runs().await;
+    let o = enact(s.dir.path(), &["receipts", "verify"], &[]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(out(&o).starts_with("ok: 3 receipt(s) in "), "{}", out(&o));
+    let o = enact(s.dir.path(), &["receipts", "verify", &a], &[]);
+    assert_eq!(out(&o), format!("ok: receipt {a} has a valid signature\n"));
+
+    let path = s.receipts().join(format!("{b}.json"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("x.pem", "y.pem")).unwrap();
+    let o = enact(s.dir.path(), &["receipts", "verify"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let report = out(&o);
+    assert!(
+        report.contains(&format!("{b}: bad_signature: ")),
+        "{report}"
+    );
+    assert!(report.contains("problem(s) found in"), "{report}");
+    let o = enact(s.dir.path(), &["receipts", "verify", &b], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        out(&o),
+        format!("{b}: bad_signature: the signature does not verify\n")
+    );
+
+    // Signed with another key: every receipt is reported.
+    let o = enact(
+        s.dir.path(),
+        &["receipts", "verify"],
+        &[("ENACT_SECRET", "another-secret-that-is-long-enough-000")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        out(&o).matches(": bad_signature: ").count(),
+        3,
+        "{}",
+        out(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_dry_run_changes_nothing_then_rollback_restores_once() {
+    let (s, [a, b, c]) = three_runs().await;
+    let o = enact(s.dir.path(), &["rollback", &a, "--dry-run"], &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(
+        out(&o),
+        format!(
+            "rollback of {a} would run, in order:\n  undo: write_file on files (action #1 of the run)\n"
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.workspace().join("notes/a.md")).unwrap(),
+        "after"
+    );
+    assert_eq!(s.engine.store().list(&Default::default()).unwrap().len(), 3);
+
+    let o = enact(s.dir.path(), &["rollback", &a], &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(
+        out(&o).starts_with(&format!("ROLLBACK PASS: run {a} undone")),
+        "{}",
+        out(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.workspace().join("notes/a.md")).unwrap(),
+        "before"
+    );
+
+    let o = enact(s.dir.path(), &["rollback", &a], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).starts_with(&format!("error: Run {a} was already rolled back by ")));
+    let o = enact(s.dir.path(), &["rollback", &b], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        err(&o),
+        "error: Cannot rollback a blocked run — no actions were taken\n"
+    );
+
+    // A drifted file: PARTIAL, exit 1, nothing overwritten.
+    std::fs::write(s.workspace().join("docs/c.md"), "edited by a human").unwrap();
+    let o = enact(s.dir.path(), &["rollback", &c], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(out(&o).starts_with("ROLLBACK PARTIAL"), "{}", out(&o));
+    assert_eq!(
+        std::fs::read_to_string(s.workspace().join("docs/c.md")).unwrap(),
+        "edited by a human"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_is_refused_when_disabled() {
+    let config = FILES_CONFIG.replace("enabled = true", "enabled = false");
+    let s = setup_with(&config);
+    let r = s
+        .engine
+        .call(
+            "save",
+            args(json!({"path": "notes/z.md", "content": "z"})),
+            &[],
+        )
+        .await
+        .unwrap();
+    let o = enact(s.dir.path(), &["rollback", &r.run_id], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        err(&o),
+        "error: Rollback is disabled: set `[rollback] enabled = true` in the config\n"
+    );
+    assert!(s.workspace().join("notes/z.md").exists());
+}
+
+#[test]
+fn receipts_need_no_system_credentials_but_rollback_does() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("enact.toml"),
+        r#"
+[actor]
+email = "agent@company.com"
+
+[rollback]
+enabled = true
+
+[systems.gh]
+type = "github"
+repos = ["acme/*"]
+"#,
+    )
+    .unwrap();
+    let o = enact(dir.path(), &["receipts", "list", "--json"], &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(
+        serde_json::from_str::<Value>(&out(&o)).unwrap(),
+        json!({"receipts": []})
+    );
+    let o = enact(dir.path(), &["receipts", "verify"], &[]);
+    assert!(o.status.success(), "{}", err(&o));
+
+    for cmd in [
+        &["rollback", "00000000-0000-4000-8000-000000000000"][..],
+        &["check"][..],
+        &["serve"][..],
+    ] {
+        let o = enact(dir.path(), cmd, &[]);
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}");
+        assert!(
+            err(&o).contains(
+                "systems.gh.token_env: environment variable `GITHUB_TOKEN` is unset or empty"
+            ),
+            "{cmd:?}: {}",
+            err(&o)
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_2_and_version_and_help_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = enact(dir.path(), &["receipts", "frobnicate"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = enact(dir.path(), &["--version"], &[]);
+    assert_eq!(out(&o), format!("enact {}\n", env!("CARGO_PKG_VERSION")));
+    for cmd in ["serve", "check", "init", "receipts", "rollback", "demo"] {
+        let o = enact(dir.path(), &[cmd, "--help"], &[]);
+        assert!(o.status.success(), "{cmd} --help");
+        assert!(out(&o).contains("Usage: enact"), "{cmd}: {}", out(&o));
+    }
+    // No config where one is looked for: a clear error naming the path, exit 2.
+    let o = enact(dir.path(), &["receipts", "list"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("cannot read `enact.toml`"), "{}", err(&o));
+}
