@@ -68,19 +68,11 @@ impl CallResult {
     /// One line for a human: the decision and, on BLOCK or failure, every reason.
     pub fn summary(&self) -> String {
         match (self.decision, self.success) {
-            (Decision::Block, _) => {
-                let failed: Vec<String> = self
-                    .policy_results
-                    .iter()
-                    .filter(|r| !r.passed)
-                    .map(|r| format!("{}: {}", r.policy, r.reason))
-                    .collect();
-                format!(
-                    "BLOCK: `{}` was blocked — {}",
-                    self.workflow,
-                    failed.join("; ")
-                )
-            }
+            (Decision::Block, _) => format!(
+                "BLOCK: `{}` was blocked — {}",
+                self.workflow,
+                failed_policies(&self.policy_results)
+            ),
             (_, true) => format!(
                 "PASS: `{}` ran {} action(s) successfully (receipt {})",
                 self.workflow,
@@ -110,6 +102,16 @@ impl CallResult {
     }
 }
 
+/// Every failed policy with its reason: `policy: reason; policy: reason`.
+fn failed_policies(results: &[PolicyResult]) -> String {
+    results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| format!("{}: {}", r.policy, r.reason))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The result of `enact_preview`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Preview {
@@ -117,6 +119,24 @@ pub struct Preview {
     pub decision: Decision,
     pub plan: Vec<Value>,
     pub policy_results: Vec<PolicyResult>,
+}
+
+impl Preview {
+    /// One line for a human: what the call would do, and on BLOCK every reason.
+    pub fn summary(&self) -> String {
+        match self.decision {
+            Decision::Block => format!(
+                "PREVIEW: `{}` would be BLOCKED — {}",
+                self.workflow,
+                failed_policies(&self.policy_results)
+            ),
+            _ => format!(
+                "PREVIEW: `{}` would PASS and run {} action(s); nothing was run",
+                self.workflow,
+                self.plan.len()
+            ),
+        }
+    }
 }
 
 /// Who asks for a rollback: over MCP only the server's own actor's runs may be rolled back.

@@ -296,26 +296,7 @@ async fn preview(engine: &Engine, args: &Map<String, Value>, inexact: &[String])
     };
     match engine.preview(workflow, &arguments, inexact).await {
         Ok(p) => {
-            let summary = match p.decision {
-                Decision::Block => {
-                    let failed: Vec<String> = p
-                        .policy_results
-                        .iter()
-                        .filter(|r| !r.passed)
-                        .map(|r| format!("{}: {}", r.policy, r.reason))
-                        .collect();
-                    format!(
-                        "PREVIEW: `{}` would be BLOCKED — {}",
-                        p.workflow,
-                        failed.join("; ")
-                    )
-                }
-                _ => format!(
-                    "PREVIEW: `{}` would PASS and run {} action(s); nothing was run",
-                    p.workflow,
-                    p.plan.len()
-                ),
-            };
+            let summary = p.summary();
             Answer::ok(summary, serde_json::to_value(&p).unwrap_or(Value::Null))
         }
         Err(CallError::UnknownWorkflow(w)) => {

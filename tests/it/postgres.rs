@@ -159,6 +159,14 @@ impl PgSetup {
     fn receipts(&self) -> std::path::PathBuf {
         self.dir.path().join("receipts")
     }
+
+    /// An operator rollback that must not be refused.
+    async fn rollback(&self, run_id: &str) -> enact::engine::RollbackResult {
+        self.engine
+            .rollback(run_id, Requester::Operator)
+            .await
+            .unwrap_or_else(|e| panic!("rollback of {run_id} refused: {e}"))
+    }
 }
 
 /// An engine over [`config`] with `dsn` as the database.
@@ -768,11 +776,7 @@ async fn a_wiped_table_is_restored_exactly_by_rollback() {
     );
     assert!(dump(&c, &t, "id").await.is_empty());
 
-    let rb = pg
-        .engine
-        .rollback(&r.run_id, Requester::Operator)
-        .await
-        .unwrap();
+    let rb = pg.rollback(&r.run_id).await;
     assert_eq!(rb.decision, Decision::Pass, "{}", rb.summary());
     assert_eq!(
         rb.actions[0].output,
@@ -821,11 +825,7 @@ async fn insert_and_update_are_undone_and_identity_keys_come_back() {
     passed(&del);
 
     for run in [&del, &upd, &ins] {
-        let rb = pg
-            .engine
-            .rollback(&run.run_id, Requester::Operator)
-            .await
-            .unwrap();
+        let rb = pg.rollback(&run.run_id).await;
         assert_eq!(rb.decision, Decision::Pass, "{}", rb.summary());
     }
     assert_eq!(dump(&c, &t, "id").await, before);
@@ -863,11 +863,7 @@ async fn undo_refuses_rows_that_changed_after_the_run() {
     .await
     .unwrap();
     let after_drift = dump(&c, &t, "id").await;
-    let rb = pg
-        .engine
-        .rollback(&upd.run_id, Requester::Operator)
-        .await
-        .unwrap();
+    let rb = pg.rollback(&upd.run_id).await;
     assert_eq!(rb.decision, Decision::Partial);
     assert_eq!(
         rb.actions[0].output["error"],
@@ -887,11 +883,7 @@ async fn undo_refuses_rows_that_changed_after_the_run() {
     c.execute(&format!("UPDATE {t} SET owner = 'dd' WHERE id = 4"), &[])
         .await
         .unwrap();
-    let rb = pg
-        .engine
-        .rollback(&ins.run_id, Requester::Operator)
-        .await
-        .unwrap();
+    let rb = pg.rollback(&ins.run_id).await;
     assert_eq!(
         rb.actions[0].output["error"],
         json!(format!(
@@ -907,11 +899,7 @@ async fn undo_refuses_rows_that_changed_after_the_run() {
     c.execute(&format!("INSERT INTO {t} VALUES (1, 'new', 0)"), &[])
         .await
         .unwrap();
-    let rb = pg
-        .engine
-        .rollback(&del.run_id, Requester::Operator)
-        .await
-        .unwrap();
+    let rb = pg.rollback(&del.run_id).await;
     assert_eq!(
         rb.actions[0].output["error"],
         json!(format!(
@@ -929,11 +917,7 @@ async fn undo_refuses_rows_that_changed_after_the_run() {
     c.execute(&format!("UPDATE {t} SET balance = 20.00 WHERE id = 2"), &[])
         .await
         .unwrap();
-    let rb = pg
-        .engine
-        .rollback(&upd.run_id, Requester::Operator)
-        .await
-        .unwrap();
+    let rb = pg.rollback(&upd.run_id).await;
     assert_eq!(rb.decision, Decision::Pass, "{}", rb.summary());
     let owner: String = c
         .query_one(&format!("SELECT owner FROM {t} WHERE id = 2"), &[])
@@ -1057,11 +1041,7 @@ async fn the_password_never_reaches_receipts_outputs_or_errors() {
             "insert_row on `{t}`: cannot insert: duplicate key value violates unique constraint \"p_pkey\" (Key (id)=(1) already exists.)"
         )
     );
-    let rb = pg
-        .engine
-        .rollback(&runs[3].run_id, Requester::Operator)
-        .await
-        .unwrap();
+    let rb = pg.rollback(&runs[3].run_id).await;
     assert_eq!(rb.decision, Decision::Pass, "{}", rb.summary());
     let password = test_password();
     for r in &runs {
@@ -1239,11 +1219,7 @@ async fn url_dsns_composite_keys_and_what_the_receipt_records() {
         .await;
     passed(&del);
     for run in [&del, &upd, &ins] {
-        let rb = pg
-            .engine
-            .rollback(&run.run_id, Requester::Operator)
-            .await
-            .unwrap();
+        let rb = pg.rollback(&run.run_id).await;
         assert_eq!(rb.decision, Decision::Pass, "{}", rb.summary());
     }
     assert_eq!(dump(&c, &t, "shop, sku").await, before);
