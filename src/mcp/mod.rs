@@ -25,7 +25,8 @@ where
 {
     let inexact = framing::InexactNumbers::default();
     let transport = framing::LineTransport::new(reader, writer, inexact.clone());
-    let server = server::EnactServer::new(engine, inexact)?;
+    let in_flight = server::InFlight::default();
+    let server = server::EnactServer::new(engine, inexact, in_flight.clone())?;
     let running = match server.serve(transport).await {
         Ok(r) => r,
         // stdin closed before (or during) the handshake: nothing to serve, a clean exit.
@@ -40,5 +41,12 @@ where
         .await
         .map_err(|e| format!("MCP session failed: {e}"))?;
     tracing::info!(?reason, "MCP session ended");
+    if in_flight.count() > 0 {
+        tracing::warn!(
+            calls = in_flight.count(),
+            "stdin closed with calls still running: waiting for them to finish and write their receipts"
+        );
+        in_flight.idle().await;
+    }
     Ok(())
 }

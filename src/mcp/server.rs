@@ -34,10 +34,56 @@ pub struct EnactServer {
     engine: Arc<Engine>,
     inexact: InexactNumbers,
     info: ServerConfig,
+    in_flight: InFlight,
+}
+
+/// Tool calls still running. When stdin closes, rmcp waits only a few seconds for handlers
+/// before it returns; `serve` then waits here, so a run that has started always finishes and
+/// writes its receipt (its answer can no longer be delivered, but nothing is half-done).
+#[derive(Clone, Default)]
+pub struct InFlight(Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>);
+
+/// Held while one call runs.
+struct Running(InFlight);
+
+impl InFlight {
+    fn start(&self) -> Running {
+        self.0.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Running(self.clone())
+    }
+
+    pub fn count(&self) -> usize {
+        self.0.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Returns once no call is running.
+    pub async fn idle(&self) {
+        loop {
+            let notified = self.0.1.notified();
+            if self.count() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        (self.0)
+            .0
+            .0
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        (self.0).0.1.notify_waiters();
+    }
 }
 
 impl EnactServer {
-    pub fn new(engine: Arc<Engine>, inexact: InexactNumbers) -> Result<EnactServer, String> {
+    pub fn new(
+        engine: Arc<Engine>,
+        inexact: InexactNumbers,
+        in_flight: InFlight,
+    ) -> Result<EnactServer, String> {
         let info = from_json(json!({
             "protocolVersion": ProtocolVersion::V_2025_11_25,
             "capabilities": {"tools": {"listChanged": false}, "resources": {"listChanged": false}},
@@ -49,6 +95,7 @@ impl EnactServer {
             engine,
             inexact,
             info,
+            in_flight,
         })
     }
 }
@@ -109,6 +156,7 @@ impl ServerHandler for EnactServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let _running = self.in_flight.start();
         let inexact = self.inexact.take(&context.id);
         let args = request.arguments.unwrap_or_default();
         match tools::call(&self.engine, &request.name, args, &inexact).await {

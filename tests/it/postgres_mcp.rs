@@ -1252,3 +1252,79 @@ async fn the_readmes_least_privilege_role_can_run_and_roll_back_every_action() {
         .await
         .unwrap();
 }
+
+/// stdin closing while a call runs must not cut the run short: rmcp stops waiting for its
+/// handlers after 5 s, but `serve` waits until every started run has written its receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_still_running_when_stdin_closes_finishes_and_writes_its_receipt() {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let (c, s) = schema_with(
+        "CREATE TABLE {s}.jobs (id int PRIMARY KEY, state text NOT NULL);
+         INSERT INTO {s}.jobs VALUES (1, 'queued');",
+    )
+    .await;
+    let t = format!("{s}.jobs");
+    let folder = Folder::new(&config(100, ""));
+    let dsn = test_dsn();
+    let mut cmd = crate::mcp::serve_command(&folder, &[("TEST_PG_DSN", &dsn)]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"}}});
+    stdin
+        .write_all(format!("{init}\n").as_bytes())
+        .await
+        .unwrap();
+    stdout.next_line().await.unwrap().unwrap();
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n")
+        .await
+        .unwrap();
+
+    // Another session holds the row: the agent's update waits on its lock.
+    let mut holder = crate::postgres::client().await;
+    let tx = holder.transaction().await.unwrap();
+    tx.execute(&format!("SELECT * FROM {t} WHERE id = 1 FOR UPDATE"), &[])
+        .await
+        .unwrap();
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "update", "arguments": {"table": t, "data": {"state": "done"}, "where": {"id": 1}}}});
+    stdin
+        .write_all(format!("{call}\n").as_bytes())
+        .await
+        .unwrap();
+    stdin.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    drop(stdin);
+    // Past rmcp's 5 s drain: without the wait in `serve` the process would be gone by now.
+    tokio::time::sleep(std::time::Duration::from_millis(6500)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "serve exited with a call still running"
+    );
+    tx.commit().await.unwrap();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("waiting for them to finish"), "{stderr}");
+    let receipts = folder.receipt_files();
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(receipts[0]["decision"], "PASS");
+    assert_eq!(receipts[0]["actions_taken"][0]["success"], true);
+    let state: String = c
+        .query_one(&format!("SELECT state FROM {t} WHERE id = 1"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(state, "done");
+}
