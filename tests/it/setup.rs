@@ -384,3 +384,39 @@ dsn_env = "CHECK_DSN"
     assert!(err.contains("sslmode"), "{err}");
     assert!(!err.contains("hunter2-secret") && !stdout(&out).contains("hunter2-secret"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_uses_database_url_and_drops_its_table_afterwards() {
+    let dsn = crate::postgres::test_dsn();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(enact_bin())
+        .arg("demo")
+        .current_dir(dir.path())
+        .env("DATABASE_URL", &dsn)
+        .env("NO_COLOR", "1")
+        .env_remove("ENACT_CONFIG")
+        .output()
+        .unwrap();
+    let text = assert_demo_story(&out);
+    assert!(
+        text.contains("$DATABASE_URL with `enact_demo_customers_"),
+        "{text}"
+    );
+    assert!(text.contains("has 25 rows again"), "{text}");
+    assert!(!text.contains(&crate::postgres::test_password()));
+    let table = text
+        .split('`')
+        .find(|w| w.starts_with("enact_demo_customers_"))
+        .unwrap()
+        .to_string();
+    let c = crate::postgres::client().await;
+    let exists: bool = c
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        !exists,
+        "the demo leaves no table behind in someone else's database"
+    );
+}
