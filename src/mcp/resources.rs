@@ -5,11 +5,10 @@ use serde_json::{Value, json};
 
 use super::tools::{receipt_json, receipts_json};
 use crate::engine::Engine;
-use crate::kernel::receipt::is_valid_run_id;
 use crate::kernel::schema;
 use crate::kernel::workflow::WorkflowBody;
 use crate::registry::policies_json;
-use crate::store::ListFilter;
+use crate::store::{ListFilter, StoreError};
 
 pub const RECEIPTS: &str = "enact://receipts";
 pub const RECEIPT_TEMPLATE: &str = "enact://receipts/{run_id}";
@@ -64,15 +63,12 @@ pub fn read(engine: &Engine, uri: &str) -> Result<Value, ReadError> {
         POLICIES => Ok(json!({"policies": policies_json(&engine.registry().config)})),
         WORKFLOWS => Ok(workflows_json(engine)),
         _ => match uri.strip_prefix("enact://receipts/") {
-            Some(run_id) if !is_valid_run_id(run_id) => {
-                Err(ReadError::Invalid(format!("Invalid run_id: '{run_id}'")))
-            }
-            Some(run_id) if !engine.store().dir().join(format!("{run_id}.json")).exists() => Err(
-                ReadError::NotFound(format!("No receipt found for run_id: {run_id}")),
-            ),
-            Some(run_id) => receipt_json(engine, run_id)
-                .map(|v| v["receipt"].clone())
-                .map_err(ReadError::Internal),
+            Some(run_id) => match receipt_json(engine, run_id) {
+                Ok(v) => Ok(v["receipt"].clone()),
+                Err(e @ StoreError::InvalidRunId(_)) => Err(ReadError::Invalid(e.to_string())),
+                Err(e @ StoreError::NotFound(_)) => Err(ReadError::NotFound(e.to_string())),
+                Err(e) => Err(ReadError::Internal(e.to_string())),
+            },
             None => Err(ReadError::NotFound(format!("Resource not found: {uri}"))),
         },
     }

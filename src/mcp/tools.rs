@@ -8,7 +8,7 @@ use crate::engine::{CallError, Engine, Requester};
 use crate::kernel::policy::Decision;
 use crate::kernel::receipt;
 use crate::kernel::schema;
-use crate::store::ListFilter;
+use crate::store::{ListFilter, StoreError};
 
 pub const PREVIEW: &str = "enact_preview";
 pub const LIST_RECEIPTS: &str = "enact_list_receipts";
@@ -356,8 +356,8 @@ pub fn receipts_json(engine: &Engine, filter: &ListFilter) -> Result<Value, Stri
 }
 
 /// One receipt as shown over MCP: `rollback_data` redacted, plus `signature_valid`.
-pub fn receipt_json(engine: &Engine, run_id: &str) -> Result<Value, String> {
-    let loaded = engine.store().load(run_id).map_err(|e| e.to_string())?;
+pub fn receipt_json(engine: &Engine, run_id: &str) -> Result<Value, StoreError> {
+    let loaded = engine.store().load(run_id)?;
     Ok(json!({
         "receipt": receipt::redacted(&loaded.value),
         "signature_valid": loaded.signature_valid,
@@ -381,7 +381,7 @@ fn get_receipt(engine: &Engine, args: &Map<String, Value>) -> Answer {
             );
             Answer::ok(summary, value)
         }
-        Err(e) => Answer::refused(e),
+        Err(e) => Answer::refused(e.to_string()),
     }
 }
 

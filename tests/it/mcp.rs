@@ -785,22 +785,26 @@ async fn every_resource_reads_as_json() {
     assert_eq!(save["steps"][0]["action"], "write_file");
     assert_eq!(save["inputs"][0]["name"], "path");
 
-    for (uri, code) in [
-        ("enact://nope", -32002),
+    for (uri, code, message) in [
+        ("enact://nope", -32002, "Resource not found: enact://nope"),
         (
             "enact://receipts/00000000-0000-4000-8000-000000000000",
             -32002,
+            "No receipt found for run_id: 00000000-0000-4000-8000-000000000000",
         ),
-        ("enact://receipts/../../x", -32602),
+        (
+            "enact://receipts/../../x",
+            -32602,
+            "Invalid run_id: '../../x'",
+        ),
     ] {
         let err = client
             .read_resource(ReadResourceRequestParams::new(uri))
             .await
             .unwrap_err();
-        assert!(
-            format!("{err:?}").contains(&code.to_string()),
-            "{uri}: {err:?}"
-        );
+        let text = format!("{err:?}");
+        assert!(text.contains(&code.to_string()), "{uri}: {text}");
+        assert!(text.contains(message), "{uri}: {text}");
     }
     client.cancel().await.unwrap();
 }
