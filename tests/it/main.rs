@@ -1,4 +1,5 @@
-//! Integration tests: one binary (faster to build), one module per area.
+//! Integration tests: one binary (faster to build), one module per area. The policy
+//! scenarios (`tests/fixtures/policies/*.json`) run as unit tests of `kernel::policy`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
@@ -9,7 +10,6 @@ mod github;
 mod github_mcp;
 mod invariants;
 pub mod mcp;
-mod policy;
 mod postgres;
 mod postgres_mcp;
 mod setup;
