@@ -46,6 +46,21 @@ pub fn describe(config: &Config) -> String {
     for workflow in &config.workflows {
         describe_workflow(&mut out, workflow);
     }
+    use crate::mcp::tools::{GET_RECEIPT, LIST_RECEIPTS, PREVIEW, ROLLBACK};
+    let mut builtin = vec![PREVIEW, LIST_RECEIPTS, GET_RECEIPT];
+    if config.rollback_enabled {
+        builtin.push(ROLLBACK);
+    }
+    let _ = writeln!(
+        out,
+        "
+also served: {}",
+        builtin.join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "resources:   enact://receipts, enact://receipts/{{run_id}}, enact://policies, enact://workflows"
+    );
     out
 }
 

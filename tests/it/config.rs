@@ -1308,6 +1308,8 @@ fn describe_shows_the_config_and_never_a_secret() {
         "      mode: string = \"replace\", one of \"append\" | \"replace\"".to_string(),
         "      path: string (required) — Path relative to the workspace".to_string(),
         "      unique_key: string (optional) — Refuse the insert if a row with this column's value exists".to_string(),
+        "also served: enact_preview, enact_list_receipts, enact_get_receipt, enact_rollback".to_string(),
+        "resources:   enact://receipts, enact://receipts/{run_id}, enact://policies, enact://workflows".to_string(),
     ] {
         assert!(text.lines().any(|l| l.starts_with(&expected)), "missing {expected:?} in:\n{text}");
     }
@@ -1320,6 +1322,10 @@ fn describe_names_the_secret_source_without_the_value() {
     let text = config::describe(&config);
     assert!(text.contains("secret:   from the environment\n"), "{text}");
     assert!(text.contains("systems (0):\n  (none)\n"), "{text}");
+    assert!(
+        text.contains("also served: enact_preview, enact_list_receipts, enact_get_receipt\n"),
+        "no enact_rollback when rollback is off: {text}"
+    );
     assert!(!text.contains(SECRET));
 }
 
