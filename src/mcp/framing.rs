@@ -34,9 +34,16 @@ pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 #[derive(Clone, Default)]
 pub struct InexactNumbers(Arc<Mutex<HashMap<String, Vec<String>>>>);
 
+/// More recorded requests than this means their handlers never ran (rmcp refused them, e.g.
+/// before `initialize`): the map is emptied rather than left to grow.
+const MAX_RECORDED: usize = 4096;
+
 impl InexactNumbers {
     fn record(&self, id: &RequestId, numbers: Vec<String>) {
         if let Ok(mut map) = self.0.lock() {
+            if map.len() >= MAX_RECORDED {
+                map.clear();
+            }
             map.insert(id_key(id), numbers);
         }
     }
