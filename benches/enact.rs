@@ -253,13 +253,28 @@ async fn bench_mcp(dir: &std::path::Path) -> Stats {
             "{line}"
         );
     }
+    let peak_rss_kib = child.id().and_then(peak_rss_kib);
     drop(stdin);
     let _ = child.wait().await;
+    if let Some(kib) = peak_rss_kib {
+        let mib = kib as f64 / 1024.0;
+        let verdict = if mib <= 64.0 { "ok" } else { "MISSED" };
+        println!(
+            "serve peak memory (VmHWM) after 1,020 calls: {mib:.1} MiB, target ≤ 64 MiB  {verdict}"
+        );
+    }
     Stats {
         name: "mcp round trip",
         samples,
         target_p50: Duration::from_millis(6),
     }
+}
+
+/// The peak resident set of a process, from `/proc/<pid>/status`.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
