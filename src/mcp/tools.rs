@@ -274,31 +274,30 @@ fn optional_string(
     }
 }
 
+/// `enact_preview`'s arguments: the workflow name and the arguments to judge.
+fn preview_args(args: &Map<String, Value>) -> Result<(&str, Map<String, Value>), Answer> {
+    check_keys(PREVIEW, args, &["workflow", "arguments"])?;
+    let workflow = string_arg(PREVIEW, args, "workflow")?;
+    let arguments = match args.get("arguments") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(other) => {
+            return Err(Answer::refused(format!(
+                "{PREVIEW}: `arguments` must be an object, got {}",
+                schema::short(other)
+            )));
+        }
+    };
+    Ok((workflow, arguments))
+}
+
 async fn preview(engine: &Engine, args: &Map<String, Value>, inexact: &[String]) -> Answer {
-    let parsed = (|| {
-        check_keys(PREVIEW, args, &["workflow", "arguments"])?;
-        let workflow = string_arg(PREVIEW, args, "workflow")?;
-        let arguments = match args.get("arguments") {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(m)) => m.clone(),
-            Some(other) => {
-                return Err(Answer::refused(format!(
-                    "{PREVIEW}: `arguments` must be an object, got {}",
-                    schema::short(other)
-                )));
-            }
-        };
-        Ok((workflow, arguments))
-    })();
-    let (workflow, arguments) = match parsed {
+    let (workflow, arguments) = match preview_args(args) {
         Ok(p) => p,
         Err(a) => return a,
     };
     match engine.preview(workflow, &arguments, inexact).await {
-        Ok(p) => {
-            let summary = p.summary();
-            Answer::ok(summary, serde_json::to_value(&p).unwrap_or(Value::Null))
-        }
+        Ok(p) => Answer::ok(p.summary(), serde_json::to_value(&p).unwrap_or(Value::Null)),
         Err(CallError::UnknownWorkflow(w)) => {
             Answer::refused(format!("{PREVIEW}: unknown workflow `{w}`"))
         }
@@ -306,37 +305,39 @@ async fn preview(engine: &Engine, args: &Map<String, Value>, inexact: &[String])
     }
 }
 
+/// `enact_list_receipts`'s arguments as a listing filter.
+fn list_filter(args: &Map<String, Value>) -> Result<ListFilter, Answer> {
+    check_keys(LIST_RECEIPTS, args, &["limit", "workflow", "decision"])?;
+    let limit = match args.get("limit") {
+        None | Some(Value::Null) => DEFAULT_LIST_LIMIT,
+        Some(v) => match crate::kernel::plan::integer_value(v) {
+            Some(n) if (1..=MAX_LIST_LIMIT as i64).contains(&n) => n as u64,
+            _ => {
+                return Err(Answer::refused(format!(
+                    "{LIST_RECEIPTS}: `limit` must be an integer from 1 to {MAX_LIST_LIMIT}, got {}",
+                    schema::short(v)
+                )));
+            }
+        },
+    };
+    let workflow = optional_string(LIST_RECEIPTS, args, "workflow")?;
+    let decision = optional_string(LIST_RECEIPTS, args, "decision")?;
+    if let Some(d) = &decision
+        && Decision::parse(d).is_none()
+    {
+        return Err(Answer::refused(format!(
+            "{LIST_RECEIPTS}: `decision` must be PASS, BLOCK or PARTIAL, got \"{d}\""
+        )));
+    }
+    Ok(ListFilter {
+        limit: limit as usize,
+        workflow,
+        decision,
+    })
+}
+
 fn list_receipts(engine: &Engine, args: &Map<String, Value>) -> Answer {
-    let parsed = (|| {
-        check_keys(LIST_RECEIPTS, args, &["limit", "workflow", "decision"])?;
-        let limit = match args.get("limit") {
-            None | Some(Value::Null) => DEFAULT_LIST_LIMIT,
-            Some(v) => match crate::kernel::plan::integer_value(v) {
-                Some(n) if (1..=MAX_LIST_LIMIT as i64).contains(&n) => n as u64,
-                _ => {
-                    return Err(Answer::refused(format!(
-                        "{LIST_RECEIPTS}: `limit` must be an integer from 1 to {MAX_LIST_LIMIT}, got {}",
-                        schema::short(v)
-                    )));
-                }
-            },
-        };
-        let workflow = optional_string(LIST_RECEIPTS, args, "workflow")?;
-        let decision = optional_string(LIST_RECEIPTS, args, "decision")?;
-        if let Some(d) = &decision
-            && Decision::parse(d).is_none()
-        {
-            return Err(Answer::refused(format!(
-                "{LIST_RECEIPTS}: `decision` must be PASS, BLOCK or PARTIAL, got \"{d}\""
-            )));
-        }
-        Ok(ListFilter {
-            limit: limit as usize,
-            workflow,
-            decision,
-        })
-    })();
-    let filter = match parsed {
+    let filter = match list_filter(args) {
         Ok(f) => f,
         Err(a) => return a,
     };

@@ -546,6 +546,16 @@ async fn preview_runs_nothing_and_writes_no_receipt() {
     assert_eq!(s["decision"], "BLOCK");
     assert!(texts(&r)[0].contains("restrict_paths"), "{:?}", texts(&r));
 
+    let r = call(
+        &client,
+        "enact_preview",
+        json!({"workflow": "save", "arguments": [1]}),
+    )
+    .await;
+    assert_eq!(
+        texts(&r),
+        ["enact_preview: `arguments` must be an object, got [1]"]
+    );
     let r = call(&client, "enact_preview", json!({"workflow": "nope"})).await;
     assert!(is_error(&r));
     assert_eq!(texts(&r), ["enact_preview: unknown workflow `nope`"]);
@@ -602,6 +612,16 @@ async fn list_and_get_receipts_redact_rollback_data() {
     assert_eq!(
         texts(&r),
         ["enact_list_receipts: `limit` must be an integer from 1 to 500, got 501"]
+    );
+    let r = call(&client, "enact_list_receipts", json!({"decision": "maybe"})).await;
+    assert_eq!(
+        texts(&r),
+        ["enact_list_receipts: `decision` must be PASS, BLOCK or PARTIAL, got \"maybe\""]
+    );
+    let r = call(&client, "enact_list_receipts", json!({"order": "asc"})).await;
+    assert_eq!(
+        texts(&r),
+        ["enact_list_receipts: unknown argument `order` (expected limit, workflow, decision)"]
     );
 
     let run_id = first["run_id"].as_str().unwrap();
