@@ -119,14 +119,7 @@ pub fn init(dir: &Path) -> Result<Written, String> {
             existing.join(", ")
         ));
     }
-    let secret_dir = dir.join(".enact");
-    std::fs::create_dir_all(&secret_dir)
-        .map_err(|e| format!("cannot create `{}`: {e}", secret_dir.display()))?;
-    std::fs::set_permissions(&secret_dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| format!("cannot restrict `{}`: {e}", secret_dir.display()))?;
-    let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|e| format!("cannot draw a random secret: {e}"))?;
-    write_new(&secret, format!("{}\n", hex::encode(key)).as_bytes(), 0o600)?;
+    write_secret(&dir)?;
     write_new(&config, STARTER_CONFIG.as_bytes(), 0o644)?;
     for d in [workspace.join("notes"), dir.join("receipts")] {
         std::fs::create_dir_all(&d).map_err(|e| format!("cannot create `{}`: {e}", d.display()))?;
@@ -136,6 +129,21 @@ pub fn init(dir: &Path) -> Result<Written, String> {
         secret,
         workspace,
     })
+}
+
+/// Writes a random signing secret (64 hex characters) to `<dir>/.enact/secret`, the folder
+/// mode 0700 and the file 0600 from the start; refuses if the file exists. Returns its path.
+pub fn write_secret(dir: &Path) -> Result<PathBuf, String> {
+    let secret_dir = dir.join(".enact");
+    std::fs::create_dir_all(&secret_dir)
+        .map_err(|e| format!("cannot create `{}`: {e}", secret_dir.display()))?;
+    std::fs::set_permissions(&secret_dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("cannot restrict `{}`: {e}", secret_dir.display()))?;
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| format!("cannot draw a random secret: {e}"))?;
+    let secret = secret_dir.join("secret");
+    write_new(&secret, format!("{}\n", hex::encode(key)).as_bytes(), 0o600)?;
+    Ok(secret)
 }
 
 /// Creates a file that must not exist yet, with the given mode from the start.

@@ -72,28 +72,13 @@ fn exe_name() -> String {
         .unwrap_or_else(|_| "enact".into())
 }
 
-/// A fresh temp folder with a random signing secret (mode 0600) and a workspace.
+/// A fresh temp folder with a random signing secret (as `enact init` writes it) and a
+/// workspace.
 fn make_folder() -> Result<PathBuf, String> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let dir = std::env::temp_dir().join(format!("enact-demo-{}", uuid::Uuid::new_v4().simple()));
-    let secret_dir = dir.join(".enact");
-    std::fs::create_dir_all(&secret_dir)
-        .and_then(|()| std::fs::create_dir_all(dir.join("workspace/notes")))
-        .and_then(|()| {
-            std::fs::set_permissions(&secret_dir, std::fs::Permissions::from_mode(0o700))
-        })
+    std::fs::create_dir_all(dir.join("workspace/notes"))
         .map_err(|e| format!("cannot create the demo folder {}: {e}", dir.display()))?;
-    let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|e| format!("cannot draw a random secret: {e}"))?;
-    let path = secret_dir.join("secret");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    std::io::Write::write_all(&mut file, hex::encode(key).as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    crate::init::write_secret(&dir)?;
     Ok(dir)
 }
 
