@@ -296,26 +296,6 @@ args = { path = "{{path}}" }
     )
 }
 
-const NO_ROLLBACK_CONFIG: &str = r#"
-[actor]
-email = "agent@company.com"
-
-[systems.files]
-type = "filesystem"
-root = "workspace"
-
-[[workflows]]
-name = "save"
-[workflows.inputs.path]
-type = "string"
-[workflows.inputs.content]
-type = "string"
-[[workflows.steps]]
-system = "files"
-action = "write_file"
-args = { path = "{{path}}", content = "{{content}}" }
-"#;
-
 #[tokio::test]
 async fn initialize_reports_enact_and_the_crate_version() {
     let f = Folder::new(&mcp_config());
@@ -364,7 +344,7 @@ async fn tools_list_matches_the_config() {
     client.cancel().await.unwrap();
 
     // Rollback disabled: no enact_rollback tool, and calling it is an unknown tool.
-    let f = Folder::new(NO_ROLLBACK_CONFIG);
+    let f = Folder::new(&FILES_CONFIG.replace("enabled = true", "enabled = false"));
     let client = connect(&f, &[]).await;
     let names: Vec<String> = client
         .list_all_tools()
@@ -377,6 +357,8 @@ async fn tools_list_matches_the_config() {
         names,
         [
             "save",
+            "remove",
+            "pair",
             "enact_preview",
             "enact_list_receipts",
             "enact_get_receipt"
