@@ -197,6 +197,24 @@ impl RollbackResult {
 #[error("{0}")]
 pub struct RollbackRefused(pub String);
 
+/// The pseudo-policy of a call the client cancelled before any action started (SPEC §3).
+pub const CANCELLED: &str = "cancelled";
+
+/// A cancellation flag the transport sets when the client sends `notifications/cancelled`.
+/// The engine looks at it only before the run's first action: a run that has started an
+/// action always finishes and is recorded.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// The engine owns the registry and the receipts store.
 pub struct Engine {
     registry: Registry,
@@ -381,6 +399,19 @@ impl Engine {
         raw: Map<String, Value>,
         inexact: &[String],
     ) -> Result<CallResult, CallError> {
+        self.call_cancellable(workflow, raw, inexact, &Cancel::default())
+            .await
+    }
+
+    /// [`Engine::call`], abandoned with a BLOCK receipt by the pseudo-policy `cancelled` when
+    /// `cancel` is set before the run's first action starts.
+    pub async fn call_cancellable(
+        &self,
+        workflow: &str,
+        raw: Map<String, Value>,
+        inexact: &[String],
+        cancel: &Cancel,
+    ) -> Result<CallResult, CallError> {
         let wf = self
             .registry
             .workflow(workflow)
@@ -442,6 +473,18 @@ impl Engine {
             },
         };
 
+        let verdict = if verdict.decision == Decision::Pass && cancel.is_cancelled() {
+            self.store.release(&run_id);
+            Verdict {
+                decision: Decision::Block,
+                results: vec![PolicyResult::fail(
+                    CANCELLED,
+                    "the client cancelled the call before any action started",
+                )],
+            }
+        } else {
+            verdict
+        };
         let mut records = Vec::new();
         if verdict.decision == Decision::Pass {
             for step in &planned.steps {
