@@ -61,6 +61,39 @@ impl ActionOutcome {
     }
 }
 
+/// Where a connector writes an action's write-ahead `step` record (SPEC §5.5).
+///
+/// Every action calls [`StepLog::before`] exactly once, after it has captured what its undo
+/// needs and just before it changes anything (Postgres: inside the action's transaction, before
+/// `COMMIT`; GitHub: before the request that changes state; filesystem: before the write).
+/// Read-only actions call it first, with `{}`. `pre` holds the undo data as known then, plus
+/// what recovery needs to find out whether the change happened (a transaction id, the sha a
+/// ref will be moved to, the hash of the content being written).
+///
+/// An `Err` means the journal cannot be written: the connector must then change nothing (roll
+/// back its transaction, send nothing) and return `ActionOutcome::failed` with that text.
+pub trait StepLog: Send {
+    fn before(&mut self, pre: Value) -> Result<(), String>;
+}
+
+/// What recovery found out about a step whose process died after its step record (SPEC §5.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovered {
+    Done,
+    NotDone,
+    Unknown,
+}
+
+impl Recovered {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Recovered::Done => "done",
+            Recovered::NotDone => "not_done",
+            Recovered::Unknown => "unknown",
+        }
+    }
+}
+
 /// A connector of one of the supported types.
 pub enum Connector {
     Filesystem(filesystem::FsConnector),
