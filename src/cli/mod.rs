@@ -3,6 +3,7 @@
 
 mod check;
 mod receipts;
+mod recover;
 mod rollback;
 mod serve;
 
@@ -56,6 +57,8 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Finish the records of runs interrupted by a crash (serve and rollback do this on start).
+    Recover(ConfigArg),
     /// Run a self-contained demo: a BLOCK, a PASS and a ROLLBACK through the real MCP server.
     Demo {
         /// Keep the demo folder instead of removing it.
@@ -97,9 +100,37 @@ pub enum ReceiptsCommand {
         #[command(flatten)]
         config: ConfigArg,
     },
-    /// Verify one receipt, or the whole folder (signatures and chain).
+    /// Verify one receipt, or the whole journal (signatures, chain and head record).
     Verify {
         run_id: Option<String>,
+        /// Also require that the chain still holds a receipt with this chain hash (a head hash
+        /// kept elsewhere), so nothing up to it was removed or rewritten.
+        #[arg(long, value_name = "HASH")]
+        expect_head: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Write every receipt as DIR/<run_id>.json (pretty-printed, as `receipts show` prints it).
+    Export {
+        dir: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Import a receipts folder of the earlier layout (one <run_id>.json per receipt) into the
+    /// journal, keeping seq, prev_hash and signatures.
+    Migrate {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// After `verify` reported a truncated chain: append a signed record acknowledging it, so
+    /// appends can resume.
+    Repair {
+        /// Required: say that the loss is accepted.
+        #[arg(long)]
+        accept_truncation: bool,
+        /// Who acknowledges it (default: $ENACT_OPERATOR, else user@host).
+        #[arg(long = "as", value_name = "EMAIL")]
+        operator: Option<String>,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -117,6 +148,7 @@ pub async fn run(cli: Cli) -> u8 {
             dry_run,
             config,
         } => rollback::run(&config, &run_id, dry_run).await,
+        Command::Recover(c) => recover::run(&c).await,
         Command::Demo { keep, no_postgres } => demo(keep, no_postgres).await,
     }
 }
@@ -167,4 +199,16 @@ pub fn open_store(config: &Config) -> Result<Store, u8> {
         eprintln!("error: {e}");
         EXIT_FAILED
     })
+}
+
+/// `user@host` of the OS user (the operator's identity when none is given).
+pub fn os_operator() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    format!("{user}@{host}")
 }

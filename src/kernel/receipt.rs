@@ -34,6 +34,10 @@ pub struct ActionRecord {
 /// A receipt. Field names are fixed by SPEC §5.1; extra fields are signed like the rest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Receipt {
+    /// The journal record kind (SPEC §5.3): always `receipt` for receipts written now; absent
+    /// on receipts of the earlier layout (which were signed without it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
     pub run_id: String,
     pub workflow: String,
     pub actor_email: String,
@@ -52,6 +56,9 @@ pub struct Receipt {
     pub plan: Value,
     /// SHA-256 of the active policy set (JCS), so an auditor can tell which rules applied.
     pub policy_set_hash: String,
+    /// Set on a receipt written by recovery for a run a crash interrupted (SPEC §5.5).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     pub seq: u64,
     pub prev_hash: String,
     pub signature: String,
@@ -165,6 +172,7 @@ mod tests {
 
     fn sample() -> Receipt {
         Receipt {
+            kind: "receipt".into(),
             run_id: "0b6f1a2c-3d4e-4f50-8a6b-7c8d9e0f1a2b".into(),
             workflow: "save_note".into(),
             actor_email: "agent@company.com".into(),
@@ -189,6 +197,7 @@ mod tests {
             rollback_of: None,
             plan: json!([]),
             policy_set_hash: "00".into(),
+            interrupted: false,
             seq: 0,
             prev_hash: GENESIS_HASH.into(),
             signature: String::new(),

@@ -46,7 +46,16 @@ where
             calls = in_flight.count(),
             "stdin closed with calls still running: waiting for them to finish and write their receipts"
         );
-        in_flight.idle().await;
+        // Up to 30 s (SPEC §5.5); a run still going then is recovery's job.
+        if tokio::time::timeout(std::time::Duration::from_secs(30), in_flight.idle())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                calls = in_flight.count(),
+                "calls still running after 30 s: exiting; recovery will finish their records"
+            );
+        }
     }
     Ok(())
 }

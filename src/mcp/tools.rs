@@ -236,7 +236,7 @@ async fn workflow_call(
                 is_error: result.decision == Decision::Block || !result.success,
             }
         }
-        Err(e @ CallError::Receipt { .. }) => Answer::refused(e.to_string()),
+        Err(CallError::Journal(message)) => Answer::refused(message),
         Err(CallError::UnknownWorkflow(w)) => Answer::refused(format!("unknown workflow `{w}`")),
     }
 }

@@ -1,38 +1,42 @@
-//! The signed head record (`.head.json`): the newest link of the chain as last written, so
-//! that removing the newest receipts is detectable (SPEC §5.4), plus the length of the index
-//! it was written with, so an interrupted append is detectable before the next one.
+//! The signed head record (`journal/head`, SPEC §5.4): the newest receipt's `seq`, chain hash,
+//! segment and end offset, so that removing the newest receipts is detectable.
+//!
+//! The file has two 512-byte slots, each one signed JSON line padded with spaces:
 //!
 //! ```json
-//! {"kind": "enact-head", "seq": 41, "run_id": "…", "hash": "…", "index_bytes": 10422,
-//!  "signature": "…"}
+//! {"kind":"head","seq":41,"hash":"…","segment":1,"offset":10422,"signature":"…"}
 //! ```
 //!
-//! Signed like a receipt (HMAC-SHA256 of JCS without `signature`, same key); `kind` keeps a
-//! head record from ever being mistaken for a receipt.
+//! (`seq` is `null` for an empty chain). A head for seq N is written in place into slot N mod 2,
+//! so a torn write can only damage the slot being replaced: the other still holds a valid,
+//! older head, and a head behind the journal is normal (the next append moves it forward).
+//! Writing in place (one `pwrite`) instead of temp-and-rename keeps an append to no new inode.
 
-use std::fs;
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::segment;
 use super::strict;
 use crate::kernel::receipt;
 
-/// File name of the head record.
-pub(crate) const HEAD_FILE: &str = ".head.json";
-const KIND: &str = "enact-head";
+/// File name of the head record, inside the journal folder.
+pub(crate) const HEAD_FILE: &str = "head";
+const KIND: &str = "head";
+const SLOT: usize = 512;
 
-/// The chain position of the newest receipt.
+/// The chain position of the newest receipt (`seq: None`: the chain is empty).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Head {
-    pub seq: u64,
-    pub run_id: String,
-    /// `chain_hash` of the newest receipt (what the next receipt's `prev_hash` will be).
+    pub seq: Option<u64>,
+    /// Chain hash of the newest receipt (genesis for an empty chain).
     pub hash: String,
-    /// Length of `.index.jsonl` right after this head's receipt was indexed.
-    pub index_bytes: u64,
+    pub segment: u64,
+    /// End offset of the newest receipt's line.
+    pub offset: u64,
 }
 
 /// What is on disk.
@@ -44,94 +48,93 @@ pub(crate) enum HeadState {
     Valid(Head),
 }
 
-impl HeadState {
-    pub fn valid(&self) -> Option<&Head> {
-        match self {
-            HeadState::Valid(head) => Some(head),
-            _ => None,
-        }
-    }
-}
-
 #[derive(Serialize, Deserialize)]
 struct Record {
     kind: String,
     #[serde(flatten)]
     head: Head,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     signature: String,
 }
 
-/// Reads and checks the head record of `dir`.
-pub(crate) fn read(dir: &Path, secret: &[u8]) -> io::Result<HeadState> {
-    let bytes = match fs::read(dir.join(HEAD_FILE)) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HeadState::Missing),
-        Err(e) => return Err(e),
-    };
-    let value = match strict::parse(&bytes) {
-        Ok(value) => value,
-        Err(e) => return Ok(HeadState::Invalid(format!("not valid JSON: {e}"))),
-    };
-    if !receipt::verify(&value, secret) {
-        return Ok(HeadState::Invalid("its signature does not verify".into()));
-    }
-    match serde_json::from_value::<Record>(value) {
-        Ok(record) if record.kind == KIND => Ok(HeadState::Valid(record.head)),
-        Ok(record) => Ok(HeadState::Invalid(format!(
-            "unexpected kind `{}`",
-            record.kind
-        ))),
-        Err(e) => Ok(HeadState::Invalid(format!("unexpected shape: {e}"))),
-    }
-}
-
-/// Signs and writes the head record atomically.
-pub(crate) fn write(dir: &Path, head: &Head, secret: &[u8], fsync: bool) -> io::Result<()> {
+fn encode(head: &Head, key: &[u8]) -> io::Result<Vec<u8>> {
     let mut record = Record {
         kind: KIND.into(),
         head: head.clone(),
         signature: String::new(),
     };
-    record.signature = receipt::sign(&to_value(&record)?, secret);
-    let mut text = serde_json::to_string_pretty(&record).map_err(io::Error::other)?;
-    text.push('\n');
-    super::file::write_atomic(dir, HEAD_FILE, text.as_bytes(), fsync)
-}
-
-fn to_value(record: &Record) -> io::Result<Value> {
-    serde_json::to_value(record).map_err(io::Error::other)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
-
-    #[test]
-    fn round_trip_and_tamper() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(read(dir.path(), KEY).unwrap(), HeadState::Missing);
-        let head = Head {
-            seq: 3,
-            run_id: "r".into(),
-            hash: "h".into(),
-            index_bytes: 9,
-        };
-        write(dir.path(), &head, KEY, false).unwrap();
-        assert_eq!(read(dir.path(), KEY).unwrap(), HeadState::Valid(head));
-        assert_eq!(
-            read(dir.path(), b"another key, also 32 characters").unwrap(),
-            HeadState::Invalid("its signature does not verify".into())
-        );
-        let path = dir.path().join(HEAD_FILE);
-        let text = fs::read_to_string(&path)
-            .unwrap()
-            .replace("\"seq\": 3", "\"seq\": 2");
-        fs::write(&path, text).unwrap();
-        assert_eq!(
-            read(dir.path(), KEY).unwrap(),
-            HeadState::Invalid("its signature does not verify".into())
-        );
+    let value = serde_json::to_value(&record).map_err(io::Error::other)?;
+    record.signature = receipt::sign(&value, key);
+    let mut line = serde_json::to_vec(&record).map_err(io::Error::other)?;
+    if line.len() >= SLOT {
+        return Err(io::Error::other("head record longer than its slot"));
     }
+    line.resize(SLOT - 1, b' ');
+    line.push(b'\n');
+    Ok(line)
+}
+
+fn decode(slot: &[u8], key: &[u8]) -> Result<Head, String> {
+    let text = std::str::from_utf8(slot).map_err(|_| "not UTF-8".to_string())?;
+    let text = text.trim_end_matches(['\n', ' ', '\0']);
+    if text.is_empty() {
+        return Err("empty".into());
+    }
+    let value: Value = strict::parse(text.as_bytes()).map_err(|e| e.to_string())?;
+    if !receipt::verify(&value, key) {
+        return Err("its signature does not verify".into());
+    }
+    let record: Record = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    if record.kind != KIND {
+        return Err(format!("kind `{}` is not `{KIND}`", record.kind));
+    }
+    Ok(record.head)
+}
+
+/// Reads the newest valid slot.
+pub(crate) fn read(journal: &Path, key: &[u8]) -> io::Result<HeadState> {
+    let path = journal.join(HEAD_FILE);
+    let file = match segment::open_read(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HeadState::Missing),
+        Err(e) => return Err(e),
+    };
+    let mut buf = vec![0u8; 2 * SLOT];
+    let mut read = 0;
+    while read < buf.len() {
+        let n = file.read_at(&mut buf[read..], read as u64)?;
+        if n == 0 {
+            break;
+        }
+        read += n;
+    }
+    buf.truncate(read);
+    let slots: Vec<Result<Head, String>> = buf.chunks(SLOT).map(|s| decode(s, key)).collect();
+    let best = slots
+        .iter()
+        .filter_map(|s| s.as_ref().ok())
+        .max_by_key(|h| h.seq.map_or(0, |s| s + 1));
+    Ok(match best {
+        Some(head) => HeadState::Valid(head.clone()),
+        None => HeadState::Invalid(
+            slots
+                .into_iter()
+                .find_map(Result::err)
+                .unwrap_or_else(|| "empty".into()),
+        ),
+    })
+}
+
+/// Writes `head` into its slot (both slots when `both`, for a new file).
+pub(crate) fn write(journal: &Path, head: &Head, key: &[u8], both: bool) -> io::Result<()> {
+    let file = segment::open_write(&journal.join(HEAD_FILE), both)?;
+    let line = encode(head, key)?;
+    if both {
+        file.write_all_at(&line, 0)?;
+        file.write_all_at(&line, SLOT as u64)?;
+    } else {
+        let slot = head.seq.map_or(0, |s| s % 2) as u64;
+        file.write_all_at(&line, slot * SLOT as u64)?;
+    }
+    Ok(())
 }

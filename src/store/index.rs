@@ -1,183 +1,296 @@
-//! The index (`.index.jsonl`): a cache of one summary line per receipt file, so listing,
-//! rate counting and rollback lookups need not parse every receipt.
+//! The in-memory index of the journal (SPEC §5.6): built once when the store is opened, then
+//! kept current by reading the journal's tail (this process's appends and other processes'
+//! alike). Only records whose signature verified when they were read enter it, so listings,
+//! rate counts and rollback look-ups never trust anything unsigned and never re-read old
+//! records.
 //!
-//! Each line is one JSON object, either a receipt's summary
-//!
-//! ```json
-//! {"seq":41,"run_id":"…","workflow":"open_pr","actor_email":"a@b.c","decision":"PASS",
-//!  "timestamp":"2026-11-26T01:02:03.456789Z","rollback_of":null,"hash":"…"}
-//! ```
-//!
-//! (`hash`: the receipt's chain hash), or, for a receipt-named file that is not a valid
-//! receipt, `{"run_id":"…","invalid":"why"}` — so the index always has exactly one line per
-//! `<run_id>.json` file. Appends add a line; a rebuild rewrites the file sorted by `seq`.
-//! The index is never trusted for anything signed: rate counting and rollback lookups re-read
-//! and verify the receipts the index points at.
+//! Rate counts are answered from sorted timestamp series per (actor, workflow), and per
+//! argument value, so counting costs a few binary searches whatever the history.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use chrono::DateTime;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
-/// File name of the index.
-pub(crate) const INDEX_FILE: &str = ".index.jsonl";
+use super::segment::{Pos, Span};
+use crate::kernel::jcs::canonicalize;
+use crate::kernel::receipt::GENESIS_HASH;
 
-/// A receipt's summary line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A receipt as the index knows it.
+#[derive(Debug, Clone)]
 pub(crate) struct Entry {
-    pub seq: u64,
     pub run_id: String,
-    pub workflow: String,
-    pub actor_email: String,
-    pub decision: String,
-    pub timestamp: String,
+    pub seq: u64,
+    pub workflow: Arc<str>,
+    pub actor_email: Arc<str>,
+    pub decision: Arc<str>,
+    pub timestamp: Box<str>,
     pub rollback_of: Option<String>,
+    /// Chain hash (hex).
     pub hash: String,
+    pub span: Span,
 }
 
-/// One line of the index.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum Line {
-    // Listed first: untagged tries variants in order, and only this one requires `invalid`.
-    Invalid { run_id: String, invalid: String },
-    Entry(Entry),
+/// A run with an intent and no receipt yet.
+#[derive(Debug, Clone)]
+pub(crate) struct Open {
+    pub owner: String,
+    pub intent: Span,
+    pub steps: Vec<Span>,
+    pub actor_email: Arc<str>,
+    pub workflow: Arc<str>,
+    pub micros: i64,
+    pub args: Vec<(Arc<str>, [u8; 32])>,
+    pub counts: bool,
 }
 
-impl Line {
-    pub fn entry(&self) -> Option<&Entry> {
-        match self {
-            Line::Entry(entry) => Some(entry),
-            Line::Invalid { .. } => None,
+/// Timestamps (µs since the epoch), sorted.
+#[derive(Debug, Default)]
+struct Series(Vec<i64>);
+
+impl Series {
+    fn insert(&mut self, t: i64) {
+        let at = self.0.partition_point(|x| *x <= t);
+        self.0.insert(at, t);
+    }
+    /// How many are strictly after `from`.
+    fn after(&self, from: i64) -> u64 {
+        (self.0.len() - self.0.partition_point(|x| *x <= from)) as u64
+    }
+}
+
+#[derive(Debug, Default)]
+struct Rates {
+    all: Series,
+    per: HashMap<(Arc<str>, [u8; 32]), Series>,
+}
+
+/// The index.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    pub entries: Vec<Entry>,
+    by_run: HashMap<String, usize>,
+    rollbacks: HashMap<String, Vec<usize>>,
+    pub open: HashMap<String, Open>,
+    rates: HashMap<(Arc<str>, Arc<str>), Rates>,
+    strings: HashSet<Arc<str>>,
+    /// How far the journal has been read.
+    pub tail: Pos,
+    /// The receipt with the highest seq: (seq, chain hash).
+    pub newest: Option<(u64, String)>,
+    /// Records that could not be indexed (bad line, bad signature, duplicate): where and why.
+    pub skipped: Vec<(Span, String)>,
+}
+
+/// The digest an argument value is compared by (JCS, so `5` equals `5.0`).
+pub(crate) fn value_digest(v: &Value) -> [u8; 32] {
+    Sha256::digest(canonicalize(v)).into()
+}
+
+fn micros(timestamp: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(timestamp)
+        .ok()
+        .map(|t| t.timestamp_micros())
+}
+
+fn str_field<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+impl Index {
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(found) = self.strings.get(s) {
+            return found.clone();
+        }
+        let arc: Arc<str> = Arc::from(s);
+        self.strings.insert(arc.clone());
+        arc
+    }
+
+    /// The arguments a run is counted by for `per` (its inputs after defaults, else payload).
+    fn args_of(&mut self, v: &Value) -> Vec<(Arc<str>, [u8; 32])> {
+        let source = v.get("inputs").filter(|i| i.is_object()).or(v.get("payload"));
+        let Some(Value::Object(map)) = source else {
+            return Vec::new();
+        };
+        let pairs: Vec<(String, [u8; 32])> = map
+            .iter()
+            .map(|(k, x)| (k.clone(), value_digest(x)))
+            .collect();
+        pairs
+            .into_iter()
+            .map(|(k, d)| (self.intern(&k), d))
+            .collect()
+    }
+
+    /// Adds one verified record. `hash` is its chain hash (receipts only).
+    pub fn apply(&mut self, span: Span, v: &Value, hash: String) {
+        let kind = v.get("kind").and_then(Value::as_str).unwrap_or("receipt");
+        let run_id = str_field(v, "run_id").to_owned();
+        match kind {
+            "intent" => {
+                if self.by_run.contains_key(&run_id) || self.open.contains_key(&run_id) {
+                    self.skipped
+                        .push((span, format!("intent for run `{run_id}` is not its first record")));
+                    return;
+                }
+                let actor_email = self.intern(str_field(v, "actor_email"));
+                let workflow = self.intern(str_field(v, "workflow"));
+                let args = self.args_of(v);
+                let counts = v.get("rollback_of").is_none_or(Value::is_null);
+                self.open.insert(
+                    run_id,
+                    Open {
+                        owner: str_field(v, "owner").to_owned(),
+                        intent: span,
+                        steps: Vec::new(),
+                        actor_email,
+                        workflow,
+                        micros: micros(str_field(v, "timestamp")).unwrap_or(i64::MAX),
+                        args,
+                        counts,
+                    },
+                );
+            }
+            "step" => match self.open.get_mut(&run_id) {
+                Some(open) => open.steps.push(span),
+                None => self
+                    .skipped
+                    .push((span, format!("step of run `{run_id}` without an open intent"))),
+            },
+            _ => self.apply_receipt(span, v, run_id, hash),
         }
     }
 
-    fn sort_key(&self) -> (u64, &str) {
-        match self {
-            Line::Entry(e) => (e.seq, &e.run_id),
-            Line::Invalid { run_id, .. } => (u64::MAX, run_id),
+    fn apply_receipt(&mut self, span: Span, v: &Value, run_id: String, hash: String) {
+        if self.by_run.contains_key(&run_id) {
+            self.skipped
+                .push((span, format!("a second receipt for run `{run_id}`")));
+            return;
         }
-    }
-}
-
-impl Entry {
-    /// The summary of a receipt value whose chain hash is `hash`.
-    pub fn from_receipt(receipt: &Value, hash: String) -> Result<Entry, String> {
-        let text = |field: &str| {
-            receipt
-                .get(field)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| format!("`{field}` is missing or not a string"))
+        let Some(seq) = v.get("seq").and_then(Value::as_u64) else {
+            self.skipped
+                .push((span, format!("receipt `{run_id}` has no seq")));
+            return;
         };
-        let rollback_of = match receipt.get("rollback_of") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err("`rollback_of` is not a string or null".into()),
-        };
-        Ok(Entry {
-            seq: receipt
-                .get("seq")
-                .and_then(Value::as_u64)
-                .ok_or("`seq` is missing or not a non-negative integer")?,
-            run_id: text("run_id")?,
-            workflow: text("workflow")?,
-            actor_email: text("actor_email")?,
-            decision: text("decision")?,
-            timestamp: text("timestamp")?,
+        self.open.remove(&run_id);
+        let decision = self.intern(str_field(v, "decision"));
+        let workflow = self.intern(str_field(v, "workflow"));
+        let actor_email = self.intern(str_field(v, "actor_email"));
+        let rollback_of = v
+            .get("rollback_of")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let timestamp = str_field(v, "timestamp");
+        if &*decision == "PASS" && rollback_of.is_none() {
+            let args = self.args_of(v);
+            if let Some(t) = micros(timestamp) {
+                let rates = self
+                    .rates
+                    .entry((actor_email.clone(), workflow.clone()))
+                    .or_default();
+                rates.all.insert(t);
+                for key in args {
+                    rates.per.entry(key).or_default().insert(t);
+                }
+            }
+        }
+        if self.newest.as_ref().is_none_or(|(s, _)| seq > *s) {
+            self.newest = Some((seq, hash.clone()));
+        }
+        let at = self.entries.len();
+        if let Some(original) = &rollback_of {
+            self.rollbacks.entry(original.clone()).or_default().push(at);
+        }
+        self.by_run.insert(run_id.clone(), at);
+        self.entries.push(Entry {
+            run_id,
+            seq,
+            workflow,
+            actor_email,
+            decision,
+            timestamp: timestamp.into(),
             rollback_of,
             hash,
-        })
-    }
-}
-
-/// The index lines and the file's length; `None` when the file is missing or any line does
-/// not parse (an interrupted write), which calls for a rebuild.
-pub(crate) fn read(dir: &Path) -> io::Result<Option<(Vec<Line>, u64)>> {
-    let text = match fs::read_to_string(dir.join(INDEX_FILE)) {
-        Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::InvalidData => {
-            return Ok(None);
-        }
-        Err(e) => return Err(e),
-    };
-    let lines: Result<Vec<Line>, _> = text
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(serde_json::from_str)
-        .collect();
-    Ok(lines.ok().map(|lines| (lines, text.len() as u64)))
-}
-
-/// Replaces the index with `lines`, sorted by `seq` (invalid lines last); returns them and the
-/// file's length.
-pub(crate) fn write(dir: &Path, mut lines: Vec<Line>) -> io::Result<(Vec<Line>, u64)> {
-    lines.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    let mut text = String::new();
-    for line in &lines {
-        text.push_str(&serde_json::to_string(line).map_err(io::Error::other)?);
-        text.push('\n');
-    }
-    // The index is a cache: after a crash it is rebuilt, so it is never synced.
-    super::file::write_atomic(dir, INDEX_FILE, text.as_bytes(), false)?;
-    Ok((lines, text.len() as u64))
-}
-
-/// Appends one entry; returns the file's length before and after.
-pub(crate) fn append(dir: &Path, entry: &Entry) -> io::Result<(u64, u64)> {
-    let mut text = serde_json::to_string(&Line::Entry(entry.clone())).map_err(io::Error::other)?;
-    text.push('\n');
-    let mut file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(dir.join(INDEX_FILE))?;
-    let before = file.metadata()?.len();
-    file.write_all(text.as_bytes())?;
-    Ok((before, before + text.len() as u64))
-}
-
-/// Cuts the index back to `len` bytes (undoing an append whose receipt was not written).
-pub(crate) fn truncate(dir: &Path, len: u64) -> io::Result<()> {
-    OpenOptions::new()
-        .write(true)
-        .open(dir.join(INDEX_FILE))?
-        .set_len(len)
-}
-
-/// The index file's current length, if it exists.
-pub(crate) fn len(dir: &Path) -> io::Result<Option<u64>> {
-    match fs::metadata(dir.join(INDEX_FILE)) {
-        Ok(meta) => Ok(Some(meta.len())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_round_trip_in_both_shapes() {
-        let entry = Line::Entry(Entry {
-            seq: 2,
-            run_id: "r".into(),
-            workflow: "w".into(),
-            actor_email: "a@b.c".into(),
-            decision: "PASS".into(),
-            timestamp: "t".into(),
-            rollback_of: None,
-            hash: "h".into(),
+            span,
         });
-        let invalid = Line::Invalid {
-            run_id: "x".into(),
-            invalid: "bad".into(),
-        };
-        for line in [entry, invalid] {
-            let text = serde_json::to_string(&line).unwrap();
-            assert_eq!(serde_json::from_str::<Line>(&text).unwrap(), line);
+    }
+
+    pub fn get(&self, run_id: &str) -> Option<&Entry> {
+        self.by_run.get(run_id).and_then(|i| self.entries.get(*i))
+    }
+
+    pub fn has_run(&self, run_id: &str) -> bool {
+        self.by_run.contains_key(run_id) || self.open.contains_key(run_id)
+    }
+
+    pub fn rollbacks_of(&self, original: &str) -> Vec<&Entry> {
+        self.rollbacks
+            .get(original)
+            .map(|ix| ix.iter().filter_map(|i| self.entries.get(*i)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The seq and prev_hash the next receipt gets.
+    pub fn next_link(&self) -> (u64, String) {
+        match &self.newest {
+            Some((seq, hash)) => (seq + 1, hash.clone()),
+            None => (0, GENESIS_HASH.to_owned()),
         }
+    }
+
+    /// The chain hash of the receipt with this seq, searching from the newest (where a head
+    /// record points).
+    pub fn hash_at(&self, seq: u64) -> Option<&str> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.seq == seq)
+            .map(|e| e.hash.as_str())
+    }
+
+    /// PASS runs (receipts and open intents, rollbacks excluded) of `actor` in `workflows`
+    /// (all when `None`) stamped after `from` (µs), only those whose argument `per.0` has the
+    /// digest `per.1` when given.
+    pub fn count(
+        &self,
+        actor: &str,
+        workflows: Option<&[String]>,
+        per: Option<(&str, [u8; 32])>,
+        from: i64,
+    ) -> u64 {
+        let in_scope = |w: &str| workflows.is_none_or(|ws| ws.iter().any(|x| x == w));
+        let mut n = 0;
+        for ((a, w), rates) in &self.rates {
+            if &**a != actor || !in_scope(w) {
+                continue;
+            }
+            n += match per {
+                None => rates.all.after(from),
+                Some((arg, digest)) => rates
+                    .per
+                    .get(&(Arc::from(arg), digest))
+                    .map_or(0, |s| s.after(from)),
+            };
+        }
+        for open in self.open.values() {
+            if !open.counts || &*open.actor_email != actor || !in_scope(&open.workflow) {
+                continue;
+            }
+            if open.micros <= from {
+                continue;
+            }
+            let matches = per.is_none_or(|(arg, digest)| {
+                open.args
+                    .iter()
+                    .any(|(k, d)| &**k == arg && *d == digest)
+            });
+            if matches {
+                n += 1;
+            }
+        }
+        n
     }
 }

@@ -10,7 +10,9 @@ use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::fs::TryLockError;
 use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// The lock files currently held by this process.
 static HELD: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
@@ -48,6 +50,47 @@ fn os_lock(file: &File) -> io::Result<()> {
     file.lock()
 }
 
+/// Like [`exclusive`], but gives up after `timeout` (another process holding the lock for that
+/// long is a fault: the caller fails closed rather than waiting forever).
+pub(crate) fn exclusive_timeout(path: &Path, timeout: Duration) -> io::Result<Exclusive> {
+    let deadline = Instant::now() + timeout;
+    let held_elsewhere = || {
+        io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!(
+                "the lock `{}` is held by another process (waited {} ms)",
+                path.display(),
+                timeout.as_millis()
+            ),
+        )
+    };
+    let in_process = InProcess::acquire_until(path, deadline).ok_or_else(held_elsewhere)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    let mut pause = Duration::from_micros(200);
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) => {
+                if Instant::now() >= deadline {
+                    return Err(held_elsewhere());
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            Err(TryLockError::Error(e)) => return Err(e),
+        }
+    }
+    Ok(Exclusive {
+        _file: file,
+        _in_process: in_process,
+    })
+}
+
 /// One path held by one thread of this process.
 #[derive(Debug)]
 struct InProcess {
@@ -55,6 +98,22 @@ struct InProcess {
 }
 
 impl InProcess {
+    /// Like `acquire`, giving up at `deadline`.
+    fn acquire_until(path: &Path, deadline: Instant) -> Option<InProcess> {
+        let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
+        while held.contains(path) {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            held = RELEASED
+                .wait_timeout(held, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        held.insert(path.to_path_buf());
+        Some(InProcess {
+            path: path.to_path_buf(),
+        })
+    }
+
     fn acquire(path: &Path) -> InProcess {
         // A poisoned registry only means another thread panicked while holding the mutex; the
         // set itself is still consistent (insert/remove are single calls).

@@ -8,7 +8,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::connector::{ActionOutcome, Connector};
+mod recovery;
+
+pub use recovery::{RecoveryReport, RecoveredRun};
+
+use crate::connector::{ActionOutcome, Connector, StepLog};
 use crate::kernel::context::{Context, Facts};
 use crate::kernel::plan::{self, Guard, Step};
 use crate::kernel::policy::{self, Decision, PolicyKind, PolicyResult, Verdict};
@@ -27,9 +31,9 @@ pub const INPUT_SCHEMA: &str = "input_schema";
 pub enum CallError {
     #[error("unknown tool `{0}`")]
     UnknownWorkflow(String),
-    /// The run happened (or was blocked) but its receipt could not be written.
-    #[error("the receipt for run {run_id} could not be written: {source}")]
-    Receipt { run_id: String, source: StoreError },
+    /// The journal could not record the run; the message says what ran (if anything).
+    #[error("{0}")]
+    Journal(String),
 }
 
 /// The result of one workflow call (SPEC §3.1).
@@ -215,10 +219,145 @@ impl Cancel {
     }
 }
 
+/// Where the engine reads the time (a test can pin it).
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// Where run ids come from (a test can pin them).
+pub trait Ids: Send + Sync {
+    fn run_id(&self) -> String;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Random (v4) UUIDs.
+pub struct RandomIds;
+
+impl Ids for RandomIds {
+    fn run_id(&self) -> String {
+        uuid::Uuid::new_v4().to_string()
+    }
+}
+
 /// The engine owns the registry and the receipts store.
 pub struct Engine {
     registry: Registry,
     store: Store,
+    clock: Box<dyn Clock>,
+    ids: Box<dyn Ids>,
+    /// Receipts of runs that acted but whose receipt append failed, retried on later calls.
+    unrecorded: std::sync::Mutex<Vec<Receipt>>,
+}
+
+/// What a run's records share.
+struct Run<'a> {
+    run_id: &'a str,
+    workflow: &'a str,
+    payload: &'a Value,
+    inputs: Option<&'a Map<String, Value>>,
+    steps: &'a [Step],
+    now: DateTime<Utc>,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        run_id: &'a str,
+        workflow: &'a str,
+        payload: &'a Value,
+        inputs: Option<&'a Map<String, Value>>,
+        steps: &'a [Step],
+        now: DateTime<Utc>,
+    ) -> Self {
+        Run {
+            run_id,
+            workflow,
+            payload,
+            inputs,
+            steps,
+            now,
+        }
+    }
+}
+
+/// The verdict of a call cancelled before its first action.
+fn cancelled_verdict() -> Verdict {
+    Verdict {
+        decision: Decision::Block,
+        results: vec![PolicyResult::fail(
+            CANCELLED,
+            "the client cancelled the call before any action started",
+        )],
+    }
+}
+
+/// `step 1 (write_file on files), step 2 (…)` for the actions that succeeded, if any.
+fn ran_summary(records: &[ActionRecord]) -> Option<String> {
+    let ran: Vec<String> = records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.success)
+        .map(|(i, r)| format!("step {} ({} on {})", i + 1, r.action, r.system))
+        .collect();
+    (!ran.is_empty()).then(|| ran.join(", "))
+}
+
+/// The [`StepLog`] the engine hands a connector: writes the step's record to the journal.
+struct JournalLog<'a> {
+    store: &'a Store,
+    run_id: &'a str,
+    index: usize,
+    step: &'a Step,
+    now: DateTime<Utc>,
+    target: Value,
+    /// Why the record could not be written (the run then stops).
+    failure: Option<String>,
+}
+
+impl<'a> JournalLog<'a> {
+    fn new(
+        store: &'a Store,
+        run_id: &'a str,
+        index: usize,
+        step: &'a Step,
+        now: DateTime<Utc>,
+    ) -> Self {
+        JournalLog {
+            store,
+            run_id,
+            index,
+            step,
+            now,
+            target: Value::Null,
+            failure: None,
+        }
+    }
+}
+
+impl StepLog for JournalLog<'_> {
+    fn before(&mut self, pre: Value) -> Result<(), String> {
+        let mut fields = Map::new();
+        fields.insert("run_id".into(), json!(self.run_id));
+        fields.insert("index".into(), json!(self.index));
+        fields.insert("system".into(), json!(self.step.system));
+        fields.insert("action".into(), json!(self.step.action));
+        fields.insert("args".into(), Value::Object(self.step.args.clone()));
+        fields.insert("target".into(), self.target.clone());
+        fields.insert("pre".into(), pre);
+        fields.insert("timestamp".into(), json!(timestamp(self.now)));
+        self.store.append_step(fields).map_err(|e| {
+            let message = format!("the receipts journal cannot be written: {e}");
+            self.failure = Some(e.to_string());
+            message
+        })
+    }
 }
 
 /// A validated, planned call, before the gate.
@@ -229,11 +368,32 @@ struct Planned {
 
 impl Engine {
     pub fn new(registry: Registry, store: Store) -> Engine {
-        Engine { registry, store }
+        Engine::with_seams(registry, store, Box::new(SystemClock), Box::new(RandomIds))
+    }
+
+    /// An engine with its clock and id source given (tests pin them).
+    pub fn with_seams(
+        registry: Registry,
+        store: Store,
+        clock: Box<dyn Clock>,
+        ids: Box<dyn Ids>,
+    ) -> Engine {
+        Engine {
+            registry,
+            store,
+            clock,
+            ids,
+            unrecorded: std::sync::Mutex::new(Vec::new()),
+        }
     }
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Checks that the receipts journal can be written (`serve` refuses to start otherwise).
+    pub fn check_journal(&self) -> Result<(), StoreError> {
+        self.store.check_writable()
     }
 
     pub fn store(&self) -> &Store {
@@ -343,7 +503,7 @@ impl Engine {
             .registry
             .workflow(workflow)
             .ok_or_else(|| CallError::UnknownWorkflow(workflow.into()))?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let planned = match self.plan(wf, raw, inexact) {
             Ok(p) => p,
             Err(reason) => {
@@ -405,6 +565,11 @@ impl Engine {
 
     /// [`Engine::call`], abandoned with a BLOCK receipt by the pseudo-policy `cancelled` when
     /// `cancel` is set before the run's first action starts.
+    ///
+    /// Write order (SPEC §5.5): the gate, its rate counts and the run's `intent` record are one
+    /// step under the journal lock; each action is preceded by its `step` record (written by
+    /// the connector through [`JournalLog`] once it knows the undo data); the receipt closes
+    /// the run. When the intent or a step record cannot be written nothing more runs.
     pub async fn call_cancellable(
         &self,
         workflow: &str,
@@ -416,8 +581,9 @@ impl Engine {
             .registry
             .workflow(workflow)
             .ok_or_else(|| CallError::UnknownWorkflow(workflow.into()))?;
-        let now = Utc::now();
-        let run_id = uuid::Uuid::new_v4().to_string();
+        self.retry_unrecorded();
+        let now = self.clock.now();
+        let run_id = self.ids.run_id();
         let payload = Value::Object(raw.clone());
 
         let planned = match self.plan(wf, &raw, inexact) {
@@ -427,88 +593,114 @@ impl Engine {
                     decision: Decision::Block,
                     results: vec![PolicyResult::fail(INPUT_SCHEMA, reason)],
                 };
-                return self.finish(&run_id, workflow, &payload, None, &[], verdict, vec![], now);
+                let run = Run::new(&run_id, workflow, &payload, None, &[], now);
+                return self.finish(&run, verdict, vec![]);
             }
         };
+        let run = Run::new(
+            &run_id,
+            workflow,
+            &payload,
+            Some(&planned.args),
+            &planned.steps,
+            now,
+        );
 
         let mut facts = self.facts(workflow, &planned.steps).await;
         let policies = &self.registry.config.policies;
         let queries = policy::rate_queries(policies, workflow, &planned.args);
         let mut verdict = None;
         let actor = self.registry.config.actor.email.clone();
-        let reserved = {
-            let mut decide = |counts: &crate::kernel::context::RateCounts| {
-                facts.rate_counts = counts.clone();
-                let v = self.judge(workflow, &planned, now, &facts);
-                let pass = v.decision == Decision::Pass;
-                verdict = Some(v);
-                pass
-            };
-            // Store work runs inline: see `blocking` for why.
-            self.store.count_and_reserve(
-                &queries,
-                &actor,
-                workflow,
-                &planned.args,
-                now,
-                &run_id,
-                &mut decide,
-            )
-        };
-        let verdict = match (reserved, verdict) {
+        let intended = self.store.gate_and_intend(&queries, &actor, now, &mut |counts| {
+            facts.rate_counts = counts.clone();
+            let v = self.judge(workflow, &planned, now, &facts);
+            let pass = v.decision == Decision::Pass && !cancel.is_cancelled();
+            let intent = pass.then(|| self.intent_fields(&run, &v));
+            verdict = Some(v);
+            intent
+        });
+        let verdict = match (intended, verdict) {
             (Ok(_), Some(v)) => v,
-            (Ok(_), None) => Verdict {
-                decision: Decision::Block,
-                results: vec![PolicyResult::fail(
-                    "rate_limit",
-                    "policy error: the gate did not run",
-                )],
-            },
-            (Err(e), _) => Verdict {
-                decision: Decision::Block,
-                results: vec![PolicyResult::fail(
-                    "rate_limit",
-                    format!("policy error: cannot count earlier runs: {e}"),
-                )],
-            },
-        };
-
-        let verdict = if verdict.decision == Decision::Pass && cancel.is_cancelled() {
-            self.store.release(&run_id);
-            Verdict {
-                decision: Decision::Block,
-                results: vec![PolicyResult::fail(
-                    CANCELLED,
-                    "the client cancelled the call before any action started",
-                )],
+            (Ok(_), None) => {
+                return Err(CallError::Journal(
+                    "the receipts journal cannot be written: the gate did not run — nothing was done".into(),
+                ));
             }
-        } else {
-            verdict
+            (Err(e), _) => {
+                tracing::error!(run_id, error = %e, "intent could not be recorded; nothing runs");
+                return Err(CallError::Journal(format!(
+                    "the receipts journal cannot be written: {e} — nothing was done"
+                )));
+            }
         };
-        let mut records = Vec::new();
-        if verdict.decision == Decision::Pass {
-            for step in &planned.steps {
-                let record = self.run_step(step, &records).await;
-                let ok = record.success;
-                records.push(record);
-                if !ok {
-                    break;
-                }
+        if verdict.decision != Decision::Pass || cancel.is_cancelled() {
+            let verdict = if verdict.decision == Decision::Pass {
+                cancelled_verdict()
+            } else {
+                verdict
+            };
+            return self.finish(&run, verdict, vec![]);
+        }
+
+        let mut records: Vec<ActionRecord> = Vec::new();
+        for (index, step) in planned.steps.iter().enumerate() {
+            if index == 0 && cancel.is_cancelled() {
+                return self.finish(&run, cancelled_verdict(), vec![]);
+            }
+            let mut log = JournalLog::new(&self.store, &run_id, index, step, now);
+            let record = self.run_step(step, &records, &mut log).await;
+            if let Some(e) = log.failure {
+                tracing::error!(run_id, step = index, error = %e, "step record could not be written; the run stops");
+                let ran = ran_summary(&records);
+                // Close the run if the journal takes it; either way nothing more runs.
+                let mut closed = records.clone();
+                closed.push(record);
+                let _ = self.finish(&run, verdict, closed);
+                return Err(CallError::Journal(match ran {
+                    None => format!("the receipts journal cannot be written: {e} — nothing was done"),
+                    Some(ran) => format!(
+                        "the receipts journal cannot be written: {e} — {ran} ran and their records are safe; nothing more was done"
+                    ),
+                }));
+            }
+            let ok = record.success;
+            records.push(record);
+            if !ok {
+                break;
             }
         }
-        self.finish(
-            &run_id,
-            workflow,
-            &payload,
-            Some(&planned.args),
-            &planned.steps,
-            verdict,
-            records,
-            now,
-        )
+        self.finish(&run, verdict, records)
     }
 
-    async fn run_step(&self, step: &Step, earlier: &[ActionRecord]) -> ActionRecord {
+    /// The intent record's fields (SPEC §5.5 step 1); the store adds kind, owner, signature.
+    fn intent_fields(&self, run: &Run<'_>, verdict: &Verdict) -> Map<String, Value> {
+        let receipt = self.receipt(run, verdict.clone(), vec![]);
+        let mut fields = Map::new();
+        for key in [
+            "run_id",
+            "workflow",
+            "actor_email",
+            "actor_role",
+            "payload",
+            "inputs",
+            "policy_results",
+            "timestamp",
+            "plan",
+            "policy_set_hash",
+        ] {
+            if let Some(v) = receipt.to_value().get(key) {
+                fields.insert(key.into(), v.clone());
+            }
+        }
+        fields
+    }
+
+    async fn run_step(
+        &self,
+        step: &Step,
+        earlier: &[ActionRecord],
+        log: &mut JournalLog<'_>,
+    ) -> ActionRecord {
         let Some(system) = self.registry.systems.get(&step.system) else {
             return record(
                 step,
@@ -527,73 +719,117 @@ impl Engine {
                 return record(step, target, ActionOutcome::failed(message.clone()));
             }
         }
-        let outcome = system.execute(&step.action, &step.args).await;
+        log.target = target.clone();
+        let outcome = system.execute(&step.action, &step.args, log).await;
         if !outcome.success {
             tracing::warn!(system = %step.system, action = %step.action, error = ?outcome.error(), "action failed");
         }
         record(step, target, outcome)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn finish(
-        &self,
-        run_id: &str,
-        workflow: &str,
-        payload: &Value,
-        inputs: Option<&Map<String, Value>>,
-        steps: &[Step],
-        verdict: Verdict,
-        records: Vec<ActionRecord>,
-        now: DateTime<Utc>,
-    ) -> Result<CallResult, CallError> {
-        let success = verdict.decision == Decision::Pass && records.iter().all(|r| r.success);
-        let mut receipt = Receipt {
-            run_id: run_id.into(),
-            workflow: workflow.into(),
+    /// A receipt for a run (not yet chained or signed).
+    fn receipt(&self, run: &Run<'_>, verdict: Verdict, records: Vec<ActionRecord>) -> Receipt {
+        Receipt {
+            kind: "receipt".into(),
+            run_id: run.run_id.into(),
+            workflow: run.workflow.into(),
             actor_email: self.registry.config.actor.email.clone(),
             actor_role: self.registry.config.actor.role.clone(),
-            payload: receipt::stored_payload(payload),
-            inputs: inputs.map(|i| receipt::stored_payload(&Value::Object(i.clone()))),
-            policy_results: verdict.results.clone(),
+            payload: receipt::stored_payload(run.payload),
+            inputs: run
+                .inputs
+                .map(|i| receipt::stored_payload(&Value::Object(i.clone()))),
+            policy_results: verdict.results,
             decision: verdict.decision,
             actions_taken: records,
-            timestamp: timestamp(now),
+            timestamp: timestamp(run.now),
             rollback_of: None,
-            plan: Value::Array(steps.iter().map(step_json).collect()),
+            plan: Value::Array(run.steps.iter().map(step_json).collect()),
             policy_set_hash: self.registry.policy_set_hash.clone(),
+            interrupted: false,
             seq: 0,
-            prev_hash: String::new(),
+            prev_hash: receipt::GENESIS_HASH.into(),
             signature: String::new(),
-        };
-        receipt.prev_hash = receipt::GENESIS_HASH.into();
-        let written = self.store.append(receipt);
-        let written = match written {
+        }
+    }
+
+    /// Appends the run's receipt and builds the call's result. When the receipt cannot be
+    /// appended after actions ran, the answer says which ran; the receipt is kept and retried
+    /// (and recovery finishes the run if this process dies first).
+    fn finish(
+        &self,
+        run: &Run<'_>,
+        verdict: Verdict,
+        records: Vec<ActionRecord>,
+    ) -> Result<CallResult, CallError> {
+        let success = verdict.decision == Decision::Pass && records.iter().all(|r| r.success);
+        let receipt = self.receipt(run, verdict.clone(), records);
+        let ran = ran_summary(&receipt.actions_taken);
+        let written = match self.store.append(receipt.clone()) {
             Ok(r) => r,
             Err(source) => {
-                self.store.release(run_id);
-                tracing::error!(run_id, error = %source, "receipt could not be written");
-                return Err(CallError::Receipt {
-                    run_id: run_id.into(),
-                    source,
-                });
+                tracing::error!(run_id = run.run_id, error = %source, "receipt could not be appended");
+                return Err(CallError::Journal(match ran {
+                    None => format!(
+                        "the receipts journal cannot be written: {source} — nothing was done"
+                    ),
+                    Some(ran) => {
+                        self.unrecorded
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(receipt);
+                        format!(
+                            "{ran} ran, but the run's receipt could not be appended yet ({source}); its intent and step records are safe and the run will be finished by recovery"
+                        )
+                    }
+                }));
             }
         };
         tracing::info!(
-            run_id,
-            workflow,
+            run_id = run.run_id,
+            workflow = run.workflow,
             decision = written.decision.as_str(),
             success,
             "run recorded"
         );
         Ok(CallResult {
-            run_id: run_id.into(),
-            workflow: workflow.into(),
+            run_id: run.run_id.into(),
+            workflow: run.workflow.into(),
             decision: verdict.decision,
             success,
             actions: written.actions_taken.iter().map(ActionView::from).collect(),
             policy_results: verdict.results,
-            receipt: format!("enact://receipts/{run_id}"),
+            receipt: format!("enact://receipts/{}", run.run_id),
         })
+    }
+
+    /// Appends receipts an earlier call could not append (a full disk that has room again).
+    fn retry_unrecorded(&self) {
+        let pending: Vec<Receipt> = std::mem::take(
+            &mut *self
+                .unrecorded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for receipt in pending {
+            match self.store.append(receipt.clone()) {
+                Ok(_) | Err(StoreError::Duplicate(_)) => {}
+                Err(_) => self
+                    .unrecorded
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(receipt),
+            }
+        }
+    }
+
+    /// Retries unrecorded receipts once more (at shutdown); returns how many are still left.
+    pub fn flush(&self) -> usize {
+        self.retry_unrecorded();
+        self.unrecorded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 
     /// Checks everything a rollback requires and returns the original receipt and the steps
@@ -691,7 +927,8 @@ impl Engine {
     }
 
     /// Rolls a run back (SPEC §6): guarded undos in reverse order, best effort, and a signed
-    /// rollback receipt with decision PASS or PARTIAL.
+    /// rollback receipt with decision PASS or PARTIAL. Written ahead like a run: an intent,
+    /// a step record before each undo, then the receipt.
     pub async fn rollback(
         &self,
         run_id: &str,
@@ -704,21 +941,57 @@ impl Engine {
         let _lock = blocking(|| self.store.lock_rollback(run_id))
             .map_err(|e| RollbackRefused(e.to_string()))?;
         let (original, steps) = self.prepare_rollback(run_id, requester)?;
-        let now = Utc::now();
+        let now = self.clock.now();
+        let rb_id = self.ids.run_id();
+        let plan = serde_json::to_value(&steps)
+            .map_err(|e| RollbackRefused(format!("the rollback plan cannot be recorded: {e}")))?;
+        let mut intent = Map::new();
+        intent.insert("run_id".into(), json!(rb_id));
+        intent.insert("workflow".into(), json!(format!("rollback:{}", original.workflow)));
+        intent.insert("actor_email".into(), json!(original.actor_email));
+        intent.insert("actor_role".into(), json!(original.actor_role));
+        intent.insert("payload".into(), json!({"original_run_id": run_id}));
+        intent.insert("rollback_of".into(), json!(run_id));
+        intent.insert("plan".into(), plan.clone());
+        intent.insert("timestamp".into(), json!(timestamp(now)));
+        intent.insert("policy_set_hash".into(), json!(self.registry.policy_set_hash));
+        self.store.append_intent(intent).map_err(|e| {
+            RollbackRefused(format!(
+                "the receipts journal cannot be written: {e} — nothing was done"
+            ))
+        })?;
         let mut records = Vec::new();
-        for step in &steps {
+        for (i, step) in steps.iter().enumerate() {
             let Some(orig) = original.actions_taken.get(step.index) else {
                 continue;
             };
             let outcome = match (&step.kind, self.registry.systems.get(&step.system)) {
                 (UndoKind::SkipReadOnly, _) => {
-                    ActionOutcome::ok(json!({"skipped": "read-only action"}), json!({}))
+                    ActionOutcome::ok(json!("skipped: read-only action"), json!({}))
                 }
                 (UndoKind::Undo, None) => ActionOutcome::failed(format!(
                     "system `{}` is no longer configured",
                     step.system
                 )),
-                (UndoKind::Undo, Some(system)) => system.undo(orig).await,
+                (UndoKind::Undo, Some(system)) => {
+                    let mut fields = Map::new();
+                    fields.insert("run_id".into(), json!(rb_id));
+                    fields.insert("index".into(), json!(i));
+                    fields.insert("undo_of".into(), json!(step.index));
+                    fields.insert("system".into(), json!(step.system));
+                    fields.insert("action".into(), json!(step.action));
+                    fields.insert("target".into(), orig.target.clone());
+                    if let Err(e) = self.store.append_step(fields) {
+                        let done: Vec<String> =
+                            records.iter().map(|r: &ActionRecord| r.action.clone()).collect();
+                        return Err(RollbackRefused(format!(
+                            "the receipts journal cannot be written: {e} — {} undo step(s) ran and their records are safe ({}); nothing more was done; retry the rollback",
+                            done.len(),
+                            done.join(", ")
+                        )));
+                    }
+                    system.undo(orig).await
+                }
             };
             let mut args = Map::new();
             args.insert("undo_of".into(), json!(step.index));
@@ -737,8 +1010,8 @@ impl Engine {
         } else {
             Decision::Partial
         };
-        let rb_id = uuid::Uuid::new_v4().to_string();
         let receipt = Receipt {
+            kind: "receipt".into(),
             run_id: rb_id.clone(),
             workflow: format!("rollback:{}", original.workflow),
             actor_email: original.actor_email.clone(),
@@ -750,15 +1023,16 @@ impl Engine {
             actions_taken: records,
             timestamp: timestamp(now),
             rollback_of: Some(run_id.into()),
-            plan: serde_json::to_value(&steps).unwrap_or(Value::Null),
+            plan,
             policy_set_hash: self.registry.policy_set_hash.clone(),
+            interrupted: false,
             seq: 0,
             prev_hash: receipt::GENESIS_HASH.into(),
             signature: String::new(),
         };
         let written = self.store.append(receipt).map_err(|e| {
             RollbackRefused(format!(
-                "the rollback ran but its receipt could not be written: {e}"
+                "the rollback ran but its receipt could not be appended yet ({e}); its records are safe and recovery will finish it"
             ))
         })?;
         Ok(RollbackResult {
