@@ -159,9 +159,7 @@ async fn receipts_verify_passes_then_names_each_tampered_receipt() {
     let o = enact(s.dir.path(), &["receipts", "verify", &a], &[]);
     assert_eq!(out(&o), format!("ok: receipt {a} has a valid signature\n"));
 
-    let path = s.receipts().join(format!("{b}.json"));
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replace("x.pem", "y.pem")).unwrap();
+    crate::journal::edit_receipt(&s.receipts(), &b, |line| line.replace("x.pem", "y.pem"));
     let o = enact(s.dir.path(), &["receipts", "verify"], &[]);
     assert_eq!(o.status.code(), Some(1));
     let report = out(&o);

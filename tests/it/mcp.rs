@@ -39,21 +39,9 @@ impl Folder {
     pub fn receipts(&self) -> PathBuf {
         self.dir.path().join("receipts")
     }
-    /// Every receipt file, oldest first.
+    /// Every receipt in the journal, oldest first.
     pub fn receipt_files(&self) -> Vec<Value> {
-        let Ok(entries) = std::fs::read_dir(self.receipts()) else {
-            return vec![];
-        };
-        let mut out: Vec<Value> = entries
-            .map(|e| e.unwrap().path())
-            .filter(|p| {
-                p.extension().is_some_and(|x| x == "json")
-                    && !p.file_name().unwrap().to_string_lossy().starts_with('.')
-            })
-            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
-            .collect();
-        out.sort_by_key(|v| v["seq"].as_u64());
-        out
+        crate::journal::receipts(&self.receipts())
     }
 }
 
@@ -615,9 +603,8 @@ async fn list_and_get_receipts_redact_rollback_data() {
     assert_eq!(rd["sha256"].as_str().unwrap().len(), 64);
     assert!(rd["bytes"].as_u64().unwrap() > 0);
     assert!(!texts(&r)[1].contains("old secret text"));
-    // The file itself keeps the whole rollback data (the CLI shows it).
-    let file = std::fs::read_to_string(f.receipts().join(format!("{run_id}.json"))).unwrap();
-    assert!(file.contains("old secret text"));
+    // The journal itself keeps the whole rollback data (the CLI shows it).
+    assert!(crate::journal::text(&f.receipts()).contains("old secret text"));
 
     let r = call(
         &client,
@@ -699,9 +686,9 @@ async fn rollback_restores_and_refuses_as_the_spec_says() {
         .await,
     );
     let id2 = run2["run_id"].as_str().unwrap();
-    let path = f.receipts().join(format!("{id2}.json"));
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replace("\"notes/b.md\"", "\"notes/c.md\"")).unwrap();
+    crate::journal::edit_receipt(&f.receipts(), id2, |line| {
+        line.replace("\"notes/b.md\"", "\"notes/c.md\"")
+    });
     let r = call(&client, "enact_rollback", json!({"run_id": id2})).await;
     assert_eq!(
         texts(&r),

@@ -226,14 +226,7 @@ pub async fn dump(c: &tokio_postgres::Client, table: &str, order: &str) -> Vec<S
 
 /// Every receipt file's text, concatenated.
 fn all_receipts(dir: &Path) -> String {
-    let mut text = String::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            text.push_str(&std::fs::read_to_string(path).unwrap_or_default());
-        }
-    }
-    text
+    crate::journal::text(dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
