@@ -712,7 +712,7 @@ impl Engine {
             };
             let outcome = match (&step.kind, self.registry.systems.get(&step.system)) {
                 (UndoKind::SkipReadOnly, _) => {
-                    ActionOutcome::ok(json!({"skipped": "read-only action"}), json!({}))
+                    ActionOutcome::ok(json!("skipped: read-only action"), json!({}))
                 }
                 (UndoKind::Undo, None) => ActionOutcome::failed(format!(
                     "system `{}` is no longer configured",

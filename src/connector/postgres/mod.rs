@@ -164,7 +164,7 @@ impl PgConnector {
     /// Reverses one recorded action (SPEC §6), only if the rows still hold what the run left.
     pub async fn undo(&self, record: &ActionRecord) -> ActionOutcome {
         if record.action == "select_rows" {
-            return ActionOutcome::ok(json!({"skipped": "read-only action"}), json!({}));
+            return ActionOutcome::ok(json!("skipped: read-only action"), json!({}));
         }
         let fresh =
             record.success && record.output.get("already_done") == Some(&Value::Bool(false));
