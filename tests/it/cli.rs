@@ -200,7 +200,7 @@ async fn rollback_dry_run_changes_nothing_then_rollback_restores_once() {
     assert_eq!(
         out(&o),
         format!(
-            "rollback of {a} would run, in order:\n  undo: write_file on files (action #1 of the run)\n"
+            "rollback of {a} would run, in order:\n  undo: write_file on files, file notes/a.md (action #1 of the run)\n"
         )
     );
     assert_eq!(
@@ -240,6 +240,61 @@ async fn rollback_dry_run_changes_nothing_then_rollback_restores_once() {
         std::fs::read_to_string(s.workspace().join("docs/c.md")).unwrap(),
         "edited by a human"
     );
+}
+
+/// SPEC §1 `--dry-run` prints the inverse steps, each naming what it touches; SPEC §6: a
+/// read-only step is a succeeded step whose output is `skipped: read-only action`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_dry_run_names_each_target_and_read_only_steps_are_skipped() {
+    let s = setup_with(FILES_CONFIG);
+    std::fs::write(s.workspace().join("notes/c.txt"), "old c").unwrap();
+    let r = s
+        .engine
+        .call("pair", args(json!({"a": "new a", "b": "new b"})), &[])
+        .await
+        .unwrap();
+    assert!(r.success, "{}", r.summary());
+    let id = r.run_id;
+
+    let o = enact(s.dir.path(), &["rollback", &id, "--dry-run"], &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(
+        out(&o),
+        format!(
+            "rollback of {id} would run, in order:\n\
+             \x20 undo: delete_file on files, file notes/c.txt (action #4 of the run)\n\
+             \x20 undo: write_file on files, file notes/b.txt (action #3 of the run)\n\
+             \x20 skip (read-only action): read_file on files, file notes/a.txt (action #2 of the run)\n\
+             \x20 undo: write_file on files, file notes/a.txt (action #1 of the run)\n"
+        )
+    );
+
+    let o = enact(s.dir.path(), &["rollback", &id], &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let text = out(&o);
+    let (summary, json_text) = text.split_once('\n').unwrap();
+    assert!(
+        summary.starts_with(&format!("ROLLBACK PASS: run {id} undone, 4 step(s)")),
+        "{summary}"
+    );
+    let result: Value = serde_json::from_str(json_text).unwrap();
+    let skipped = &result["actions"][2];
+    assert_eq!(
+        skipped,
+        &json!({"action": "read_file", "system": "files", "success": true,
+                "output": "skipped: read-only action"})
+    );
+    // The signed rollback receipt records the same step.
+    let rb = result["run_id"].as_str().unwrap();
+    let o = enact(s.dir.path(), &["receipts", "show", rb], &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let shown: Value = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(shown["signature_valid"], true);
+    assert_eq!(
+        shown["receipt"]["actions_taken"][2]["output"],
+        "skipped: read-only action"
+    );
+    assert_eq!(shown["receipt"]["plan"][2]["target"], "file notes/a.txt");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
