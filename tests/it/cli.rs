@@ -363,6 +363,66 @@ repos = ["acme/*"]
     }
 }
 
+/// SPEC §2: policy parameters are type-checked at load, and `enact check` reports every error;
+/// each parameter error names the entry and its policy.
+#[test]
+fn check_names_the_policy_in_every_parameter_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("workspace")).unwrap();
+    std::fs::write(
+        dir.path().join("enact.toml"),
+        r#"
+[actor]
+email = "agent@company.com"
+
+[systems.files]
+type = "filesystem"
+root = "workspace"
+
+[[policies]]
+policy = "max_files_per_commit"
+max = "ten"
+
+[[policies]]
+policy = "no_delete_file"
+max = 3
+
+[[policies]]
+policy = "within_maintenance_window"
+start = "25:00"
+
+[[policies]]
+policy = "restrict_paths"
+paths = ["/etc"]
+
+[[policies]]
+policy = "rate_limit"
+max = 5
+per = "path"
+
+[[workflows]]
+name = "list"
+[[workflows.steps]]
+system = "files"
+action = "list_dir"
+"#,
+    )
+    .unwrap();
+    let o = enact(dir.path(), &["check"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert_eq!(
+        err(&o),
+        "enact.toml: 6 errors\n\
+         \x20 - policies[0] (max_files_per_commit): parameter max must be a non-negative integer, got \"ten\"\n\
+         \x20 - policies[1] (no_delete_file): unknown parameter max (it takes no parameters)\n\
+         \x20 - policies[2] (within_maintenance_window): parameter start must be a time \"HH:MM\" from 00:00 to 23:59, got \"25:00\"\n\
+         \x20 - policies[2] (within_maintenance_window): missing parameter end\n\
+         \x20 - policies[3] (restrict_paths): parameter paths: entry \"/etc\" must be relative to the system root\n\
+         \x20 - policies[4] (rate_limit): parameter per must name an input of workflow `list`, got \"path\" \
+         (hint: scope the policy with `workflows = [...]` to workflows that have this input)\n"
+    );
+}
+
 #[test]
 fn usage_errors_exit_2_and_version_and_help_work() {
     let dir = tempfile::tempdir().unwrap();

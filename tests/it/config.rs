@@ -1009,17 +1009,14 @@ fn policy_parameter_errors_are_reported_at_the_policy() {
         dir.errors(&text, &Env::standard()),
         pairs(&[
             (
-                "policies[0]",
-                "parameter `max` must be a non-negative integer, got \"many\""
+                "policies[0] (max_files_per_commit)",
+                "parameter max must be a non-negative integer, got \"many\""
             ),
             (
-                "policies[0]",
-                "unknown parameter `maximum` for policy `max_files_per_commit` (its parameters are `max`)"
+                "policies[0] (max_files_per_commit)",
+                "unknown parameter maximum (its parameters are max)"
             ),
-            (
-                "policies[1]",
-                "missing parameter `tables` for policy `protect_tables`"
-            ),
+            ("policies[1] (protect_tables)", "missing parameter tables"),
         ])
     );
 }
@@ -1397,7 +1394,7 @@ action = "list_dir"
     assert_eq!(
         lines,
         vec![
-            "policies[0].per: `path` is not an input of workflow `list` (hint: scope the policy with `workflows = [...]` to workflows that have this input)"
+            "policies[0] (rate_limit): parameter per must name an input of workflow `list`, got \"path\" (hint: scope the policy with `workflows = [...]` to workflows that have this input)"
         ]
     );
 }
