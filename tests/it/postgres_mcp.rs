@@ -1018,13 +1018,11 @@ async fn big_numerics_and_bigints_round_trip_exactly_through_rollback() {
     );
     let folder = pg.finish().await;
 
-    // The BLOCK receipt keeps the refused number verbatim, and its signature covers exactly
-    // that number: rewriting it to the double it would round to is detected.
+    // The BLOCK receipt keeps the refused number as the string of its digits (SPEC §5.2), and
+    // its signature covers exactly that text: rewriting it to the double it would round to is
+    // detected.
     let blocked = receipts.iter().find(|r| r["decision"] == "BLOCK").unwrap();
-    assert_eq!(
-        blocked["payload"]["where"]["id"],
-        json!(9007199254740993u64)
-    );
+    assert_eq!(blocked["payload"]["where"]["id"], "9007199254740993");
     let id = blocked["run_id"].as_str().unwrap();
     let verify = || {
         std::process::Command::new(enact_bin())
@@ -1043,9 +1041,9 @@ async fn big_numerics_and_bigints_round_trip_exactly_through_rollback() {
     );
     let file = folder.receipts().join(format!("{id}.json"));
     let text = std::fs::read_to_string(&file).unwrap();
-    let number = "\"id\": 9007199254740993";
+    let number = "\"id\": \"9007199254740993\"";
     assert_eq!(text.matches(number).count(), 1, "{text}");
-    std::fs::write(&file, text.replace(number, "\"id\": 9007199254740992")).unwrap();
+    std::fs::write(&file, text.replace(number, "\"id\": \"9007199254740992\"")).unwrap();
     let out = verify();
     assert_eq!(
         out.status.code(),
