@@ -33,9 +33,10 @@ pub async fn run(arg: &ConfigArg, run_id: &str, dry_run: bool) -> u8 {
                         UndoKind::SkipReadOnly => "skip (read-only action)",
                     };
                     println!(
-                        "  {what}: {} on {} (action #{} of the run)",
+                        "  {what}: {} on {}, {} (action #{} of the run)",
                         s.action,
                         s.system,
+                        s.target,
                         s.index + 1
                     );
                 }

@@ -93,10 +93,18 @@ fn describe_system(out: &mut String, system: &SystemConfig) {
             let _ = writeln!(out, "    repos:           {}", list(repos));
         }
         SystemSettings::Postgres {
-            dsn_env, max_rows, ..
+            dsn_env,
+            max_rows,
+            statement_timeout,
+            ..
         } => {
             let _ = writeln!(out, "    dsn:             ${dsn_env}");
             let _ = writeln!(out, "    max_rows:        {max_rows}");
+            let _ = writeln!(
+                out,
+                "    timeout:         {} per statement (statement_timeout)",
+                crate::config::format_duration(*statement_timeout)
+            );
         }
         SystemSettings::Filesystem { root } => {
             let _ = writeln!(out, "    root:            {}", root.display());

@@ -7,6 +7,7 @@ mod raw;
 mod validate;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::kernel::action::SystemKind;
 use crate::kernel::context::Actor;
@@ -24,6 +25,41 @@ pub fn resolve_path(flag: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -
         (None, Some(p)) if !p.is_empty() => PathBuf::from(p),
         _ => PathBuf::from("enact.toml"),
     }
+}
+
+/// The default `statement_timeout` of a Postgres system.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest `statement_timeout` accepted (PostgreSQL's limit is about 24.8 days).
+pub const MAX_STATEMENT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// Parses a duration written as a positive whole number and a unit: `500ms`, `30s`, `2m`,
+/// `1h`. `None` for anything else.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, unit) = s.split_at(split);
+    if digits.is_empty() {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    let millis = match unit {
+        "ms" => Some(n),
+        "s" => n.checked_mul(1_000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => None,
+    }?;
+    (millis > 0).then(|| Duration::from_millis(millis))
+}
+
+/// A duration in the largest unit that divides it exactly: `500ms`, `30s`, `2m`, `1h`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, scale) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        if ms > 0 && ms.is_multiple_of(scale) {
+            return format!("{}{unit}", ms / scale);
+        }
+    }
+    format!("{ms}ms")
 }
 
 /// A validated config. Paths are absolute.
@@ -70,8 +106,48 @@ pub enum SystemSettings {
         dsn_env: String,
         dsn: Secret,
         max_rows: u64,
+        /// Bounds every statement of an action or undo, waiting for row locks included.
+        statement_timeout: Duration,
     },
     Filesystem {
         root: PathBuf,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_format() {
+        for (text, ms) in [
+            ("500ms", 500),
+            ("30s", 30_000),
+            ("2m", 120_000),
+            ("1h", 3_600_000),
+        ] {
+            assert_eq!(
+                parse_duration(text),
+                Some(Duration::from_millis(ms)),
+                "{text}"
+            );
+            assert_eq!(format_duration(Duration::from_millis(ms)), text);
+        }
+        for bad in [
+            "",
+            "30",
+            "s",
+            "0s",
+            "-1s",
+            "1.5s",
+            "30 s",
+            "2d",
+            "1S",
+            "99999999999999999999h",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration(Duration::from_secs(90)), "90s");
+    }
 }

@@ -158,6 +158,7 @@ fn load_str_with(
     let policies = workflows::policies(&top, &names, &mut p);
     let workflows = workflows::validate(&top, &known, &mut p);
     check_rate_limit_keys(&policies, &workflows, &mut p);
+    let policies = policies.into_iter().map(|(_, policy)| policy).collect();
 
     match (actor, secret) {
         (Some(actor), Some(secret)) if p.is_empty() => Ok(Config {
@@ -366,11 +367,11 @@ pub(super) fn is_plain_name(s: &str) -> bool {
 /// A `rate_limit` with `per` must name an input of every workflow it applies to; otherwise
 /// every run would count under `null` and the limit would silently become global.
 fn check_rate_limit_keys(
-    policies: &[crate::kernel::policy::Policy],
+    policies: &[(usize, crate::kernel::policy::Policy)],
     workflows: &[crate::kernel::workflow::Workflow],
     p: &mut Problems,
 ) {
-    for (i, policy) in policies.iter().enumerate() {
+    for (i, policy) in policies {
         let crate::kernel::policy::PolicyKind::RateLimit { per: Some(per), .. } = &policy.kind
         else {
             continue;
@@ -378,8 +379,12 @@ fn check_rate_limit_keys(
         for w in workflows.iter().filter(|w| policy.applies_to(&w.name)) {
             if !w.inputs.iter().any(|input| &input.name == per) {
                 p.push_hint(
-                    format!("policies[{i}].per"),
-                    format!("`{per}` is not an input of workflow `{}`", w.name),
+                    workflows::policy_location(&format!("policies[{i}]"), policy.kind.name()),
+                    format!(
+                        "parameter per must name an input of workflow `{}`, got {}",
+                        w.name,
+                        serde_json::Value::from(per.as_str())
+                    ),
                     "scope the policy with `workflows = [...]` to workflows that have this input",
                 );
             }

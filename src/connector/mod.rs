@@ -114,9 +114,16 @@ impl Connector {
                 repos,
                 ..
             } => Connector::Github(github::GithubConnector::new(base_url, token, repos)?),
-            SystemSettings::Postgres { dsn, max_rows, .. } => {
-                Connector::Postgres(postgres::PgConnector::new(dsn, *max_rows)?)
-            }
+            SystemSettings::Postgres {
+                dsn,
+                max_rows,
+                statement_timeout,
+                ..
+            } => Connector::Postgres(postgres::PgConnector::new(
+                dsn,
+                *max_rows,
+                *statement_timeout,
+            )?),
         })
     }
 

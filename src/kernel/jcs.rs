@@ -1,5 +1,6 @@
 //! RFC 8785 JSON Canonicalization Scheme: object keys sorted by UTF-16 code units, no
-//! insignificant whitespace, numbers in ECMAScript's shortest form, minimal string escaping.
+//! insignificant whitespace, numbers as ECMAScript writes doubles (ryu-js), minimal string
+//! escaping.
 
 use serde_json::Value;
 
@@ -44,19 +45,9 @@ fn write_value(value: &Value, out: &mut String) {
 }
 
 fn write_number(n: &serde_json::Number, out: &mut String) {
-    // Numbers are doubles in JCS. An integer a double cannot hold (beyond 2^53) still reaches
-    // a receipt: the payload of the BLOCK that refused it is kept verbatim. Rounding it to a
-    // double would sign `9007199254740992` for `9007199254740993`, so an edit between the two
-    // would go unnoticed; such an integer is written with its exact digits instead (an
-    // integer a double holds exactly keeps JCS's form).
-    let exact = n
-        .as_i64()
-        .map(|i| (i as f64) as i128 == i128::from(i))
-        .or_else(|| n.as_u64().map(|u| (u as f64) as i128 == i128::from(u)));
-    if exact == Some(false) {
-        out.push_str(&n.to_string());
-        return;
-    }
+    // Numbers are IEEE 754 doubles in JCS, written as ECMAScript writes them. A number a
+    // double cannot hold never reaches a receipt as a JSON number (SPEC §5.2: refused
+    // arguments are stored as strings of their digits), so this is plain RFC 8785.
     let f = n.as_f64().unwrap_or(f64::NAN);
     if f.is_finite() {
         if f == 0.0 {
@@ -141,23 +132,19 @@ mod tests {
         }
     }
 
-    /// Regression: an integer beyond 2^53 (kept verbatim in a BLOCK receipt's payload) was
-    /// canonicalized as its nearest double, so editing it to that double kept the signature.
+    /// Plain RFC 8785: an integer beyond 2^53 is the double it parses to, as any other
+    /// implementation writes it (receipts never hold one; SPEC §5.2 stores them as strings).
     #[test]
-    fn integers_a_double_cannot_hold_keep_their_exact_digits() {
+    fn integers_beyond_two_to_the_53_are_doubles() {
         for (input, want) in [
-            ("9007199254740993", "9007199254740993"),
-            ("-9007199254740993", "-9007199254740993"),
-            ("18446744073709551615", "18446744073709551615"),
-            ("-9223372036854775807", "-9223372036854775807"),
-            ("9223372036854775807", "9223372036854775807"),
-            ("9007199254740994", "9007199254740994"),
-            // A double holds -2^63 exactly: JCS's shortest form, as before.
+            ("9007199254740993", "9007199254740992"),
+            ("-9007199254740993", "-9007199254740992"),
+            ("18446744073709551615", "18446744073709552000"),
+            ("9223372036854775807", "9223372036854776000"),
             ("-9223372036854775808", "-9223372036854776000"),
         ] {
             assert_eq!(jcs(input), want, "{input}");
         }
-        assert_ne!(jcs("9007199254740993"), jcs("9007199254740992"));
     }
 
     #[test]

@@ -64,15 +64,19 @@ pub struct Receipt {
     pub signature: String,
 }
 
-/// The payload as stored: verbatim, or `{sha256, bytes}` when larger than 64 KiB.
+/// The payload as stored: verbatim, or `{sha256, bytes}` when larger than 64 KiB. A number a
+/// double cannot hold exactly (only in the payload of the BLOCK that refused it) is stored as
+/// the string of its digits, so every RFC 8785 implementation verifies the receipt (SPEC §5.2);
+/// the transport has already turned such literals into strings of their exact text.
 pub fn stored_payload(payload: &Value) -> Value {
-    let bytes = serde_json::to_vec(payload)
+    let payload = super::schema::exact_numbers(payload);
+    let bytes = serde_json::to_vec(&payload)
         .map(|v| v.len())
         .unwrap_or(usize::MAX);
     if bytes > MAX_VERBATIM_PAYLOAD {
-        digest_summary(payload)
+        digest_summary(&payload)
     } else {
-        payload.clone()
+        payload
     }
 }
 

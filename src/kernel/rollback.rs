@@ -24,6 +24,9 @@ pub struct UndoStep {
     pub action: String,
     pub system: String,
     pub kind: UndoKind,
+    /// What the step touches, for people: the file, the repo and branch or pull request /
+    /// issue number, the table and the rows' primary keys. Derived from the recorded action.
+    pub target: String,
 }
 
 /// The inverse plan: every successful action that changed something, newest first.
@@ -41,6 +44,7 @@ pub fn inverse_plan(actions: &[ActionRecord], only: Option<&[usize]>) -> Vec<Und
             index,
             action: a.action.clone(),
             system: a.system.clone(),
+            target: describe_target(a),
             kind: if is_read_only(a) {
                 UndoKind::SkipReadOnly
             } else {
@@ -48,6 +52,130 @@ pub fn inverse_plan(actions: &[ActionRecord], only: Option<&[usize]>) -> Vec<Und
             },
         })
         .collect()
+}
+
+/// Rows named in a target description, at most; the rest are counted.
+const ROWS_SHOWN: usize = 10;
+
+/// What a recorded action touched, from its arguments, output and rollback data:
+/// `file notes/a.md`, `branch agent/x in acme/app`, `pull request #7 in acme/app`,
+/// `issue #3 in acme/app`, `rows (id=1), (id=2) of public.items`, `table items`.
+pub fn describe_target(a: &ActionRecord) -> String {
+    let kind = a
+        .target
+        .get("type")
+        .and_then(Value::as_str)
+        .and_then(SystemKind::parse);
+    let described = match kind {
+        Some(SystemKind::Filesystem) => file_target(a),
+        Some(SystemKind::Github) => github_target(a),
+        Some(SystemKind::Postgres) => postgres_target(a),
+        None => None,
+    };
+    described.unwrap_or_else(|| "target not recorded".into())
+}
+
+/// A string field of the rollback data, else of the arguments, else of the output.
+fn recorded<'a>(a: &'a ActionRecord, key: &str) -> Option<&'a str> {
+    a.rollback_data
+        .get(key)
+        .or_else(|| a.args.get(key))
+        .or_else(|| a.output.get(key))
+        .and_then(Value::as_str)
+}
+
+/// A number field of the rollback data, else of the output, else of the arguments.
+fn recorded_number(a: &ActionRecord, key: &str) -> Option<u64> {
+    a.rollback_data
+        .get(key)
+        .or_else(|| a.output.get(key))
+        .or_else(|| a.args.get(key))
+        .and_then(Value::as_u64)
+}
+
+fn file_target(a: &ActionRecord) -> Option<String> {
+    let path = recorded(a, "path")?;
+    Some(match a.action.as_str() {
+        "list_dir" => format!("folder {path}"),
+        _ => format!("file {path}"),
+    })
+}
+
+fn github_target(a: &ActionRecord) -> Option<String> {
+    let repo = recorded(a, "repo")?;
+    match a.action.as_str() {
+        "create_pr" | "merge_pr" => {
+            let n = recorded_number(a, "pr_number")?;
+            Some(format!("pull request #{n} in {repo}"))
+        }
+        "create_issue" => {
+            let n = recorded_number(a, "issue_number")?;
+            Some(format!("issue #{n} in {repo}"))
+        }
+        _ => {
+            let branch = recorded(a, "branch")?;
+            Some(format!("branch {branch} in {repo}"))
+        }
+    }
+}
+
+fn postgres_target(a: &ActionRecord) -> Option<String> {
+    let data = &a.rollback_data;
+    let table = match (
+        data.get("schema").and_then(Value::as_str),
+        data.get("table").and_then(Value::as_str),
+    ) {
+        (Some(schema), Some(table)) => format!("{schema}.{table}"),
+        _ => a.args.get("table").and_then(Value::as_str)?.to_string(),
+    };
+    let rows: Vec<&Value> = match a.action.as_str() {
+        "insert_row" => data.get("row").into_iter().collect(),
+        "update_row" => data
+            .get("new_rows")
+            .or_else(|| data.get("old_rows"))
+            .and_then(Value::as_array)
+            .map(|r| r.iter().collect())
+            .unwrap_or_default(),
+        "delete_row" => data
+            .get("rows")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().collect())
+            .unwrap_or_default(),
+        _ => return Some(format!("table {table}")),
+    };
+    let key: Vec<&str> = data
+        .get("primary_key")
+        .and_then(Value::as_array)
+        .map(|k| k.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if rows.is_empty() || key.is_empty() {
+        return Some(format!("table {table}"));
+    }
+    let mut labels: Vec<String> = rows
+        .iter()
+        .take(ROWS_SHOWN)
+        .map(|row| format!("({})", key_label(&key, row)))
+        .collect();
+    if rows.len() > ROWS_SHOWN {
+        labels.push(format!("and {} more", rows.len() - ROWS_SHOWN));
+    }
+    let noun = if rows.len() == 1 { "row" } else { "rows" };
+    Some(format!("{noun} {} of {table}", labels.join(", ")))
+}
+
+/// `id=5` or `a=1, b=x`: a row named by its primary key columns.
+fn key_label(key: &[&str], row: &Value) -> String {
+    key.iter()
+        .map(|k| {
+            let v = match row.get(*k) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => "?".into(),
+                Some(other) => other.to_string(),
+            };
+            format!("{k}={v}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn is_read_only(a: &ActionRecord) -> bool {
@@ -99,5 +227,131 @@ mod tests {
         let retry = inverse_plan(&actions, Some(&[0]));
         assert_eq!(retry.len(), 1);
         assert_eq!(retry[0].index, 0);
+    }
+
+    fn with(target: Value, action: &str, args: Value, output: Value, data: Value) -> ActionRecord {
+        ActionRecord {
+            action: action.into(),
+            system: "s".into(),
+            success: true,
+            output,
+            rollback_data: data,
+            target,
+            args: args.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn targets_name_the_file_branch_number_or_rows() {
+        let fs = json!({"type": "filesystem", "root": "/w"});
+        let gh = json!({"type": "github", "base_url": "http://x", "repo": "acme/app"});
+        let pg = json!({"type": "postgres", "host": "h", "port": 5432, "dbname": "d"});
+        let cases = [
+            (
+                with(
+                    fs.clone(),
+                    "write_file",
+                    json!({"path": "notes/a.md", "content": "x"}),
+                    json!({}),
+                    json!({}),
+                ),
+                "file notes/a.md",
+            ),
+            (
+                with(fs, "list_dir", json!({"path": "."}), json!({}), json!({})),
+                "folder .",
+            ),
+            (
+                with(
+                    gh.clone(),
+                    "create_branch",
+                    json!({"repo": "acme/app", "branch": "agent/x"}),
+                    json!({}),
+                    json!({}),
+                ),
+                "branch agent/x in acme/app",
+            ),
+            (
+                with(
+                    gh.clone(),
+                    "create_pr",
+                    json!({"repo": "acme/app", "head": "agent/x"}),
+                    json!({"pr_number": 7}),
+                    json!({"repo": "acme/app", "pr_number": 7}),
+                ),
+                "pull request #7 in acme/app",
+            ),
+            (
+                with(
+                    gh.clone(),
+                    "merge_pr",
+                    json!({"repo": "acme/app", "pr_number": 8}),
+                    json!({"merged": true}),
+                    json!({}),
+                ),
+                "pull request #8 in acme/app",
+            ),
+            (
+                with(
+                    gh,
+                    "create_issue",
+                    json!({"repo": "acme/app", "title": "t"}),
+                    json!({"issue_number": 3}),
+                    json!({}),
+                ),
+                "issue #3 in acme/app",
+            ),
+            (
+                with(
+                    pg.clone(),
+                    "insert_row",
+                    json!({"table": "items"}),
+                    json!({}),
+                    json!({"schema": "public", "table": "items", "primary_key": ["id"], "row": {"id": "5", "n": "x"}}),
+                ),
+                "row (id=5) of public.items",
+            ),
+            (
+                with(
+                    pg.clone(),
+                    "update_row",
+                    json!({"table": "items"}),
+                    json!({}),
+                    json!({"schema": "s", "table": "t", "primary_key": ["a", "b"],
+                           "old_rows": [{"a": "1", "b": "x"}, {"a": "2", "b": "y"}],
+                           "new_rows": [{"a": "1", "b": "x"}, {"a": "2", "b": "y"}]}),
+                ),
+                "rows (a=1, b=x), (a=2, b=y) of s.t",
+            ),
+            (
+                with(
+                    pg.clone(),
+                    "select_rows",
+                    json!({"table": "items"}),
+                    json!({"rows": []}),
+                    json!({}),
+                ),
+                "table items",
+            ),
+            (
+                with(json!({}), "write_file", json!({}), json!({}), json!({})),
+                "target not recorded",
+            ),
+        ];
+        for (record, want) in cases {
+            assert_eq!(describe_target(&record), want, "{}", record.action);
+        }
+        let rows: Vec<Value> = (0..12).map(|i| json!({"id": i.to_string()})).collect();
+        let many = with(
+            pg,
+            "delete_row",
+            json!({"table": "items"}),
+            json!({}),
+            json!({"schema": "public", "table": "items", "primary_key": ["id"], "rows": rows}),
+        );
+        assert_eq!(
+            describe_target(&many),
+            "rows (id=0), (id=1), (id=2), (id=3), (id=4), (id=5), (id=6), (id=7), (id=8), (id=9), and 2 more of public.items"
+        );
     }
 }

@@ -179,6 +179,71 @@ pub fn number_text_is_exact(text: &str) -> bool {
     decimal_key(text) == decimal_key(&shortest)
 }
 
+/// Wraps in quotes each number token (outside strings) whose text is not exactly a double, so
+/// that parsing the result keeps it as a string of its literal text (`9007199254740993` →
+/// `"9007199254740993"`, `0.1` stays a number). Used on PostgreSQL's JSON and on the raw
+/// arguments of a call the transport found inexact numbers in (SPEC §5.2).
+pub fn quote_inexact_numbers(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let mut chars = json.char_indices().peekable();
+    let (mut in_string, mut escaped) = (false, false);
+    while let Some((i, c)) = chars.next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if c == '"' {
+            in_string = true;
+            out.push(c);
+            continue;
+        }
+        if c == '-' || c.is_ascii_digit() {
+            let mut end = i + c.len_utf8();
+            while let Some(&(j, d)) = chars.peek() {
+                if d.is_ascii_digit() || matches!(d, '.' | 'e' | 'E' | '+' | '-') {
+                    end = j + d.len_utf8();
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            let token = &json[i..end];
+            if number_text_is_exact(token) {
+                out.push_str(token);
+            } else {
+                out.push('"');
+                out.push_str(token);
+                out.push('"');
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The value with every number a double cannot hold exactly replaced by the string of its
+/// digits, however deeply nested. Parsed integers beyond 2^53 keep their exact value (serde_json
+/// reads them as `u64`/`i64`), and such a number is never signed as a JSON number (SPEC §5.2).
+pub fn exact_numbers(v: &Value) -> Value {
+    match v {
+        Value::Number(n) if !number_is_exact(n) => Value::String(n.to_string()),
+        Value::Array(items) => Value::Array(items.iter().map(exact_numbers).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), exact_numbers(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// A normal form of a decimal literal: (negative, significant digits, exponent of the last
 /// digit), so two texts with the same value compare equal.
 fn decimal_key(text: &str) -> Option<(bool, String, i64)> {
@@ -274,6 +339,25 @@ mod tests {
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn inexact_numbers_become_strings_of_their_text() {
+        let v: Value = serde_json::from_str(
+            r#"{"a": 9007199254740993, "b": [1, -9007199254740993, {"c": 18446744073709551615}],
+                "d": 9007199254740992, "e": 0.1, "f": "9007199254740993"}"#,
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            exact_numbers(&v),
+            serde_json::json!({"a": "9007199254740993",
+                "b": [1, "-9007199254740993", {"c": "18446744073709551615"}],
+                "d": 9007199254740992u64, "e": 0.1, "f": "9007199254740993"})
+        );
+        assert_eq!(
+            quote_inexact_numbers(r#"{"p": [9007199254740993, 0.10000000000000000001, 2.5]}"#),
+            r#"{"p": ["9007199254740993", "0.10000000000000000001", 2.5]}"#
+        );
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //!   parse would turn it into a generic -32600;
 //! - numbers a double cannot hold exactly (`0.10000000000000000001`) are already rounded once
 //!   parsed, so their exactness can only be judged on the raw text of the line. The framing
-//!   records them per request id; the tool handler turns them into an `input_schema` BLOCK.
+//!   records them per request id, and replaces each in the arguments by the string of its
+//!   literal text, so the BLOCK receipt stores exactly what was sent and any RFC 8785
+//!   implementation verifies it (SPEC §5.2); the tool handler turns them into an
+//!   `input_schema` BLOCK.
 //!
 //! Error responses are written by a spawned task so that dropping a `receive` future (the
 //! service loop polls it inside `select!`) can never leave half a line on stdout.
@@ -23,7 +26,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
-use crate::kernel::schema::number_text_is_exact;
+use crate::kernel::schema::{number_text_is_exact, quote_inexact_numbers};
 
 /// The largest message accepted, in bytes. Well above the 1 MiB argument limit, so an
 /// oversized *argument* still reaches the gate (and gets a BLOCK receipt), while a runaway
@@ -166,7 +169,7 @@ pub fn parse_line(line: &[u8]) -> Parsed {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Parsed::Ignore;
     }
-    let value: Value = match serde_json::from_slice(line) {
+    let mut value: Value = match serde_json::from_slice(line) {
         Ok(v) => v,
         Err(e) => {
             return Parsed::Reject(
@@ -210,9 +213,20 @@ pub fn parse_line(line: &[u8]) -> Parsed {
             id,
         );
     }
-    let message: ClientJsonRpcMessage = match serde_json::from_value(value.clone()) {
+    let notification = method.is_some_and(|m| m.starts_with("notifications/"));
+    let (inexact, exact) = if method == Some("tools/call") {
+        inexact_arguments(line)
+    } else {
+        (Vec::new(), None)
+    };
+    if let Some(exact) = exact
+        && let Some(params) = value.get_mut("params").and_then(Value::as_object_mut)
+    {
+        params.insert("arguments".into(), exact);
+    }
+    let message: ClientJsonRpcMessage = match serde_json::from_value(value) {
         Ok(m) => m,
-        Err(_) if id.is_none() && method.is_some_and(|m| m.starts_with("notifications/")) => {
+        Err(_) if id.is_none() && notification => {
             return Parsed::Ignore;
         }
         Err(e) => {
@@ -226,16 +240,12 @@ pub fn parse_line(line: &[u8]) -> Parsed {
             );
         }
     };
-    let inexact = if method == Some("tools/call") {
-        inexact_arguments(line)
-    } else {
-        Vec::new()
-    };
     Parsed::Message(Box::new(message), inexact)
 }
 
-/// The number tokens of `params.arguments`, as written, that a double cannot hold exactly.
-fn inexact_arguments(line: &[u8]) -> Vec<String> {
+/// The number tokens of `params.arguments`, as written, that a double cannot hold exactly,
+/// and (when there are any) the arguments with each of them replaced by the string of its text.
+fn inexact_arguments(line: &[u8]) -> (Vec<String>, Option<Value>) {
     #[derive(Deserialize)]
     struct Probe<'a> {
         #[serde(borrow)]
@@ -246,17 +256,23 @@ fn inexact_arguments(line: &[u8]) -> Vec<String> {
         #[serde(borrow)]
         arguments: Option<&'a RawValue>,
     }
-    let Ok(probe) = serde_json::from_slice::<Probe>(line) else {
-        return Vec::new();
+    let raw = serde_json::from_slice::<Probe>(line)
+        .ok()
+        .and_then(|probe| probe.params)
+        .and_then(|p| p.arguments);
+    let Some(raw) = raw.map(RawValue::get) else {
+        return (Vec::new(), None);
     };
-    match probe.params.and_then(|p| p.arguments) {
-        Some(raw) => number_tokens(raw.get())
-            .into_iter()
-            .filter(|t| !number_text_is_exact(t))
-            .map(str::to_string)
-            .collect(),
-        None => Vec::new(),
+    let numbers: Vec<String> = number_tokens(raw)
+        .into_iter()
+        .filter(|t| !number_text_is_exact(t))
+        .map(str::to_string)
+        .collect();
+    if numbers.is_empty() {
+        return (numbers, None);
     }
+    let exact = serde_json::from_str(&quote_inexact_numbers(raw)).ok();
+    (numbers, exact)
 }
 
 /// Every number token of a JSON text (outside strings), as written.
@@ -411,8 +427,15 @@ mod tests {
     fn inexact_numbers_in_arguments_are_found_as_written() {
         let line = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"a":9007199254740993,"b":0.1,"c":"12345678901234567890","d":[1.0,0.10000000000000000001]}}}"#;
         match parse_line(line.as_bytes()) {
-            Parsed::Message(_, inexact) => {
+            Parsed::Message(message, inexact) => {
                 assert_eq!(inexact, vec!["9007199254740993", "0.10000000000000000001"]);
+                // The arguments hold each inexact literal as the string of its text.
+                let sent = serde_json::to_value(&message).unwrap_or_default();
+                assert_eq!(
+                    sent["params"]["arguments"],
+                    serde_json::json!({"a": "9007199254740993", "b": 0.1,
+                        "c": "12345678901234567890", "d": [1.0, "0.10000000000000000001"]})
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -198,7 +198,7 @@ async fn rollback_dry_run_changes_nothing_then_rollback_restores_once() {
     assert_eq!(
         out(&o),
         format!(
-            "rollback of {a} would run, in order:\n  undo: write_file on files (action #1 of the run)\n"
+            "rollback of {a} would run, in order:\n  undo: write_file on files, file notes/a.md (action #1 of the run)\n"
         )
     );
     assert_eq!(
@@ -238,6 +238,61 @@ async fn rollback_dry_run_changes_nothing_then_rollback_restores_once() {
         std::fs::read_to_string(s.workspace().join("docs/c.md")).unwrap(),
         "edited by a human"
     );
+}
+
+/// SPEC §1 `--dry-run` prints the inverse steps, each naming what it touches; SPEC §6: a
+/// read-only step is a succeeded step whose output is `skipped: read-only action`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_dry_run_names_each_target_and_read_only_steps_are_skipped() {
+    let s = setup_with(FILES_CONFIG);
+    std::fs::write(s.workspace().join("notes/c.txt"), "old c").unwrap();
+    let r = s
+        .engine
+        .call("pair", args(json!({"a": "new a", "b": "new b"})), &[])
+        .await
+        .unwrap();
+    assert!(r.success, "{}", r.summary());
+    let id = r.run_id;
+
+    let o = enact(s.dir.path(), &["rollback", &id, "--dry-run"], &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(
+        out(&o),
+        format!(
+            "rollback of {id} would run, in order:\n\
+             \x20 undo: delete_file on files, file notes/c.txt (action #4 of the run)\n\
+             \x20 undo: write_file on files, file notes/b.txt (action #3 of the run)\n\
+             \x20 skip (read-only action): read_file on files, file notes/a.txt (action #2 of the run)\n\
+             \x20 undo: write_file on files, file notes/a.txt (action #1 of the run)\n"
+        )
+    );
+
+    let o = enact(s.dir.path(), &["rollback", &id], &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let text = out(&o);
+    let (summary, json_text) = text.split_once('\n').unwrap();
+    assert!(
+        summary.starts_with(&format!("ROLLBACK PASS: run {id} undone, 4 step(s)")),
+        "{summary}"
+    );
+    let result: Value = serde_json::from_str(json_text).unwrap();
+    let skipped = &result["actions"][2];
+    assert_eq!(
+        skipped,
+        &json!({"action": "read_file", "system": "files", "success": true,
+                "output": "skipped: read-only action"})
+    );
+    // The signed rollback receipt records the same step.
+    let rb = result["run_id"].as_str().unwrap();
+    let o = enact(s.dir.path(), &["receipts", "show", rb], &[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let shown: Value = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(shown["signature_valid"], true);
+    assert_eq!(
+        shown["receipt"]["actions_taken"][2]["output"],
+        "skipped: read-only action"
+    );
+    assert_eq!(shown["receipt"]["plan"][2]["target"], "file notes/a.txt");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,6 +359,66 @@ repos = ["acme/*"]
             err(&o)
         );
     }
+}
+
+/// SPEC §2: policy parameters are type-checked at load, and `enact check` reports every error;
+/// each parameter error names the entry and its policy.
+#[test]
+fn check_names_the_policy_in_every_parameter_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("workspace")).unwrap();
+    std::fs::write(
+        dir.path().join("enact.toml"),
+        r#"
+[actor]
+email = "agent@company.com"
+
+[systems.files]
+type = "filesystem"
+root = "workspace"
+
+[[policies]]
+policy = "max_files_per_commit"
+max = "ten"
+
+[[policies]]
+policy = "no_delete_file"
+max = 3
+
+[[policies]]
+policy = "within_maintenance_window"
+start = "25:00"
+
+[[policies]]
+policy = "restrict_paths"
+paths = ["/etc"]
+
+[[policies]]
+policy = "rate_limit"
+max = 5
+per = "path"
+
+[[workflows]]
+name = "list"
+[[workflows.steps]]
+system = "files"
+action = "list_dir"
+"#,
+    )
+    .unwrap();
+    let o = enact(dir.path(), &["check"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert_eq!(
+        err(&o),
+        "enact.toml: 6 errors\n\
+         \x20 - policies[0] (max_files_per_commit): parameter max must be a non-negative integer, got \"ten\"\n\
+         \x20 - policies[1] (no_delete_file): unknown parameter max (it takes no parameters)\n\
+         \x20 - policies[2] (within_maintenance_window): parameter start must be a time \"HH:MM\" from 00:00 to 23:59, got \"25:00\"\n\
+         \x20 - policies[2] (within_maintenance_window): missing parameter end\n\
+         \x20 - policies[3] (restrict_paths): parameter paths: entry \"/etc\" must be relative to the system root\n\
+         \x20 - policies[4] (rate_limit): parameter per must name an input of workflow `list`, got \"path\" \
+         (hint: scope the policy with `workflows = [...]` to workflows that have this input)\n"
+    );
 }
 
 #[test]

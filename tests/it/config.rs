@@ -144,10 +144,12 @@ fn a_full_config_loads_with_the_expected_values() {
             dsn_env,
             dsn,
             max_rows,
+            statement_timeout,
         } => {
             assert_eq!(dsn_env, "APP_DSN");
             assert_eq!(dsn.expose(), DSN);
             assert_eq!(*max_rows, 25);
+            assert_eq!(*statement_timeout, std::time::Duration::from_millis(2500));
         }
         other => panic!("{other:?}"),
     }
@@ -303,8 +305,14 @@ fn system_defaults_apply() {
     }
     match &db.settings {
         SystemSettings::Postgres {
-            dsn_env, max_rows, ..
-        } => assert_eq!((dsn_env.as_str(), *max_rows), ("DATABASE_URL", 100)),
+            dsn_env,
+            max_rows,
+            statement_timeout,
+            ..
+        } => assert_eq!(
+            (dsn_env.as_str(), *max_rows, statement_timeout.as_secs()),
+            ("DATABASE_URL", 100, 30)
+        ),
         other => panic!("{other:?}"),
     }
     match &files.settings {
@@ -809,6 +817,48 @@ fn postgres_dsn_and_max_rows_are_checked() {
 }
 
 #[test]
+fn postgres_statement_timeout_is_a_duration() {
+    let dir = Dir::new();
+    let timeout = |value: &str| {
+        let text = system(&format!("type = \"postgres\"\nstatement_timeout = {value}"));
+        dir.load(&text, &Env::standard())
+    };
+    for (value, ms) in [
+        ("\"500ms\"", 500),
+        ("\"30s\"", 30_000),
+        ("\"2m\"", 120_000),
+        ("\"1h\"", 3_600_000),
+    ] {
+        let config = timeout(value).unwrap_or_else(|e| panic!("{value}: {e}"));
+        match &config.systems[0].settings {
+            SystemSettings::Postgres {
+                statement_timeout, ..
+            } => assert_eq!(statement_timeout.as_millis(), ms, "{value}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    let expected = "`statement_timeout` must be a duration such as \"500ms\", \"30s\" or \"2m\"";
+    for value in [
+        "\"soon\"", "\"30\"", "\"0s\"", "\"-1s\"", "\"1.5s\"", "\"2d\"", "30",
+    ] {
+        let errors = timeout(value).unwrap_err().errors;
+        let got: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            [format!(
+                "systems.s.statement_timeout: {expected}, got {value} (hint: a positive whole number followed by ms, s, m or h)"
+            )],
+            "{value}"
+        );
+    }
+    let errors = timeout("\"25h\"").unwrap_err().errors;
+    assert_eq!(
+        errors[0].to_string(),
+        "systems.s.statement_timeout: `statement_timeout` must be at most 24h, got \"25h\""
+    );
+}
+
+#[test]
 fn a_filesystem_root_must_be_an_existing_folder() {
     let dir = Dir::new();
     let env = Env::standard();
@@ -1009,17 +1059,14 @@ fn policy_parameter_errors_are_reported_at_the_policy() {
         dir.errors(&text, &Env::standard()),
         pairs(&[
             (
-                "policies[0]",
-                "parameter `max` must be a non-negative integer, got \"many\""
+                "policies[0] (max_files_per_commit)",
+                "parameter max must be a non-negative integer, got \"many\""
             ),
             (
-                "policies[0]",
-                "unknown parameter `maximum` for policy `max_files_per_commit` (its parameters are `max`)"
+                "policies[0] (max_files_per_commit)",
+                "unknown parameter maximum (its parameters are max)"
             ),
-            (
-                "policies[1]",
-                "missing parameter `tables` for policy `protect_tables`"
-            ),
+            ("policies[1] (protect_tables)", "missing parameter tables"),
         ])
     );
 }
@@ -1295,6 +1342,7 @@ fn describe_shows_the_config_and_never_a_secret() {
         "    repos:           acme/app, acme-labs/*".to_string(),
         "    dsn:             $APP_DSN".to_string(),
         "    max_rows:        25".to_string(),
+        "    timeout:         2500ms per statement (statement_timeout)".to_string(),
         format!("    root:            {}", root.join("workspace").display()),
         "    allowed actions: read_file, write_file, list_dir".to_string(),
         "policies (3):".to_string(),
@@ -1397,7 +1445,7 @@ action = "list_dir"
     assert_eq!(
         lines,
         vec![
-            "policies[0].per: `path` is not an input of workflow `list` (hint: scope the policy with `workflows = [...]` to workflows that have this input)"
+            "policies[0] (rate_limit): parameter per must name an input of workflow `list`, got \"path\" (hint: scope the policy with `workflows = [...]` to workflows that have this input)"
         ]
     );
 }

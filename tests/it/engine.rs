@@ -265,6 +265,11 @@ async fn input_schema_block_has_a_receipt_and_skips_policies() {
             .unwrap();
     let r = s.engine.call("save", big, &[]).await.unwrap();
     assert_eq!(r.policy_results[0].policy, "input_schema");
+    // Stored as the string of its digits (SPEC §5.2): any RFC 8785 implementation verifies it.
+    let stored = s.engine.store().load(&r.run_id).unwrap();
+    assert!(stored.signature_valid);
+    assert_eq!(stored.value["payload"]["n"], "9007199254740993");
+    assert!(crate::mcp::signature_recomputes(&stored.value));
     assert_eq!(receipt_files(&s.receipts()).len(), 3);
     assert!(
         s.engine.call("nope", Map::new(), &[]).await.is_err(),
@@ -301,7 +306,7 @@ async fn rollback_restores_the_folder_byte_for_byte() {
         order,
         vec!["delete_file", "write_file", "read_file", "write_file"]
     );
-    assert_eq!(rb.actions[2].output, json!({"skipped": "read-only action"}));
+    assert_eq!(rb.actions[2].output, json!("skipped: read-only action"));
     assert_eq!(
         snapshot(&s.workspace())
             .into_iter()

@@ -155,15 +155,15 @@ pub async fn read_json(client: &Client, uri: &str) -> Value {
     serde_json::from_str(v["text"].as_str().unwrap()).unwrap()
 }
 
-/// RFC 8785 canonical JSON, written here again on purpose (not the library's), so the test
-/// checks signatures against an independent implementation. serde_json's map is sorted by
-/// key (no `preserve_order`), and receipts hold only integers, which print the same in both.
-fn jcs(v: &Value) -> String {
+/// RFC 8785 canonical JSON, written here again on purpose (not the library's), so the tests
+/// check signatures against an independent implementation: every number is the IEEE 754
+/// double it parses to, written as ECMAScript does (ryu-js); object keys are sorted by their
+/// UTF-16 code units; strings are escaped as JSON requires and no more (serde_json's form).
+pub fn jcs(v: &Value) -> String {
     match v {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
-            // JCS sorts by UTF-16 code units; receipt keys are ASCII, where that is byte order.
-            keys.sort();
+            keys.sort_by_key(|k| k.encode_utf16().collect::<Vec<u16>>());
             let parts: Vec<String> = keys
                 .iter()
                 .map(|k| format!("{}:{}", serde_json::to_string(k).unwrap(), jcs(&m[*k])))
@@ -172,11 +172,13 @@ fn jcs(v: &Value) -> String {
         }
         Value::Array(a) => format!("[{}]", a.iter().map(jcs).collect::<Vec<_>>().join(",")),
         Value::Number(n) => {
-            assert!(
-                n.is_i64() || n.is_u64(),
-                "receipts in these tests hold integers: {n}"
-            );
-            n.to_string()
+            let f = n.as_f64().unwrap();
+            assert!(f.is_finite(), "JSON numbers are finite: {n}");
+            if f == 0.0 {
+                "0".into()
+            } else {
+                ryu_js::Buffer::new().format_finite(f).to_string()
+            }
         }
         other => serde_json::to_string(other).unwrap(),
     }
@@ -1041,6 +1043,70 @@ async fn bad_lines_get_json_rpc_errors_and_the_server_keeps_serving() {
     );
     // Receipts: the two BLOCKs and the PASS; the rejected lines wrote none.
     assert_eq!(f.receipt_files().len(), 3);
+}
+
+/// SPEC §5.2: a call refused for numbers a double cannot hold stores each of them, wherever it
+/// is nested, as the string of its literal text, so any RFC 8785 implementation (here one with
+/// plain doubles, written in this test) verifies the BLOCK receipt.
+#[tokio::test]
+async fn inexact_numbers_are_stored_as_their_text_and_any_jcs_verifies_the_receipt() {
+    let f = Folder::new(&mcp_config());
+    let mut raw = Raw::start(&f).await;
+    raw.initialize("2025-06-18").await;
+    raw.send(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"save","arguments":{"path":"notes/n.md","content":"x","order":{"price":9007199254740993,"lines":[{"qty":2,"unit":0.10000000000000000001},1.5,-18446744073709551617]}}}}"#).await;
+    let v = raw.recv().await;
+    let s = &v["result"]["structuredContent"];
+    assert_eq!(s["decision"], "BLOCK", "{v}");
+    assert_eq!(
+        s["policy_results"],
+        json!([{"policy": "input_schema", "passed": false,
+                "reason": "number 9007199254740993 cannot be represented exactly as a double"}])
+    );
+    let run_id = s["run_id"].as_str().unwrap().to_string();
+    let (status, _) = raw.finish().await;
+    assert!(status.success());
+
+    let out = std::process::Command::new(enact_bin())
+        .args(["receipts", "show", &run_id, "--config"])
+        .arg(f.config())
+        .env("ENACT_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["signature_valid"], true);
+    let receipt = &shown["receipt"];
+    assert_eq!(
+        receipt["payload"],
+        json!({"path": "notes/n.md", "content": "x", "order": {
+            "price": "9007199254740993",
+            "lines": [{"qty": 2, "unit": "0.10000000000000000001"}, 1.5, "-18446744073709551617"]}})
+    );
+    assert!(
+        signature_recomputes(receipt),
+        "an independent RFC 8785 implementation does not verify {receipt}"
+    );
+    // The signature covers the exact text: changing a digit is detected.
+    let mut edited = receipt.clone();
+    edited["payload"]["order"]["price"] = json!("9007199254740992");
+    assert!(!signature_recomputes(&edited));
+}
+
+#[test]
+fn the_test_jcs_writes_numbers_as_doubles() {
+    let v: Value = serde_json::from_str(
+        r#"{"b": [333333333.33333329, 1E30, 4.50, 2e-3, 1e-27, -0.0, 9007199254740993],
+            "a": {"\u20ac": 1, "\ud83d\ude00": 2, "\ufb33": 3}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        jcs(&v),
+        "{\"a\":{\"€\":1,\"😀\":2,\"\u{fb33}\":3},\"b\":[333333333.3333333,1e+30,4.5,0.002,1e-27,0,9007199254740992]}"
+    );
 }
 
 #[tokio::test]

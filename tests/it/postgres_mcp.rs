@@ -1018,13 +1018,11 @@ async fn big_numerics_and_bigints_round_trip_exactly_through_rollback() {
     );
     let folder = pg.finish().await;
 
-    // The BLOCK receipt keeps the refused number verbatim, and its signature covers exactly
-    // that number: rewriting it to the double it would round to is detected.
+    // The BLOCK receipt keeps the refused number as the string of its digits (SPEC §5.2), and
+    // its signature covers exactly that text: rewriting it to the double it would round to is
+    // detected.
     let blocked = receipts.iter().find(|r| r["decision"] == "BLOCK").unwrap();
-    assert_eq!(
-        blocked["payload"]["where"]["id"],
-        json!(9007199254740993u64)
-    );
+    assert_eq!(blocked["payload"]["where"]["id"], "9007199254740993");
     let id = blocked["run_id"].as_str().unwrap();
     let verify = || {
         std::process::Command::new(enact_bin())
@@ -1043,9 +1041,9 @@ async fn big_numerics_and_bigints_round_trip_exactly_through_rollback() {
     );
     let file = folder.receipts().join(format!("{id}.json"));
     let text = std::fs::read_to_string(&file).unwrap();
-    let number = "\"id\": 9007199254740993";
+    let number = "\"id\": \"9007199254740993\"";
     assert_eq!(text.matches(number).count(), 1, "{text}");
-    std::fs::write(&file, text.replace(number, "\"id\": 9007199254740992")).unwrap();
+    std::fs::write(&file, text.replace(number, "\"id\": \"9007199254740992\"")).unwrap();
     let out = verify();
     assert_eq!(
         out.status.code(),
@@ -1327,4 +1325,72 @@ async fn a_call_still_running_when_stdin_closes_finishes_and_writes_its_receipt(
         .unwrap()
         .get(0);
     assert_eq!(state, "done");
+}
+
+/// SPEC §2 `statement_timeout`: a row lock held by another session fails the action once the
+/// timeout expires — the call returns, its error names the timeout, nothing changed — instead
+/// of waiting for the lock forever. The connection stays usable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_lock_held_elsewhere_fails_the_action_at_the_statement_timeout() {
+    let (c, s) = schema_with(
+        "CREATE TABLE {s}.acct (id int PRIMARY KEY, balance int NOT NULL); \
+         INSERT INTO {s}.acct VALUES (1, 100), (2, 200);",
+    )
+    .await;
+    let t = format!("{s}.acct");
+    let before = dump(&c, &t, "id").await;
+    let text = config(100, "").replace(
+        "max_rows = 100\n",
+        "max_rows = 100\nstatement_timeout = \"1s\"\n",
+    );
+    assert!(text.contains("statement_timeout = \"1s\""));
+    let folder = Folder::new(&text);
+    let dsn = test_dsn();
+    let client = connect(&folder, &[("TEST_PG_DSN", &dsn)]).await;
+    let pg = Pg { folder, client };
+
+    // Another session holds row 1 locked until it ends its transaction.
+    let mut holder = crate::postgres::client().await;
+    let tx = holder.transaction().await.unwrap();
+    tx.execute(&format!("SELECT 1 FROM {t} WHERE id = 1 FOR UPDATE"), &[])
+        .await
+        .unwrap();
+
+    let update = json!({"table": t, "data": {"balance": 0}, "where": {"id": 1}});
+    let started = std::time::Instant::now();
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        pg.call("update", update.clone()),
+    )
+    .await
+    .expect("the call waited for the lock instead of failing at statement_timeout");
+    let waited = started.elapsed();
+    let error = assert_failed_action_on(&r, "db", "update_row");
+    assert_eq!(
+        error,
+        format!(
+            "update_row on `{t}`: cannot select the rows to change: canceling statement due to \
+             statement timeout — statement_timeout (1s) reached, nothing was changed"
+        )
+    );
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "failed before the timeout: {waited:?}"
+    );
+    // Row 2 is not locked, but the failed action changed nothing at all.
+    assert_eq!(dump(&c, &t, "id").await, before);
+    tx.rollback().await.unwrap();
+    assert_eq!(dump(&c, &t, "id").await, before);
+
+    // The same connection serves the next call once the lock is gone.
+    let ok = pg.ok("update", update).await;
+    assert_eq!(output(&ok)["rows_updated"], 1);
+    assert_eq!(
+        dump(&c, &t, "id").await,
+        [
+            r#"{"id": 1, "balance": 0}"#.to_string(),
+            r#"{"id": 2, "balance": 200}"#.to_string()
+        ]
+    );
+    pg.finish().await;
 }

@@ -111,7 +111,7 @@ fn system(
     let mut keys = vec!["type", "allowed_actions"];
     keys.extend(match kind {
         SystemKind::Github => ["token_env", "base_url", "repos"].as_slice(),
-        SystemKind::Postgres => &["dsn_env", "max_rows"],
+        SystemKind::Postgres => &["dsn_env", "max_rows", "statement_timeout"],
         SystemKind::Filesystem => &["root"],
     });
     s.check_keys(&keys, p);
@@ -279,12 +279,42 @@ fn postgres(
                 u64::try_from(n).ok().filter(|n| *n > 0)
             }),
     };
+    let statement_timeout = match s.get("statement_timeout") {
+        None => Some(crate::config::DEFAULT_STATEMENT_TIMEOUT),
+        Some(_) => statement_timeout(s, p),
+    };
     let (dsn_env, dsn) = dsn?;
     Some(SystemSettings::Postgres {
         dsn_env,
         dsn,
         max_rows: max_rows?,
+        statement_timeout: statement_timeout?,
     })
+}
+
+/// `statement_timeout`: a duration such as `"500ms"`, `"30s"` or `"2m"`, from 1ms to 24h.
+fn statement_timeout(s: &Section<'_>, p: &mut Problems) -> Option<std::time::Duration> {
+    let value = s.get("statement_timeout")?;
+    let max = crate::config::MAX_STATEMENT_TIMEOUT;
+    let parsed = value.as_str().and_then(crate::config::parse_duration);
+    match parsed {
+        Some(d) if d <= max => return Some(d),
+        Some(_) => p.push(
+            s.at("statement_timeout"),
+            format!(
+                "`statement_timeout` must be at most {}, got {value}",
+                crate::config::format_duration(max)
+            ),
+        ),
+        None => p.push_hint(
+            s.at("statement_timeout"),
+            format!(
+                "`statement_timeout` must be a duration such as \"500ms\", \"30s\" or \"2m\", got {value}"
+            ),
+            "a positive whole number followed by ms, s, m or h",
+        ),
+    }
+    None
 }
 
 /// `root`: required, an existing folder that keeps the receipts folder, the secret file and the

@@ -52,16 +52,26 @@ pub(super) fn names(top: &Section<'_>) -> Vec<String> {
 }
 
 /// Validates every `[[policies]]` entry, in order.
-pub(super) fn policies(top: &Section<'_>, workflows: &[String], p: &mut Problems) -> Vec<Policy> {
+pub(super) fn policies(
+    top: &Section<'_>,
+    workflows: &[String],
+    p: &mut Problems,
+) -> Vec<(usize, Policy)> {
     let mut out = Vec::new();
-    for (_, path, table) in top.array_of_tables("policies", p) {
+    for (i, path, table) in top.array_of_tables("policies", p) {
         let before = p.errors.len();
         let policy = policy(&Section::new(&path, table), workflows, p);
         if let Some(policy) = policy.filter(|_| p.errors.len() == before) {
-            out.push(policy);
+            out.push((i, policy));
         }
     }
     out
+}
+
+/// Where a problem with a policy's parameters is reported: `policies[0] (max_files_per_commit)`,
+/// so that every parameter error names the policy it belongs to.
+pub(super) fn policy_location(entry: &str, name: &str) -> String {
+    format!("{entry} ({name})")
 }
 
 fn policy(s: &Section<'_>, workflows: &[String], p: &mut Problems) -> Option<Policy> {
@@ -91,6 +101,10 @@ fn policy(s: &Section<'_>, workflows: &[String], p: &mut Problems) -> Option<Pol
         }
         scope.iter().map(|w| w.to_string()).collect::<Vec<_>>()
     });
+    let here = match name {
+        Some(n) => policy_location(&s.here(), n),
+        None => s.here(),
+    };
     let mut params = Map::new();
     for (key, value) in s
         .table
@@ -101,14 +115,14 @@ fn policy(s: &Section<'_>, workflows: &[String], p: &mut Problems) -> Option<Pol
             Ok(v) => {
                 params.insert(key.clone(), v);
             }
-            Err(e) => p.push(s.at(key), e),
+            Err(e) => p.push(here.clone(), format!("parameter {key}: {e}")),
         }
     }
     let kind = match PolicyKind::from_params(name?, &params) {
         Ok(kind) => kind,
         Err(errors) => {
             for e in errors {
-                p.push(s.here(), e);
+                p.push(here.clone(), e);
             }
             return None;
         }

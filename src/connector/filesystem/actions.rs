@@ -33,7 +33,7 @@ pub(super) fn execute(jail: &Jail, action: &str, args: &Map<String, Value>) -> A
 pub(super) fn undo(jail: &Jail, record: &ActionRecord) -> ActionOutcome {
     match record.action.as_str() {
         "read_file" | "list_dir" => {
-            return ActionOutcome::ok(json!({"skipped": "read-only action"}), json!({}));
+            return ActionOutcome::ok(json!("skipped: read-only action"), json!({}));
         }
         "write_file" | "delete_file" => {}
         other => {

@@ -35,12 +35,17 @@ use crate::secret::Secret;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Session settings that shape how values print as text: pinned, so the text form of a row
-/// captured at run time compares equal to the same row read at undo time. `lock_timeout`:
-/// a row another session keeps locked fails the action clearly instead of hanging the tool
-/// call (and, since one connection serves the system, every call after it).
+/// captured at run time compares equal to the same row read at undo time.
 const SESSION_SETTINGS: &str = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; \
-     SET IntervalStyle = 'postgres'; SET extra_float_digits = 1; SET bytea_output = 'hex'; \
-     SET lock_timeout = '30s'";
+     SET IntervalStyle = 'postgres'; SET extra_float_digits = 1; SET bytea_output = 'hex'";
+
+/// The session's `statement_timeout` (the system's config key): it bounds every statement,
+/// waiting for a row lock another session holds included, so such a lock fails the action
+/// (its transaction rolls back, nothing changes) instead of hanging the tool call — and, since
+/// one connection serves the system, every call after it.
+fn timeout_setting(timeout: Duration) -> String {
+    format!("SET statement_timeout = '{}ms'", timeout.as_millis())
+}
 
 /// A Postgres system: one database.
 pub struct PgConnector {
@@ -51,6 +56,7 @@ pub struct PgConnector {
     /// parse error could echo it).
     password: Option<String>,
     max_rows: u64,
+    statement_timeout: Duration,
     target: Value,
     /// One connection, used by one action at a time (each action holds it for its
     /// transaction); `None` until first use and after a failure.
@@ -63,6 +69,8 @@ pub struct PgConnector {
 pub(crate) struct Failure {
     message: String,
     broken: bool,
+    /// PostgreSQL cancelled the statement (SQLSTATE 57014): `statement_timeout` expired.
+    cancelled: bool,
 }
 
 impl Failure {
@@ -70,6 +78,7 @@ impl Failure {
         Failure {
             message: message.into(),
             broken: false,
+            cancelled: false,
         }
     }
 }
@@ -82,8 +91,10 @@ fn db_error(context: &str, e: &tokio_postgres::Error) -> Failure {
     let broken = e.is_closed()
         || e.as_db_error()
             .is_none_or(|db| matches!(db.severity(), "FATAL" | "PANIC"));
+    let cancelled = e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED);
     Failure {
         broken,
+        cancelled,
         ..describe(context, e)
     }
 }
@@ -107,7 +118,7 @@ fn describe(context: &str, e: &tokio_postgres::Error) -> Failure {
 
 impl PgConnector {
     /// Parses the DSN (key=value or `postgresql://` URL). Contacts nothing.
-    pub fn new(dsn: &Secret, max_rows: u64) -> Result<Self, String> {
+    pub fn new(dsn: &Secret, max_rows: u64, statement_timeout: Duration) -> Result<Self, String> {
         let mut config: tokio_postgres::Config = dsn.expose().parse().map_err(|e| {
             // The parser's messages name keys and byte offsets, never values; scrub anyway.
             let message = format!("invalid DSN: {e}: {}", source_of(&e));
@@ -139,6 +150,7 @@ impl PgConnector {
             tls: tls::MakeRustls::new()?,
             password,
             max_rows,
+            statement_timeout,
             target: json!({"type": "postgres", "host": host, "port": port, "dbname": dbname}),
             config: Box::new(config),
             client: Mutex::new(None),
@@ -155,16 +167,14 @@ impl PgConnector {
         let label = format!("{action} on `{table}`");
         match self.perform(Work::Action(action, args)).await {
             Ok(outcome) => outcome,
-            Err(Failure { message: why, .. }) => {
-                ActionOutcome::failed(self.scrub(format!("{label}: {why}")))
-            }
+            Err(failure) => ActionOutcome::failed(self.failure_message(&label, failure)),
         }
     }
 
     /// Reverses one recorded action (SPEC §6), only if the rows still hold what the run left.
     pub async fn undo(&self, record: &ActionRecord) -> ActionOutcome {
         if record.action == "select_rows" {
-            return ActionOutcome::ok(json!({"skipped": "read-only action"}), json!({}));
+            return ActionOutcome::ok(json!("skipped: read-only action"), json!({}));
         }
         let fresh =
             record.success && record.output.get("already_done") == Some(&Value::Bool(false));
@@ -180,10 +190,21 @@ impl PgConnector {
         let action = record.action.as_str();
         match self.perform(Work::Undo(action, data)).await {
             Ok(outcome) => outcome,
-            Err(Failure { message: why, .. }) => {
-                ActionOutcome::failed(self.scrub(format!("{label}: {why}")))
-            }
+            Err(failure) => ActionOutcome::failed(self.failure_message(&label, failure)),
         }
+    }
+
+    /// `<label>: <why>`, scrubbed; a cancelled statement names the timeout that cancelled it.
+    /// Every action and undo is one transaction, rolled back on failure: nothing changed.
+    fn failure_message(&self, label: &str, failure: Failure) -> String {
+        let mut message = format!("{label}: {}", failure.message);
+        if failure.cancelled {
+            message.push_str(&format!(
+                " — statement_timeout ({}) reached, nothing was changed",
+                crate::config::format_duration(self.statement_timeout)
+            ));
+        }
+        self.scrub(message)
     }
 
     /// Runs one action or undo on the connection (holding it throughout).
@@ -239,8 +260,12 @@ impl PgConnector {
                 tracing::warn!(error = %message, "postgres connection closed");
             }
         });
+        let settings = format!(
+            "{SESSION_SETTINGS}; {}",
+            timeout_setting(self.statement_timeout)
+        );
         client
-            .batch_execute(SESSION_SETTINGS)
+            .batch_execute(&settings)
             .await
             .map_err(|e| db_error("cannot set up the database session", &e))?;
         Ok(client)
@@ -319,7 +344,7 @@ mod tests {
     use super::*;
 
     fn connector(dsn: &str) -> Result<PgConnector, String> {
-        PgConnector::new(&Secret::new(dsn), 100)
+        PgConnector::new(&Secret::new(dsn), 100, Duration::from_secs(30))
     }
 
     #[test]

@@ -20,7 +20,7 @@ use tokio_postgres::Row;
 
 use super::Failure;
 use super::catalog::{Table, ident};
-use crate::kernel::schema::number_text_is_exact;
+use crate::kernel::schema::quote_inexact_numbers;
 
 /// A row in text form: column → text (or null).
 pub type TextRow = Map<String, Value>;
@@ -60,52 +60,6 @@ pub fn read_row(table: &Table, row: &Row, offset: usize) -> Result<(Value, TextR
 pub fn json_value(text: &str) -> Result<Value, Failure> {
     serde_json::from_str(&quote_inexact_numbers(text))
         .map_err(|e| Failure::new(format!("cannot read a row from PostgreSQL's JSON: {e}")))
-}
-
-/// Wraps in quotes each number token (outside strings) whose text is not exactly a double.
-fn quote_inexact_numbers(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    let mut chars = json.char_indices().peekable();
-    let (mut in_string, mut escaped) = (false, false);
-    while let Some((i, c)) = chars.next() {
-        if in_string {
-            out.push(c);
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        if c == '"' {
-            in_string = true;
-            out.push(c);
-            continue;
-        }
-        if c == '-' || c.is_ascii_digit() {
-            let mut end = i + c.len_utf8();
-            while let Some(&(j, d)) = chars.peek() {
-                if d.is_ascii_digit() || matches!(d, '.' | 'e' | 'E' | '+' | '-') {
-                    end = j + d.len_utf8();
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-            let token = &json[i..end];
-            if number_text_is_exact(token) {
-                out.push_str(token);
-            } else {
-                out.push('"');
-                out.push_str(token);
-                out.push('"');
-            }
-            continue;
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// `t."a" = w."a" AND t."b" IS NULL …` for a `where` object bound as record `w`

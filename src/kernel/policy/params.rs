@@ -21,7 +21,6 @@ const DEFAULT_EXTENSIONS: &[&str] = &[".env", ".key", ".pem"];
 /// Parses a built-in's parameters; `Err` lists every problem found.
 pub fn parse(name: &str, params: &Map<String, Value>) -> Result<PolicyKind, Vec<String>> {
     let mut r = Reader {
-        policy: name,
         params,
         known: Vec::new(),
         errors: Vec::new(),
@@ -166,7 +165,6 @@ fn parse_time(s: &str) -> Option<u32> {
 /// Collects the parameters one by one, remembering which keys were read (the rest are
 /// unknown) and every problem met, so that one pass reports them all.
 struct Reader<'a> {
-    policy: &'a str,
     params: &'a Map<String, Value>,
     known: Vec<&'static str>,
     errors: Vec<String>,
@@ -178,17 +176,14 @@ impl<'a> Reader<'a> {
         self.known.push(key);
         let value = self.params.get(key);
         if value.is_none() && !has_default {
-            self.errors.push(format!(
-                "missing parameter `{key}` for policy `{}`",
-                self.policy
-            ));
+            self.errors.push(format!("missing parameter {key}"));
         }
         value
     }
 
     fn wrong(&mut self, key: &str, expected: &str, got: &Value) {
         self.errors.push(format!(
-            "parameter `{key}` must be {expected}, got {}",
+            "parameter {key} must be {expected}, got {}",
             shown(got)
         ));
     }
@@ -244,7 +239,7 @@ impl<'a> Reader<'a> {
                 Ok(v) => out.push(v),
                 Err(why) => self
                     .errors
-                    .push(format!("parameter `{key}`: entry {item:?} {why}")),
+                    .push(format!("parameter {key}: entry {item:?} {why}")),
             }
         }
         out
@@ -294,15 +289,13 @@ impl<'a> Reader<'a> {
                     "its parameters are {}",
                     self.known
                         .iter()
-                        .map(|k| format!("`{k}`"))
+                        .map(|k| k.to_string())
                         .collect::<Vec<_>>()
                         .join(", ")
                 )
             };
-            self.errors.push(format!(
-                "unknown parameter `{key}` for policy `{}` ({expected})",
-                self.policy
-            ));
+            self.errors
+                .push(format!("unknown parameter {key} ({expected})"));
         }
         if self.errors.is_empty() {
             Ok(kind)
@@ -517,13 +510,11 @@ mod tests {
     fn unknown_parameters_are_named() {
         assert_eq!(
             errors("no_delete_row", json!({"foo": 1})),
-            vec!["unknown parameter `foo` for policy `no_delete_row` (it takes no parameters)"]
+            vec!["unknown parameter foo (it takes no parameters)"]
         );
         assert_eq!(
             errors("rate_limit", json!({"max": 1, "windows": "1h"})),
-            vec![
-                "unknown parameter `windows` for policy `rate_limit` (its parameters are `max`, `window`, `per`)"
-            ]
+            vec!["unknown parameter windows (its parameters are max, window, per)"]
         );
     }
 
@@ -539,15 +530,12 @@ mod tests {
         for (name, key) in cases {
             assert_eq!(
                 errors(name, json!({})),
-                vec![format!("missing parameter `{key}` for policy `{name}`")]
+                vec![format!("missing parameter {key}")]
             );
         }
         assert_eq!(
             errors("within_maintenance_window", json!({})),
-            vec![
-                "missing parameter `start` for policy `within_maintenance_window`",
-                "missing parameter `end` for policy `within_maintenance_window`",
-            ]
+            vec!["missing parameter start", "missing parameter end",]
         );
     }
 
@@ -555,31 +543,31 @@ mod tests {
     fn wrong_types_are_named_with_the_value() {
         assert_eq!(
             errors("rate_limit", json!({"max": "5"})),
-            vec!["parameter `max` must be a non-negative integer, got \"5\""]
+            vec!["parameter max must be a non-negative integer, got \"5\""]
         );
         assert_eq!(
             errors("max_files_per_commit", json!({"max": -1})),
-            vec!["parameter `max` must be a non-negative integer, got -1"]
+            vec!["parameter max must be a non-negative integer, got -1"]
         );
         assert_eq!(
             errors("max_files_per_commit", json!({"max": 2.5})),
-            vec!["parameter `max` must be a non-negative integer, got 2.5"]
+            vec!["parameter max must be a non-negative integer, got 2.5"]
         );
         assert_eq!(
             errors("require_branch_prefix", json!({"prefix": 1})),
-            vec!["parameter `prefix` must be a string, got 1"]
+            vec!["parameter prefix must be a string, got 1"]
         );
         assert_eq!(
             errors("no_push_to_main", json!({"branches": "main"})),
-            vec!["parameter `branches` must be an array of strings, got \"main\""]
+            vec!["parameter branches must be an array of strings, got \"main\""]
         );
         assert_eq!(
             errors("no_merge_to_main", json!({"branches": ["main", 1]})),
-            vec!["parameter `branches` must be an array of strings, got [\"main\",1]"]
+            vec!["parameter branches must be an array of strings, got [\"main\",1]"]
         );
         assert_eq!(
             errors("rate_limit", json!({"max": 1, "per": false})),
-            vec!["parameter `per` must be a string, got false"]
+            vec!["parameter per must be a string, got false"]
         );
     }
 
@@ -591,10 +579,10 @@ mod tests {
                 json!({"window": "1w", "per": 3, "extra": true})
             ),
             vec![
-                "missing parameter `max` for policy `rate_limit`",
-                "parameter `window` must be a duration such as \"30s\", \"5m\", \"1h\" or \"2d\", got \"1w\"",
-                "parameter `per` must be a string, got 3",
-                "unknown parameter `extra` for policy `rate_limit` (its parameters are `max`, `window`, `per`)",
+                "missing parameter max",
+                "parameter window must be a duration such as \"30s\", \"5m\", \"1h\" or \"2d\", got \"1w\"",
+                "parameter per must be a string, got 3",
+                "unknown parameter extra (its parameters are max, window, per)",
             ]
         );
     }
@@ -610,7 +598,7 @@ mod tests {
                     json!({"start": bad, "end": "01:00"})
                 ),
                 vec![format!(
-                    "parameter `start` must be a time \"HH:MM\" from 00:00 to 23:59, got {}",
+                    "parameter start must be a time \"HH:MM\" from 00:00 to 23:59, got {}",
                     json!(bad)
                 )],
                 "{bad}"
@@ -621,7 +609,7 @@ mod tests {
                 "within_maintenance_window",
                 json!({"start": "00:00", "end": 600})
             ),
-            vec!["parameter `end` must be a time \"HH:MM\" from 00:00 to 23:59, got 600"]
+            vec!["parameter end must be a time \"HH:MM\" from 00:00 to 23:59, got 600"]
         );
         assert_eq!(
             ok(
@@ -667,7 +655,7 @@ mod tests {
         assert_eq!(
             errors("rate_limit", json!({"max": 1, "window": 3600})),
             vec![
-                "parameter `window` must be a duration such as \"30s\", \"5m\", \"1h\" or \"2d\", got 3600"
+                "parameter window must be a duration such as \"30s\", \"5m\", \"1h\" or \"2d\", got 3600"
             ]
         );
     }
@@ -676,18 +664,18 @@ mod tests {
     fn list_entries_are_checked() {
         assert_eq!(
             errors("no_push_to_main", json!({"branches": [" "]})),
-            vec!["parameter `branches`: entry \" \" is empty"]
+            vec!["parameter branches: entry \" \" is empty"]
         );
         assert_eq!(
             errors("require_actor_role", json!({"roles": [""]})),
-            vec!["parameter `roles`: entry \"\" is empty"]
+            vec!["parameter roles: entry \"\" is empty"]
         );
         assert_eq!(
             errors(
                 "contractor_cannot_write_pii",
                 json!({"fields": ["email", ""]})
             ),
-            vec!["parameter `fields`: entry \"\" is empty"]
+            vec!["parameter fields: entry \"\" is empty"]
         );
         assert_eq!(
             errors(
@@ -695,9 +683,9 @@ mod tests {
                 json!({"paths": ["/etc", "../x", "a/../../b"]})
             ),
             vec![
-                "parameter `paths`: entry \"/etc\" must be relative to the system root",
-                "parameter `paths`: entry \"../x\" leads outside the system root",
-                "parameter `paths`: entry \"a/../../b\" leads outside the system root",
+                "parameter paths: entry \"/etc\" must be relative to the system root",
+                "parameter paths: entry \"../x\" leads outside the system root",
+                "parameter paths: entry \"a/../../b\" leads outside the system root",
             ]
         );
         assert_eq!(
@@ -706,18 +694,18 @@ mod tests {
                 json!({"extensions": [".tar.gz", ".", "", "a/b"]})
             ),
             vec![
-                "parameter `extensions`: entry \".tar.gz\" is not a single extension such as '.pem'",
-                "parameter `extensions`: entry \".\" is not a single extension such as '.pem'",
-                "parameter `extensions`: entry \"\" is not a single extension such as '.pem'",
-                "parameter `extensions`: entry \"a/b\" is not a single extension such as '.pem'",
+                "parameter extensions: entry \".tar.gz\" is not a single extension such as '.pem'",
+                "parameter extensions: entry \".\" is not a single extension such as '.pem'",
+                "parameter extensions: entry \"\" is not a single extension such as '.pem'",
+                "parameter extensions: entry \"a/b\" is not a single extension such as '.pem'",
             ]
         );
         assert_eq!(
             errors("protect_tables", json!({"tables": ["", "a.", "\"open"]})),
             vec![
-                "parameter `tables`: entry \"\" is not a valid table name",
-                "parameter `tables`: entry \"a.\" is not a valid table name",
-                "parameter `tables`: entry \"\\\"open\" is not a valid table name",
+                "parameter tables: entry \"\" is not a valid table name",
+                "parameter tables: entry \"a.\" is not a valid table name",
+                "parameter tables: entry \"\\\"open\" is not a valid table name",
             ]
         );
     }
@@ -729,7 +717,7 @@ mod tests {
         assert_eq!(
             msg,
             format!(
-                "parameter `max` must be a non-negative integer, got \"{}…",
+                "parameter max must be a non-negative integer, got \"{}…",
                 "x".repeat(59)
             )
         );
