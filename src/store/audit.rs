@@ -80,6 +80,7 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
         (Vec::new(), Vec::new())
     };
     let mut seen_runs: HashSet<String> = HashSet::new();
+    let mut bad_signatures: HashSet<String> = HashSet::new();
     let mut by_hash: HashMap<String, String> = HashMap::new();
     let mut prev: Option<Link> = None;
     let mut newest: Option<(u64, String)> = None;
@@ -125,7 +126,8 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
                 run_id.clone()
             };
             let signature_valid = receipt::verify(&value, key);
-            if !signature_valid {
+            // One report per run (its intent, steps and receipt share the run id).
+            if !signature_valid && bad_signatures.insert(subject.clone()) {
                 problems.push(problem(
                     &subject,
                     BAD_SIGNATURE,

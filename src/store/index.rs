@@ -28,9 +28,11 @@ pub(crate) struct Entry {
     pub decision: Arc<str>,
     pub timestamp: Box<str>,
     pub rollback_of: Option<String>,
-    /// Chain hash (hex).
-    pub hash: String,
     pub span: Span,
+    /// Whether its signature verified. Unverified receipts are found by run id (so `show`
+    /// and rollback can say the signature fails) and keep the chain's position, but never
+    /// count, list or stop a rollback.
+    pub verified: bool,
 }
 
 /// A run with an intent and no receipt yet.
@@ -80,6 +82,9 @@ pub(crate) struct Index {
     pub tail: Pos,
     /// The receipt with the highest seq: (seq, chain hash).
     pub newest: Option<(u64, String)>,
+    /// Set under the lock before an append: the head's hash when it disagrees with the
+    /// newest receipt at the same seq.
+    pub link_override: Option<String>,
     /// Records that could not be indexed (bad line, bad signature, duplicate): where and why.
     pub skipped: Vec<(Span, String)>,
 }
@@ -125,10 +130,15 @@ impl Index {
             .collect()
     }
 
-    /// Adds one verified record. `hash` is its chain hash (receipts only).
-    pub fn apply(&mut self, span: Span, v: &Value, hash: String) {
+    /// Adds one record. `hash` is its chain hash (receipts only). An unverified intent or
+    /// step is not indexed; an unverified receipt only as described on [`Entry::verified`].
+    pub fn apply(&mut self, span: Span, v: &Value, hash: String, verified: bool) {
         let kind = v.get("kind").and_then(Value::as_str).unwrap_or("receipt");
         let run_id = str_field(v, "run_id").to_owned();
+        if !verified && kind != "receipt" {
+            self.skipped.push((span, format!("{kind} record of run `{run_id}` whose signature does not verify")));
+            return;
+        }
         match kind {
             "intent" => {
                 if self.by_run.contains_key(&run_id) || self.open.contains_key(&run_id) {
@@ -160,11 +170,18 @@ impl Index {
                     .skipped
                     .push((span, format!("step of run `{run_id}` without an open intent"))),
             },
-            _ => self.apply_receipt(span, v, run_id, hash),
+            _ => self.apply_receipt(span, v, run_id, hash, verified),
         }
     }
 
-    fn apply_receipt(&mut self, span: Span, v: &Value, run_id: String, hash: String) {
+    fn apply_receipt(
+        &mut self,
+        span: Span,
+        v: &Value,
+        run_id: String,
+        hash: String,
+        verified: bool,
+    ) {
         if self.by_run.contains_key(&run_id) {
             self.skipped
                 .push((span, format!("a second receipt for run `{run_id}`")));
@@ -175,7 +192,9 @@ impl Index {
                 .push((span, format!("receipt `{run_id}` has no seq")));
             return;
         };
-        self.open.remove(&run_id);
+        if verified {
+            self.open.remove(&run_id);
+        }
         let decision = self.intern(str_field(v, "decision"));
         let workflow = self.intern(str_field(v, "workflow"));
         let actor_email = self.intern(str_field(v, "actor_email"));
@@ -184,7 +203,7 @@ impl Index {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let timestamp = str_field(v, "timestamp");
-        if &*decision == "PASS" && rollback_of.is_none() {
+        if verified && &*decision == "PASS" && rollback_of.is_none() {
             let args = self.args_of(v);
             if let Some(t) = micros(timestamp) {
                 let rates = self
@@ -201,7 +220,7 @@ impl Index {
             self.newest = Some((seq, hash.clone()));
         }
         let at = self.entries.len();
-        if let Some(original) = &rollback_of {
+        if verified && let Some(original) = &rollback_of {
             self.rollbacks.entry(original.clone()).or_default().push(at);
         }
         self.by_run.insert(run_id.clone(), at);
@@ -213,8 +232,8 @@ impl Index {
             decision,
             timestamp: timestamp.into(),
             rollback_of,
-            hash,
             span,
+            verified,
         });
     }
 
@@ -233,22 +252,17 @@ impl Index {
             .unwrap_or_default()
     }
 
-    /// The seq and prev_hash the next receipt gets.
+    /// The seq and prev_hash the next receipt gets. When the head record names the newest
+    /// receipt with another hash (the receipt was edited in place), the chain continues from
+    /// the head's hash, so the edit stays visible to `verify` as a broken link.
     pub fn next_link(&self) -> (u64, String) {
         match &self.newest {
-            Some((seq, hash)) => (seq + 1, hash.clone()),
+            Some((seq, hash)) => (
+                seq + 1,
+                self.link_override.clone().unwrap_or_else(|| hash.clone()),
+            ),
             None => (0, GENESIS_HASH.to_owned()),
         }
-    }
-
-    /// The chain hash of the receipt with this seq, searching from the newest (where a head
-    /// record points).
-    pub fn hash_at(&self, seq: u64) -> Option<&str> {
-        self.entries
-            .iter()
-            .rev()
-            .find(|e| e.seq == seq)
-            .map(|e| e.hash.as_str())
     }
 
     /// PASS runs (receipts and open intents, rollbacks excluded) of `actor` in `workflows`

@@ -326,14 +326,14 @@ impl Store {
 
     fn index_line(&self, index: &mut Index, span: Span, bytes: &[u8]) {
         match strict::parse(bytes) {
-            Ok(value) if receipt::verify(&value, self.key()) => {
-                let hash = receipt::chain_hash(&value);
-                index.apply(span, &value, hash);
-            }
             Ok(value) => {
-                let id = value.get("run_id").and_then(Value::as_str).unwrap_or("?");
-                tracing::warn!(run_id = id, "journal record whose signature does not verify is ignored");
-                index.skipped.push((span, "bad signature".into()));
+                let verified = receipt::verify(&value, self.key());
+                if !verified {
+                    let id = value.get("run_id").and_then(Value::as_str).unwrap_or("?");
+                    tracing::warn!(run_id = id, "journal record whose signature does not verify: never trusted");
+                }
+                let hash = receipt::chain_hash(&value);
+                index.apply(span, &value, hash, verified);
             }
             Err(e) => index.skipped.push((span, format!("not a valid record: {e}"))),
         }
@@ -353,12 +353,15 @@ impl Store {
             if let Some(torn) = self.read_tail(&mut index)? {
                 self.cut_torn_line(torn)?;
             }
-            let Some((value, chained)) = prepare(&index)? else {
+            index.link_override = None;
+            // Checked before `prepare` (which takes the next link) for every append, so a
+            // truncated chain also refuses intents: nothing runs that could not be recorded.
+            index.link_override = self.check_chain(&index)?;
+            let Some((value, _)) = prepare(&index)? else {
                 return Ok(None);
             };
-            if chained {
-                self.check_chain(&index)?;
-            }
+            let chained = value.get("kind").and_then(Value::as_str) == Some("receipt")
+                || value.get("kind").is_none();
             let mut line = serde_json::to_vec(&value)
                 .map_err(|e| StoreError::io(&self.journal)(io::Error::other(e)))?;
             line.push(b'\n');
@@ -393,8 +396,9 @@ impl Store {
             } else {
                 String::new()
             };
-            index.apply(span, &value, hash.clone());
+            index.apply(span, &value, hash.clone(), true);
             index.tail = span.end();
+            index.link_override = None;
             if chained && !self.fsync {
                 self.move_head(&value, &hash, span)?;
             }
@@ -417,16 +421,16 @@ impl Store {
     }
 
     /// Refuses to continue a chain the head record says was longer, or whose head is gone.
-    fn check_chain(&self, index: &Index) -> Result<(), StoreError> {
+    /// `Ok(Some(hash))`: the head names the newest receipt with another hash (an edit in
+    /// place), and the next receipt links to the head's hash.
+    fn check_chain(&self, index: &Index) -> Result<Option<String>, StoreError> {
         match head::read(&self.journal, self.key()).map_err(StoreError::io(&self.journal))? {
             HeadState::Valid(h) => match (h.seq, &index.newest) {
-                (None, _) => Ok(()),
-                (Some(s), Some((newest, _))) if s <= *newest => match index.hash_at(s) {
-                    Some(hash) if hash == h.hash => Ok(()),
-                    _ => Err(StoreError::Truncated(format!(
-                        "the head record's receipt seq {s} is not in the journal as it was"
-                    ))),
-                },
+                (None, _) => Ok(None),
+                (Some(s), Some((newest, hash))) if s == *newest => {
+                    Ok((*hash != h.hash).then(|| h.hash.clone()))
+                }
+                (Some(s), Some((newest, _))) if s < *newest => Ok(None),
                 (Some(s), newest) => Err(StoreError::Truncated(format!(
                     "the head record names seq {s}, the journal ends at {}",
                     newest
@@ -434,7 +438,7 @@ impl Store {
                         .map_or_else(|| "no receipt".to_string(), |(n, _)| format!("seq {n}"))
                 ))),
             },
-            HeadState::Missing if index.newest.is_none() => Ok(()),
+            HeadState::Missing if index.newest.is_none() => Ok(None),
             HeadState::Missing => Err(StoreError::Truncated("the head record is missing".into())),
             HeadState::Invalid(why) => Err(StoreError::Truncated(format!(
                 "the head record is invalid: {why}"
@@ -668,7 +672,8 @@ impl Store {
             .entries
             .iter()
             .filter(|e| {
-                filter.workflow.as_ref().is_none_or(|w| **w == *e.workflow)
+                e.verified
+                    && filter.workflow.as_ref().is_none_or(|w| **w == *e.workflow)
                     && filter.decision.as_ref().is_none_or(|d| **d == *e.decision)
             })
             .collect();
@@ -856,7 +861,7 @@ impl Store {
             self.cut_torn_line(torn)?;
         }
         let problem = match self.check_chain(&index) {
-            Ok(()) => return Ok(None),
+            Ok(_) => return Ok(None),
             Err(StoreError::Truncated(why)) => why,
             Err(e) => return Err(e),
         };
@@ -926,7 +931,7 @@ impl Store {
                 offset: at.offset,
                 len: line.len() as u64 - 1,
             };
-            index.apply(span, &value, hash.clone());
+            index.apply(span, &value, hash.clone(), true);
             index.tail = span.end();
             span
         };

@@ -424,11 +424,9 @@ async fn rollback_refusals_use_the_spec_messages() {
         )
         .await
         .unwrap();
-    let file = s.receipts().join(format!("{}.json", ok.run_id));
-    let text = std::fs::read_to_string(&file)
-        .unwrap()
-        .replace("\"notes/t\"", "\"notes/u\"");
-    std::fs::write(&file, text).unwrap();
+    crate::journal::edit_receipt(&s.receipts(), &ok.run_id, |line| {
+        line.replace("\"notes/t\"", "\"notes/u\"")
+    });
     let e = s
         .engine
         .rollback(&ok.run_id, Requester::Agent)
