@@ -10,6 +10,7 @@ mod github;
 mod github_mcp;
 mod invariants;
 pub mod mcp;
+mod protocol;
 mod postgres;
 mod postgres_mcp;
 mod setup;
