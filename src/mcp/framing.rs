@@ -301,7 +301,11 @@ async fn write_message<W: AsyncWrite + Unpin>(
 pub enum Parsed {
     /// A message for rmcp, the inexact numbers of a `tools/call`'s arguments, and the
     /// protocol version named in the request's `_meta` (2026-07-28 sessions).
-    Message(Box<ClientJsonRpcMessage>, Vec<String>, Option<ProtocolVersion>),
+    Message(
+        Box<ClientJsonRpcMessage>,
+        Vec<String>,
+        Option<ProtocolVersion>,
+    ),
     /// Nothing to do (blank line, or a notification rmcp does not know: JSON-RPC answers
     /// no notification, not even a bad one).
     Ignore,

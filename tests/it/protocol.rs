@@ -69,11 +69,17 @@ async fn unreadable_ids_are_null_up_to_2025_11_25_and_readable_ids_are_echoed() 
         raw.send(br#"{"jsonrpc":"2.0","id":"req-9","method":7}"#)
             .await;
         let v = raw.recv().await;
-        assert_eq!((v["error"]["code"].clone(), v["id"].clone()), (json!(-32600), json!("req-9")));
+        assert_eq!(
+            (v["error"]["code"].clone(), v["id"].clone()),
+            (json!(-32600), json!("req-9"))
+        );
         raw.send(br#"{"jsonrpc":"1.0","id":10,"method":"tools/list"}"#)
             .await;
         let v = raw.recv().await;
-        assert_eq!((v["error"]["code"].clone(), v["id"].clone()), (json!(-32600), json!(10)));
+        assert_eq!(
+            (v["error"]["code"].clone(), v["id"].clone()),
+            (json!(-32600), json!(10))
+        );
 
         // The server keeps serving.
         raw.send_json(json!({"jsonrpc": "2.0", "id": 11, "method": "tools/list"}))
@@ -81,7 +87,10 @@ async fn unreadable_ids_are_null_up_to_2025_11_25_and_readable_ids_are_echoed() 
         let v = raw.recv().await;
         assert_eq!(v["id"], 11);
         assert!(v["result"]["tools"].is_array(), "{v}");
-        assert!(!has_id(&v["result"]) && v["result"].get("resultType").is_none(), "{v}");
+        assert!(
+            !has_id(&v["result"]) && v["result"].get("resultType").is_none(),
+            "{v}"
+        );
         let (status, _) = raw.finish().await;
         assert!(status.success());
     }
@@ -91,9 +100,11 @@ async fn unreadable_ids_are_null_up_to_2025_11_25_and_readable_ids_are_echoed() 
 async fn discover_opens_a_2026_07_28_session_whose_id_less_errors_omit_the_id() {
     let f = Folder::new(&mcp_config());
     let mut raw = Raw::start(&f).await;
-    raw.send_json(json!({"jsonrpc": "2.0", "id": 0, "method": "server/discover",
-                         "params": {"_meta": modern_meta()}}))
-        .await;
+    raw.send_json(
+        json!({"jsonrpc": "2.0", "id": 0, "method": "server/discover",
+                         "params": {"_meta": modern_meta()}}),
+    )
+    .await;
     let v = raw.recv().await;
     assert_eq!(v["id"], 0);
     let versions = v["result"]["supportedVersions"].as_array().unwrap();
@@ -121,7 +132,10 @@ async fn discover_opens_a_2026_07_28_session_whose_id_less_errors_omit_the_id() 
     assert!(!has_id(&v), "{v}");
     raw.send(br#"{"jsonrpc":"2.0","id":3,"method":7}"#).await;
     let v = raw.recv().await;
-    assert_eq!((v["error"]["code"].clone(), v["id"].clone()), (json!(-32600), json!(3)));
+    assert_eq!(
+        (v["error"]["code"].clone(), v["id"].clone()),
+        (json!(-32600), json!(3))
+    );
 
     // A workflow call works the same, with `resultType` on its result.
     raw.send_json(json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
@@ -172,7 +186,13 @@ async fn a_2026_07_28_session_with_the_rmcp_client() {
         .unwrap();
     let tools = client.list_all_tools().await.unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    for name in ["save", "read", "enact_preview", "enact_list_receipts", "enact_get_receipt"] {
+    for name in [
+        "save",
+        "read",
+        "enact_preview",
+        "enact_list_receipts",
+        "enact_get_receipt",
+    ] {
         assert!(names.contains(&name), "{names:?}");
     }
 
@@ -184,7 +204,10 @@ async fn a_2026_07_28_session_with_the_rmcp_client() {
         )
         .await,
     );
-    assert_eq!((&s["decision"], &s["success"]), (&json!("PASS"), &json!(true)));
+    assert_eq!(
+        (&s["decision"], &s["success"]),
+        (&json!("PASS"), &json!(true))
+    );
     assert_eq!(
         std::fs::read_to_string(f.workspace().join("notes/rmcp-2026.md")).unwrap(),
         "hello"
@@ -194,17 +217,23 @@ async fn a_2026_07_28_session_with_the_rmcp_client() {
     assert_eq!(receipt["decision"], "PASS");
 
     let blocked = assert_shape(
-        &call(&client, "save", json!({"path": "secrets/a.md", "content": "x"})).await,
+        &call(
+            &client,
+            "save",
+            json!({"path": "secrets/a.md", "content": "x"}),
+        )
+        .await,
     );
     assert_eq!(blocked["decision"], "BLOCK");
 
-    let Err(ServiceError::McpError(e)) = try_call(&client, "no_such_tool", json!({})).await
-    else {
+    let Err(ServiceError::McpError(e)) = try_call(&client, "no_such_tool", json!({})).await else {
         panic!("an unknown tool is a JSON-RPC error");
     };
     assert_eq!(e.code, ErrorCode::INVALID_PARAMS);
     let Err(ServiceError::McpError(e)) = client
-        .read_resource(ReadResourceRequestParams::new("enact://receipts/no-such-run"))
+        .read_resource(ReadResourceRequestParams::new(
+            "enact://receipts/no-such-run",
+        ))
         .await
     else {
         panic!("an unknown receipt is a JSON-RPC error");
@@ -382,9 +411,16 @@ async fn a_request_reusing_an_id_in_flight_is_refused_and_does_not_run() {
     raw.send_json(merge_call(5)).await;
     raw.send_json(save_call(5, "notes/dup.md")).await;
     let v = raw.recv().await;
-    assert_eq!((v["error"]["code"].clone(), v["id"].clone()), (json!(-32600), json!(5)), "{v}");
+    assert_eq!(
+        (v["error"]["code"].clone(), v["id"].clone()),
+        (json!(-32600), json!(5)),
+        "{v}"
+    );
     assert!(
-        v["error"]["message"].as_str().unwrap().contains("in flight"),
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("in flight"),
         "{v}"
     );
     // Other ids are served meanwhile.
@@ -394,10 +430,16 @@ async fn a_request_reusing_an_id_in_flight_is_refused_and_does_not_run() {
     held.release();
     let v = raw.recv().await;
     assert_eq!(v["id"], 5);
-    assert_eq!(v["result"]["structuredContent"]["workflow"], "merge_pr", "{v}");
+    assert_eq!(
+        v["result"]["structuredContent"]["workflow"], "merge_pr",
+        "{v}"
+    );
     assert_eq!(v["result"]["structuredContent"]["decision"], "PASS", "{v}");
     assert!(fake.pull(REPO, 1).unwrap().merged);
-    assert!(!f.workspace().join("notes/dup.md").exists(), "the refused request ran");
+    assert!(
+        !f.workspace().join("notes/dup.md").exists(),
+        "the refused request ran"
+    );
 
     // Answered, the id is free again.
     raw.send_json(save_call(5, "notes/dup.md")).await;
@@ -437,7 +479,10 @@ async fn a_call_cancelled_before_its_first_action_is_a_cancelled_block() {
         (&results[0]["policy"], &results[0]["passed"]),
         (&json!("cancelled"), &json!(false))
     );
-    assert!(!fake.pull(REPO, 1).unwrap().merged, "a cancelled call merged");
+    assert!(
+        !fake.pull(REPO, 1).unwrap().merged,
+        "a cancelled call merged"
+    );
 
     // No answer for the cancelled call: the next line answers the next request.
     raw.send_json(save_call(3, "notes/after.md")).await;
@@ -476,7 +521,11 @@ async fn a_call_cancelled_after_its_action_started_finishes_and_is_recorded() {
     assert_eq!(receipt["decision"], "PASS", "{receipt}");
     assert_eq!(receipt["actions_taken"][0]["action"], "create_issue");
     assert_eq!(receipt["actions_taken"][0]["success"], true, "{receipt}");
-    assert_eq!(fake.issues(REPO).len(), 1, "the started action did not finish");
+    assert_eq!(
+        fake.issues(REPO).len(),
+        1,
+        "the started action did not finish"
+    );
 
     raw.send_json(save_call(3, "notes/after.md")).await;
     assert_eq!(raw.recv().await["id"], 3, "no answer after a cancel");
@@ -515,7 +564,9 @@ async fn a_client_that_stops_reading_keeps_memory_bounded_and_gets_every_answer_
             let mut bytes = Vec::new();
             for i in 1..=100 {
                 let id = chunk * 100 + i;
-                bytes.extend(format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list"}}"#).bytes());
+                bytes.extend(
+                    format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list"}}"#).bytes(),
+                );
                 bytes.push(b'\n');
             }
             stdin.write_all(&bytes).await.unwrap();
@@ -533,13 +584,19 @@ async fn a_client_that_stops_reading_keeps_memory_bounded_and_gets_every_answer_
         let (hwm, rss) = memory_kib(pid);
         peak = peak.max(hwm).max(rss);
         let now = written.load(Ordering::SeqCst);
-        assert!(now < N, "the server read all {N} requests while none was read back");
+        assert!(
+            now < N,
+            "the server read all {N} requests while none was read back"
+        );
         if now != last {
             (last, since) = (now, Instant::now());
         } else if since.elapsed() > Duration::from_secs(2) {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(120), "the writer never blocked");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the writer never blocked"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     eprintln!(
@@ -608,7 +665,10 @@ async fn the_python_sdk_works_with_discover_and_with_initialize() {
         eprintln!("SKIPPED: the python `mcp` package is not importable (pip install \"mcp>=2\")");
         return;
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/fixtures/py_client.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/it/fixtures/py_client.py"
+    );
     for (mode, version) in [
         ("discover", MODERN),
         ("2025-06-18", "2025-06-18"),
@@ -657,11 +717,7 @@ async fn the_python_sdk_works_with_discover_and_with_initialize() {
         assert_eq!(v["block"]["structured"]["decision"], "BLOCK");
         assert_eq!(v["receipt"]["run_id"], v["call"]["structured"]["run_id"]);
         assert_eq!(v["unknown_tool"]["code"], -32602, "{mode}: {v}");
-        assert!(
-            f.workspace()
-                .join(format!("notes/py-{mode}.md"))
-                .exists()
-        );
+        assert!(f.workspace().join(format!("notes/py-{mode}.md")).exists());
         assert_eq!(f.receipt_files().len(), 2);
     }
 }
