@@ -1,24 +1,38 @@
 //! JSON-lines framing for MCP over stdio, written here instead of using rmcp's stdio
-//! transport for three reasons the SPEC makes ours:
+//! transport because the SPEC makes these ours:
 //!
-//! - rmcp drops a line that is not valid JSON (or too long) in silence; SPEC §3.1 wants a
-//!   JSON-RPC error response for every bad line, and the server must keep serving;
+//! - rmcp drops a line that is not valid JSON (or too long) in silence; SPEC §3 wants a
+//!   JSON-RPC error response for every bad line (-32700 / -32600, echoing the id when one can
+//!   be read, else `"id": null` up to 2025-11-25 and no id in 2026-07-28 sessions), and the
+//!   server must keep serving;
 //! - `tools/call` with non-object `arguments` must be a JSON-RPC -32602, but rmcp's typed
 //!   parse would turn it into a generic -32600;
 //! - numbers a double cannot hold exactly (`0.10000000000000000001`) are already rounded once
-//!   parsed, so their exactness can only be judged on the raw text of the line. The framing
-//!   records them per request id, and replaces each in the arguments by the string of its
-//!   literal text, so the BLOCK receipt stores exactly what was sent and any RFC 8785
-//!   implementation verifies it (SPEC §5.2); the tool handler turns them into an
-//!   `input_schema` BLOCK.
+//!   parsed, so their exactness can only be judged on the raw text of the line; each is
+//!   replaced in the arguments by the string of its literal text, so the BLOCK receipt stores
+//!   exactly what was sent and any RFC 8785 implementation verifies it (SPEC §5.2);
+//! - a request whose id is still in flight is refused here (-32600) and never reaches rmcp;
+//! - `notifications/cancelled` is handled here, not by rmcp: rmcp would drop the answer of a
+//!   cancelled request, so its id would never be free again. Instead the request's
+//!   [`Cancel`] is set (the engine abandons a run that has not started an action), the handler
+//!   runs to its end, and its answer is not written (MCP: no response after a cancel);
+//! - memory stays bounded when the client stops reading: with [`MAX_UNANSWERED`] requests
+//!   read and not yet answered (an answer counts once its line is written), no new line is
+//!   read until answers drain.
+//!
+//! What the framing knows about each request in flight ([`Requests`]) is shared with the
+//! server, which takes a call's inexact numbers and its [`Cancel`] from it.
 //!
 //! Error responses are written by a spawned task so that dropping a `receive` future (the
 //! service loop polls it inside `select!`) can never leave half a line on stdout.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use rmcp::model::{ClientJsonRpcMessage, ErrorCode, ErrorData, RequestId, ServerJsonRpcMessage};
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientNotification, ClientRequest, ErrorCode, ErrorData, JsonRpcMessage,
+    ProtocolVersion, RequestId, ServerJsonRpcMessage, ServerResult,
+};
 use rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use serde::Deserialize;
@@ -26,6 +40,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
+use crate::engine::Cancel;
 use crate::kernel::schema::{number_text_is_exact, quote_inexact_numbers};
 
 /// The largest message accepted, in bytes. Well above the 1 MiB argument limit, so an
@@ -33,31 +48,145 @@ use crate::kernel::schema::{number_text_is_exact, quote_inexact_numbers};
 /// line cannot grow the buffer without bound.
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 
-/// Numbers found inexact in the raw text of a `tools/call`, keyed by request id.
+/// With this many requests read and not yet answered (plus error replies not yet written),
+/// the framing stops reading new lines until answers drain (SPEC §3).
+pub const MAX_UNANSWERED: usize = 256;
+
+/// The request `_meta` key that carries the protocol version in 2026-07-28 sessions.
+const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+
+/// The requests in flight, shared by the reader, the writer and the server's handlers.
 #[derive(Clone, Default)]
-pub struct InexactNumbers(Arc<Mutex<HashMap<String, Vec<String>>>>);
+pub struct Requests(Arc<Shared>);
 
-/// More recorded requests than this means their handlers never ran (rmcp refused them, e.g.
-/// before `initialize`): the map is emptied rather than left to grow.
-const MAX_RECORDED: usize = 4096;
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled whenever an answer or an error reply has been written.
+    drained: tokio::sync::Notify,
+}
 
-impl InexactNumbers {
-    fn record(&self, id: &RequestId, numbers: Vec<String>) {
-        if let Ok(mut map) = self.0.lock() {
-            if map.len() >= MAX_RECORDED {
-                map.clear();
-            }
-            map.insert(id_key(id), numbers);
+#[derive(Default)]
+struct State {
+    /// Requests read and not yet answered, by [`id_key`].
+    in_flight: HashMap<String, InFlight>,
+    /// Answers being written.
+    writing: usize,
+    /// Error replies to bad lines not yet written.
+    replies: usize,
+    /// The session speaks 2026-07-28 or later (the version is in each request's `_meta`).
+    modern: bool,
+}
+
+#[derive(Default)]
+struct InFlight {
+    /// Numbers in a `tools/call`'s arguments that a double cannot hold exactly.
+    inexact: Vec<String>,
+    cancel: Cancel,
+}
+
+impl Requests {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means a thread panicked while holding it; every update is a
+        // single map or counter operation, so the state is still consistent.
+        self.0
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records a request read; `false` if its id is already in flight.
+    fn admit(&self, id: &RequestId, inexact: Vec<String>) -> bool {
+        let mut state = self.state();
+        let key = id_key(id);
+        if state.in_flight.contains_key(&key) {
+            return false;
+        }
+        state.in_flight.insert(
+            key,
+            InFlight {
+                inexact,
+                cancel: Cancel::default(),
+            },
+        );
+        true
+    }
+
+    /// What a `tools/call` handler needs from the framing: the inexact numbers of its
+    /// arguments (taken: asked once) and its cancellation flag.
+    pub fn take_call(&self, id: &RequestId) -> (Vec<String>, Cancel) {
+        let mut state = self.state();
+        match state.in_flight.get_mut(&id_key(id)) {
+            Some(r) => (std::mem::take(&mut r.inexact), r.cancel.clone()),
+            None => (Vec::new(), Cancel::default()),
         }
     }
 
-    /// Takes (and forgets) what was recorded for a request.
-    pub fn take(&self, id: &RequestId) -> Vec<String> {
-        self.0
-            .lock()
-            .ok()
-            .and_then(|mut map| map.remove(&id_key(id)))
-            .unwrap_or_default()
+    /// The client cancelled this request (if it is still in flight).
+    fn cancel(&self, id: &RequestId) {
+        if let Some(r) = self.state().in_flight.get(&id_key(id)) {
+            r.cancel.cancel();
+        }
+    }
+
+    /// The request's answer is about to be written: its id is free from now on (a client
+    /// that has read the answer may use it again at once), but the answer still counts as
+    /// owed until [`Requests::answer_written`]. Returns whether the client cancelled the
+    /// request (whose answer is then not written at all).
+    fn answering(&self, id: &RequestId) -> bool {
+        let mut state = self.state();
+        let cancelled = state
+            .in_flight
+            .remove(&id_key(id))
+            .is_some_and(|r| r.cancel.is_cancelled());
+        state.writing += 1;
+        cancelled
+    }
+
+    fn answer_written(&self) {
+        let mut state = self.state();
+        state.writing = state.writing.saturating_sub(1);
+        drop(state);
+        self.0.drained.notify_waiters();
+    }
+
+    fn reply_started(&self) {
+        self.state().replies += 1;
+    }
+
+    fn reply_written(&self) {
+        let mut state = self.state();
+        state.replies = state.replies.saturating_sub(1);
+        drop(state);
+        self.0.drained.notify_waiters();
+    }
+
+    /// Requests read and not yet answered (an answer counts until written), plus error
+    /// replies not yet written.
+    pub fn unanswered(&self) -> usize {
+        let state = self.state();
+        state.in_flight.len() + state.writing + state.replies
+    }
+
+    /// Returns once fewer than [`MAX_UNANSWERED`] answers are owed. Cancel-safe.
+    async fn room(&self) {
+        loop {
+            let drained = self.0.drained.notified();
+            if self.unanswered() < MAX_UNANSWERED {
+                return;
+            }
+            drained.await;
+        }
+    }
+
+    fn set_modern(&self, modern: bool) {
+        self.state().modern = modern;
+    }
+
+    /// Whether the session speaks 2026-07-28 (where an error without a readable id has no
+    /// `id` member) rather than an older revision (where it has `"id": null`).
+    pub fn is_modern(&self) -> bool {
+        self.state().modern
     }
 }
 
@@ -72,7 +201,7 @@ pub struct LineTransport<R, W> {
     /// Dropping the rest of an oversized line, until its newline.
     discarding: bool,
     writer: Arc<tokio::sync::Mutex<W>>,
-    inexact: InexactNumbers,
+    requests: Requests,
 }
 
 impl<R, W> LineTransport<R, W>
@@ -80,13 +209,13 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    pub fn new(reader: R, writer: W, inexact: InexactNumbers) -> Self {
+    pub fn new(reader: R, writer: W, requests: Requests) -> Self {
         LineTransport {
             reader: BufReader::new(reader),
             line: Vec::new(),
             discarding: false,
             writer: Arc::new(tokio::sync::Mutex::new(writer)),
-            inexact,
+            requests,
         }
     }
 
@@ -122,15 +251,19 @@ where
         }
     }
 
-    /// Answers a bad line from a separate task (see the module comment).
+    /// Answers a bad line from a separate task (see the module comment). The reply counts as
+    /// owed until written, so a client that sends only garbage and never reads is bounded too.
     fn reply_error(&self, error: ErrorData, id: Option<RequestId>) {
         tracing::warn!(code = error.code.0, message = %error.message, "rejected a bad message");
         let message = ServerJsonRpcMessage::error(error, id);
         let writer = self.writer.clone();
+        let requests = self.requests.clone();
+        requests.reply_started();
         tokio::spawn(async move {
-            if let Err(e) = write_message(&writer, &message).await {
+            if let Err(e) = write_message(&writer, &message, requests.is_modern()).await {
                 tracing::error!(error = %e, "cannot write an error response");
             }
+            requests.reply_written();
         });
     }
 }
@@ -141,11 +274,24 @@ enum Line {
     Eof,
 }
 
+/// Writes one message as one line. An error whose id could not be read gets `"id": null`
+/// (JSON-RPC 2.0 §5) unless the session is at 2026-07-28, which omits the member.
 async fn write_message<W: AsyncWrite + Unpin>(
     writer: &tokio::sync::Mutex<W>,
     message: &ServerJsonRpcMessage,
+    modern: bool,
 ) -> std::io::Result<()> {
-    let mut bytes = serde_json::to_vec(message).map_err(std::io::Error::other)?;
+    let mut bytes = match message {
+        JsonRpcMessage::Error(e) if e.id.is_none() && !modern => {
+            let mut value = serde_json::to_value(message).map_err(std::io::Error::other)?;
+            if let Value::Object(object) = &mut value {
+                object.insert("id".into(), Value::Null);
+            }
+            serde_json::to_vec(&value)
+        }
+        _ => serde_json::to_vec(message),
+    }
+    .map_err(std::io::Error::other)?;
     bytes.push(b'\n');
     let mut w = writer.lock().await;
     w.write_all(&bytes).await?;
@@ -155,13 +301,18 @@ async fn write_message<W: AsyncWrite + Unpin>(
 /// What one line turned out to be.
 #[derive(Debug)]
 pub enum Parsed {
-    Message(Box<ClientJsonRpcMessage>, Vec<String>),
+    /// A message for rmcp, the inexact numbers of a `tools/call`'s arguments, and the
+    /// protocol version named in the request's `_meta` (2026-07-28 sessions).
+    Message(
+        Box<ClientJsonRpcMessage>,
+        Vec<String>,
+        Option<ProtocolVersion>,
+    ),
     /// Nothing to do (blank line, or a notification rmcp does not know: JSON-RPC answers
     /// no notification, not even a bad one).
     Ignore,
     Reject(ErrorData, Option<RequestId>),
 }
-
 /// Classifies one line (without its newline). Pure, so every case is unit-tested.
 pub fn parse_line(line: &[u8]) -> Parsed {
     let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
@@ -214,7 +365,13 @@ pub fn parse_line(line: &[u8]) -> Parsed {
         );
     }
     let notification = method.is_some_and(|m| m.starts_with("notifications/"));
-    let (inexact, exact) = if method == Some("tools/call") {
+    let is_call = method == Some("tools/call");
+    let version = object
+        .get("params")
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get(META_PROTOCOL_VERSION))
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    let (inexact, exact) = if is_call {
         inexact_arguments(line)
     } else {
         (Vec::new(), None)
@@ -240,7 +397,7 @@ pub fn parse_line(line: &[u8]) -> Parsed {
             );
         }
     };
-    Parsed::Message(Box::new(message), inexact)
+    Parsed::Message(Box::new(message), inexact, version)
 }
 
 /// The number tokens of `params.arguments`, as written, that a double cannot hold exactly,
@@ -318,11 +475,38 @@ where
         item: TxJsonRpcMessage<RoleServer>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let writer = self.writer.clone();
-        async move { write_message(&writer, &item).await }
+        let requests = self.requests.clone();
+        async move {
+            let answers = match &item {
+                JsonRpcMessage::Response(r) => {
+                    if matches!(r.result, ServerResult::InitializeResult(_)) {
+                        // An `initialize` handshake: a 2025 (or older) session, even after a
+                        // `server/discover` probe.
+                        requests.set_modern(false);
+                    }
+                    Some(r.id.clone())
+                }
+                JsonRpcMessage::Error(e) => e.id.clone(),
+                _ => None,
+            };
+            let Some(id) = answers else {
+                return write_message(&writer, &item, requests.is_modern()).await;
+            };
+            let result = if requests.answering(&id) {
+                tracing::debug!(%id, "not answering a cancelled request");
+                Ok(())
+            } else {
+                write_message(&writer, &item, requests.is_modern()).await
+            };
+            requests.answer_written();
+            result
+        }
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
         loop {
+            // Backpressure: a client that does not read its answers stops being read.
+            self.requests.room().await;
             match self.read_line().await {
                 Ok(Line::Complete) => {}
                 Ok(Line::Oversized) => {
@@ -346,18 +530,49 @@ where
             }
             let line = std::mem::take(&mut self.line);
             let body = line.strip_suffix(b"\n").unwrap_or(&line);
-            match parse_line(body) {
-                Parsed::Message(message, inexact) => {
-                    if !inexact.is_empty()
-                        && let ClientJsonRpcMessage::Request(r) = message.as_ref()
-                    {
-                        self.inexact.record(&r.id, inexact);
-                    }
-                    return Some(*message);
-                }
+            let (message, inexact, version) = match parse_line(body) {
+                Parsed::Message(message, inexact, version) => (message, inexact, version),
                 Parsed::Ignore => continue,
-                Parsed::Reject(error, id) => self.reply_error(error, id),
+                Parsed::Reject(error, id) => {
+                    self.reply_error(error, id);
+                    continue;
+                }
+            };
+            match message.as_ref() {
+                ClientJsonRpcMessage::Request(r) => {
+                    if version.is_some_and(|v| !v.has_initialize())
+                        || matches!(r.request, ClientRequest::DiscoverRequest(_))
+                    {
+                        self.requests.set_modern(true);
+                    }
+                    if !self.requests.admit(&r.id, inexact) {
+                        self.reply_error(
+                            ErrorData::new(
+                                ErrorCode::INVALID_REQUEST,
+                                format!(
+                                    "Invalid request: id {} is already used by a request in flight",
+                                    id_key(&r.id)
+                                ),
+                                None,
+                            ),
+                            Some(r.id.clone()),
+                        );
+                        continue;
+                    }
+                }
+                ClientJsonRpcMessage::Notification(n) => {
+                    if let ClientNotification::CancelledNotification(c) = &n.notification {
+                        if let Some(id) = &c.params.request_id {
+                            tracing::info!(%id, reason = ?c.params.reason, "the client cancelled a request");
+                            self.requests.cancel(id);
+                        }
+                        // Not passed on: see the module comment.
+                        continue;
+                    }
+                }
+                _ => {}
             }
+            return Some(*message);
         }
     }
 
@@ -427,7 +642,7 @@ mod tests {
     fn inexact_numbers_in_arguments_are_found_as_written() {
         let line = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"a":9007199254740993,"b":0.1,"c":"12345678901234567890","d":[1.0,0.10000000000000000001]}}}"#;
         match parse_line(line.as_bytes()) {
-            Parsed::Message(message, inexact) => {
+            Parsed::Message(message, inexact, _) => {
                 assert_eq!(inexact, vec!["9007199254740993", "0.10000000000000000001"]);
                 // The arguments hold each inexact literal as the string of its text.
                 let sent = serde_json::to_value(&message).unwrap_or_default();

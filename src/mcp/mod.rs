@@ -2,12 +2,14 @@
 //!
 //! - [`framing`]: JSON lines in and out, with a JSON-RPC error for every bad line;
 //! - [`server`]: the rmcp `ServerHandler`;
+//! - [`rounds`]: what a tool handler sees and answers, including 2026-07-28 `input_required`;
 //! - [`tools`] and [`resources`]: what each tool and resource answers, over the engine;
 //! - [`client`]: the client side, for `enact demo`.
 
 pub mod client;
 pub mod framing;
 mod resources;
+pub mod rounds;
 mod server;
 pub mod tools;
 
@@ -23,10 +25,10 @@ where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
     W: tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let inexact = framing::InexactNumbers::default();
-    let transport = framing::LineTransport::new(reader, writer, inexact.clone());
+    let requests = framing::Requests::default();
+    let transport = framing::LineTransport::new(reader, writer, requests.clone());
     let in_flight = server::InFlight::default();
-    let server = server::EnactServer::new(engine, inexact, in_flight.clone())?;
+    let server = server::EnactServer::new(engine, requests, in_flight.clone())?;
     let running = match server.serve(transport).await {
         Ok(r) => r,
         // stdin closed before (or during) the handshake: nothing to serve, a clean exit.

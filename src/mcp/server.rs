@@ -15,14 +15,18 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, RoleServer};
 use serde_json::{Value, json};
 
-use super::framing::InexactNumbers;
+use super::framing::Requests;
 use super::resources::{self, ReadError};
+use super::rounds::{Outcome, Round, ToolCall};
 use super::tools::{self, Answer, Unroutable};
 use crate::engine::Engine;
 
-/// The protocol versions served: every released revision with an `initialize` handshake up to
-/// 2025-11-25 (2025-06-18 and 2025-11-25 are the ones the SPEC requires).
+/// The protocol versions served (SPEC §3): 2026-07-28 (`server/discover`, the version in each
+/// request's `_meta`) and every revision with an `initialize` handshake back to 2024-11-05.
+/// `initialize` gets the version it asks for, or 2025-11-25 (the newest with a handshake,
+/// named in [`ServerHandler::get_info`]).
 const VERSIONS: &[ProtocolVersion] = &[
+    ProtocolVersion::V_2026_07_28,
     ProtocolVersion::V_2025_11_25,
     ProtocolVersion::V_2025_06_18,
     ProtocolVersion::V_2025_03_26,
@@ -32,7 +36,7 @@ const VERSIONS: &[ProtocolVersion] = &[
 #[derive(Clone)]
 pub struct EnactServer {
     engine: Arc<Engine>,
-    inexact: InexactNumbers,
+    requests: Requests,
     info: ServerConfig,
     in_flight: InFlight,
 }
@@ -81,7 +85,7 @@ impl Drop for Running {
 impl EnactServer {
     pub fn new(
         engine: Arc<Engine>,
-        inexact: InexactNumbers,
+        requests: Requests,
         in_flight: InFlight,
     ) -> Result<EnactServer, String> {
         let info = from_json(json!({
@@ -93,7 +97,7 @@ impl EnactServer {
         .map_err(|e| e.message.to_string())?;
         Ok(EnactServer {
             engine,
-            inexact,
+            requests,
             info,
             in_flight,
         })
@@ -105,6 +109,68 @@ impl EnactServer {
 fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ErrorData> {
     serde_json::from_value(value)
         .map_err(|e| ErrorData::internal_error(format!("cannot build a response: {e}"), None))
+}
+
+/// The call a `tools/call` request makes, with what the framing knows of it (its inexact
+/// numbers and its cancellation flag).
+pub(crate) fn tool_call(
+    request: CallToolRequestParams,
+    context: &RequestContext<RoleServer>,
+    requests: &Requests,
+) -> ToolCall {
+    let (inexact, cancel) = requests.take_call(&context.id);
+    ToolCall {
+        name: request.name.into_owned(),
+        arguments: request.arguments.unwrap_or_default(),
+        inexact,
+        cancel,
+        round: Round {
+            request_state: request.request_state,
+            input_responses: request
+                .input_responses
+                .map(|r| r.into_iter().collect())
+                .unwrap_or_default(),
+        },
+    }
+}
+
+/// A handler's [`Outcome`] as rmcp's response. `input_required` needs a 2026-07-28 session;
+/// in an older one it is a JSON-RPC error.
+pub(crate) fn respond(
+    outcome: Outcome,
+    context: &RequestContext<RoleServer>,
+) -> Result<CallToolResponse, ErrorData> {
+    match outcome {
+        Outcome::Complete(answer) => Ok(CallToolResponse::Complete(to_result(answer))),
+        Outcome::InputRequired(input) => {
+            let modern = context
+                .protocol_version()
+                .is_some_and(|v| !v.has_initialize());
+            if !modern {
+                return Err(ErrorData::invalid_request(
+                    "this call needs input from the client, which needs protocol version 2026-07-28",
+                    None,
+                ));
+            }
+            let mut result = json!({"resultType": "input_required"});
+            if !input.input_requests.is_empty() {
+                result["inputRequests"] = Value::Object(input.input_requests);
+            }
+            if let Some(state) = input.request_state {
+                result["requestState"] = Value::String(state);
+            }
+            Ok(CallToolResponse::InputRequired(from_json(result)?))
+        }
+    }
+}
+
+/// A final result from its wire form, marked `resultType: "complete"` as 2026-07-28 wants
+/// (rmcp drops the mark again for older sessions).
+fn complete<T: serde::de::DeserializeOwned>(mut value: Value) -> Result<T, ErrorData> {
+    if let Value::Object(object) = &mut value {
+        object.insert("resultType".into(), json!("complete"));
+    }
+    from_json(value)
 }
 
 fn to_result(answer: Answer) -> CallToolResult {
@@ -148,7 +214,7 @@ impl ServerHandler for EnactServer {
                 })
             })
             .collect();
-        from_json(json!({ "tools": tools }))
+        complete(json!({ "tools": tools }))
     }
 
     async fn call_tool(
@@ -157,10 +223,9 @@ impl ServerHandler for EnactServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let _running = self.in_flight.start();
-        let inexact = self.inexact.take(&context.id);
-        let args = request.arguments.unwrap_or_default();
-        match tools::call(&self.engine, &request.name, args, &inexact).await {
-            Ok(answer) => Ok(CallToolResponse::Complete(to_result(answer))),
+        let call = tool_call(request, &context, &self.requests);
+        match tools::call(&self.engine, call).await {
+            Ok(outcome) => respond(outcome, &context),
             Err(Unroutable::UnknownTool(name)) => Err(ErrorData::invalid_params(
                 format!("Unknown tool: `{name}`"),
                 Some(json!({"tool": name})),
@@ -179,7 +244,7 @@ impl ServerHandler for EnactServer {
                 json!({"uri": uri, "name": name, "description": description, "mimeType": resources::MIME})
             })
             .collect();
-        from_json(json!({ "resources": list }))
+        complete(json!({ "resources": list }))
     }
 
     async fn list_resource_templates(
@@ -187,7 +252,7 @@ impl ServerHandler for EnactServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        from_json(json!({"resourceTemplates": [{
+        complete(json!({"resourceTemplates": [{
             "uriTemplate": resources::RECEIPT_TEMPLATE,
             "name": "receipt",
             "description": "One full receipt (rollback data shown only as a digest)",
@@ -203,7 +268,7 @@ impl ServerHandler for EnactServer {
         let uri = request.uri;
         match resources::read(&self.engine, &uri) {
             Ok(value) => {
-                let result: ReadResourceResult = from_json(json!({"contents": [{
+                let result: ReadResourceResult = complete(json!({"contents": [{
                     "uri": uri,
                     "mimeType": resources::MIME,
                     "text": serde_json::to_string_pretty(&value).unwrap_or_default(),
@@ -218,5 +283,116 @@ impl ServerHandler for EnactServer {
             }
             Err(ReadError::Internal(m)) => Err(ErrorData::internal_error(m, None)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::ServiceExt;
+    use rmcp::model::ErrorCode;
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
+
+    use super::*;
+    use crate::mcp::framing::LineTransport;
+    use crate::mcp::rounds::InputRequired;
+
+    /// A dummy tool handler that needs two rounds: the first answers `input_required` with a
+    /// `requestState`, the retry completes with what it echoed.
+    struct TwoRounds {
+        requests: Requests,
+    }
+
+    impl ServerHandler for TwoRounds {
+        fn get_info(&self) -> ServerConfig {
+            from_json(json!({
+                "protocolVersion": ProtocolVersion::V_2025_11_25,
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "two-rounds", "version": "0"},
+            }))
+            .unwrap()
+        }
+
+        fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+            Cow::Borrowed(VERSIONS)
+        }
+
+        async fn call_tool(
+            &self,
+            request: CallToolRequestParams,
+            context: RequestContext<RoleServer>,
+        ) -> Result<CallToolResponse, ErrorData> {
+            let call = tool_call(request, &context, &self.requests);
+            let outcome = match &call.round.request_state {
+                None => Outcome::InputRequired(InputRequired {
+                    input_requests: serde_json::Map::new(),
+                    request_state: Some(format!("state-of-{}", call.name)),
+                }),
+                Some(state) => Outcome::Complete(Answer {
+                    summary: format!("done with {state}"),
+                    structured: Some(json!({"state": state})),
+                    is_error: false,
+                }),
+            };
+            respond(outcome, &context)
+        }
+    }
+
+    /// The dummy served over our own framing, and an rmcp client connected to it.
+    async fn session(lifecycle: ClientLifecycleMode) -> RunningService<RoleClient, ()> {
+        let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+        let (read, write) = tokio::io::split(server_io);
+        let requests = Requests::default();
+        let transport = LineTransport::new(read, write, requests.clone());
+        tokio::spawn(async move {
+            let server = TwoRounds { requests };
+            if let Ok(running) = server.serve(transport).await {
+                let _ = running.waiting().await;
+            }
+        });
+        ().serve_with_lifecycle(tokio::io::split(client_io), lifecycle)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn input_required_then_complete_on_the_second_round_with_the_request_state() {
+        let client = session(ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        })
+        .await;
+        let first = client
+            .call_tool_once(CallToolRequestParams::new("approve"))
+            .await
+            .unwrap();
+        let CallToolResponse::InputRequired(input) = first else {
+            panic!("expected input_required, got {first:?}");
+        };
+        let state = input.request_state.clone().unwrap();
+        assert_eq!(state, "state-of-approve");
+        let second = client
+            .call_tool_once(CallToolRequestParams::new("approve").with_request_state(state))
+            .await
+            .unwrap();
+        let CallToolResponse::Complete(result) = second else {
+            panic!("expected a complete result, got {second:?}");
+        };
+        assert_eq!(
+            result.structured_content,
+            Some(json!({"state": "state-of-approve"}))
+        );
+        assert_ne!(result.is_error, Some(true));
+    }
+
+    #[tokio::test]
+    async fn input_required_is_a_json_rpc_error_in_a_2025_session() {
+        let client = session(ClientLifecycleMode::Initialize).await;
+        let err = client
+            .call_tool_once(CallToolRequestParams::new("approve"))
+            .await
+            .unwrap_err();
+        let rmcp::service::ServiceError::McpError(e) = err else {
+            panic!("expected a JSON-RPC error, got {err:?}");
+        };
+        assert_eq!(e.code, ErrorCode::INVALID_REQUEST);
     }
 }

@@ -4,7 +4,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::engine::{CallError, Engine, Requester};
+use super::rounds::{Outcome, ToolCall};
+use crate::engine::{CallError, Cancel, Engine, Requester};
 use crate::kernel::policy::Decision;
 use crate::kernel::receipt;
 use crate::kernel::schema;
@@ -201,24 +202,29 @@ pub enum Unroutable {
     UnknownTool(String),
 }
 
-/// Runs one `tools/call`. `inexact`: numbers in the raw arguments a double cannot hold.
-pub async fn call(
-    engine: &Engine,
-    name: &str,
-    args: Map<String, Value>,
-    inexact: &[String],
-) -> Result<Answer, Unroutable> {
+/// Runs one `tools/call`. A workflow call is abandoned (a `cancelled` BLOCK) if `call.cancel`
+/// is set before its first action; none of these tools asks for input yet, so every outcome
+/// is `Complete`.
+pub async fn call(engine: &Engine, call: ToolCall) -> Result<Outcome, Unroutable> {
     let rollback_enabled = engine.registry().config.rollback_enabled;
-    match name {
-        PREVIEW => Ok(preview(engine, &args, inexact).await),
-        LIST_RECEIPTS => Ok(list_receipts(engine, &args)),
-        GET_RECEIPT => Ok(get_receipt(engine, &args)),
-        ROLLBACK if rollback_enabled => Ok(rollback(engine, &args).await),
-        _ if engine.registry().workflow(name).is_some() => {
-            Ok(workflow_call(engine, name, args, inexact).await)
+    let ToolCall {
+        name,
+        arguments: args,
+        inexact,
+        cancel,
+        round: _,
+    } = call;
+    let answer = match name.as_str() {
+        PREVIEW => preview(engine, &args, &inexact).await,
+        LIST_RECEIPTS => list_receipts(engine, &args),
+        GET_RECEIPT => get_receipt(engine, &args),
+        ROLLBACK if rollback_enabled => rollback(engine, &args).await,
+        _ if engine.registry().workflow(&name).is_some() => {
+            workflow_call(engine, &name, args, &inexact, &cancel).await
         }
-        _ => Err(Unroutable::UnknownTool(name.into())),
-    }
+        _ => return Err(Unroutable::UnknownTool(name)),
+    };
+    Ok(Outcome::Complete(answer))
 }
 
 async fn workflow_call(
@@ -226,8 +232,9 @@ async fn workflow_call(
     name: &str,
     args: Map<String, Value>,
     inexact: &[String],
+    cancel: &Cancel,
 ) -> Answer {
-    match engine.call(name, args, inexact).await {
+    match engine.call_cancellable(name, args, inexact, cancel).await {
         Ok(result) => {
             let structured = serde_json::to_value(&result).unwrap_or(Value::Null);
             Answer {

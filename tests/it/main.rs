@@ -13,5 +13,6 @@ pub mod journal;
 pub mod mcp;
 mod postgres;
 mod postgres_mcp;
+mod protocol;
 mod setup;
 // mod store; (rewritten for the journal on branch storetests)

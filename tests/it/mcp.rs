@@ -867,15 +867,18 @@ async fn concurrent_calls_each_get_one_receipt_in_one_chain() {
 }
 
 /// A server spoken to line by line.
-struct Raw {
-    child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+pub struct Raw {
+    pub child: tokio::process::Child,
+    pub stdin: tokio::process::ChildStdin,
+    pub stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
 }
 
 impl Raw {
-    async fn start(folder: &Folder) -> Raw {
-        let mut cmd = serve_command(folder, &[]);
+    pub async fn start(folder: &Folder) -> Raw {
+        Raw::start_with(folder, &[]).await
+    }
+    pub async fn start_with(folder: &Folder, env: &[(&str, &str)]) -> Raw {
+        let mut cmd = serve_command(folder, env);
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -888,16 +891,16 @@ impl Raw {
             stdout,
         }
     }
-    async fn send(&mut self, line: &[u8]) {
+    pub async fn send(&mut self, line: &[u8]) {
         self.stdin.write_all(line).await.unwrap();
         self.stdin.write_all(b"\n").await.unwrap();
         self.stdin.flush().await.unwrap();
     }
-    async fn send_json(&mut self, v: Value) {
+    pub async fn send_json(&mut self, v: Value) {
         self.send(v.to_string().as_bytes()).await;
     }
     /// The next stdout line, which must be a JSON-RPC 2.0 message.
-    async fn recv(&mut self) -> Value {
+    pub async fn recv(&mut self) -> Value {
         let line = tokio::time::timeout(Duration::from_secs(30), self.stdout.next_line())
             .await
             .expect("no answer within 30 s")
@@ -908,7 +911,7 @@ impl Raw {
         assert_eq!(v["jsonrpc"], "2.0", "{line}");
         v
     }
-    async fn initialize(&mut self, version: &str) -> Value {
+    pub async fn initialize(&mut self, version: &str) -> Value {
         self.send_json(
             json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": version, "capabilities": {},
@@ -921,7 +924,7 @@ impl Raw {
         v
     }
     /// Closes stdin; returns the exit status and everything written to stderr.
-    async fn finish(mut self) -> (std::process::ExitStatus, String) {
+    pub async fn finish(mut self) -> (std::process::ExitStatus, String) {
         drop(self.stdin);
         let mut rest = Vec::new();
         while let Ok(Some(line)) = self.stdout.next_line().await {
