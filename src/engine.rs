@@ -8,7 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::connector::{ActionOutcome, Connector};
+use crate::connector::{ActionOutcome, Connector, StepLog};
 use crate::kernel::context::{Context, Facts};
 use crate::kernel::plan::{self, Guard, Step};
 use crate::kernel::policy::{self, Decision, PolicyKind, PolicyResult, Verdict};
@@ -488,7 +488,7 @@ impl Engine {
         let mut records = Vec::new();
         if verdict.decision == Decision::Pass {
             for step in &planned.steps {
-                let record = self.run_step(step, &records).await;
+                let record = self.run_step(step, &records, &mut Unjournaled).await;
                 let ok = record.success;
                 records.push(record);
                 if !ok {
@@ -508,7 +508,12 @@ impl Engine {
         )
     }
 
-    async fn run_step(&self, step: &Step, earlier: &[ActionRecord]) -> ActionRecord {
+    async fn run_step(
+        &self,
+        step: &Step,
+        earlier: &[ActionRecord],
+        log: &mut dyn StepLog,
+    ) -> ActionRecord {
         let Some(system) = self.registry.systems.get(&step.system) else {
             return record(
                 step,
@@ -527,7 +532,7 @@ impl Engine {
                 return record(step, target, ActionOutcome::failed(message.clone()));
             }
         }
-        let outcome = system.execute(&step.action, &step.args).await;
+        let outcome = system.execute(&step.action, &step.args, log).await;
         if !outcome.success {
             tracing::warn!(system = %step.system, action = %step.action, error = ?outcome.error(), "action failed");
         }
@@ -808,5 +813,14 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
             tokio::task::block_in_place(f)
         }
         _ => f(),
+    }
+}
+
+/// Until the journal lands: a step log that records nothing.
+struct Unjournaled;
+
+impl StepLog for Unjournaled {
+    fn before(&mut self, _pre: Value) -> Result<(), String> {
+        Ok(())
     }
 }

@@ -74,7 +74,7 @@ async fn run(fs: &FsConnector, action: &str, args: Value) -> ActionOutcome {
     let Value::Object(args) = args else {
         panic!("args must be an object")
     };
-    fs.execute(action, &args).await
+    fs.execute(action, &args, &mut crate::steplog::Probe::ok()).await
 }
 
 fn record(fs: &FsConnector, action: &str, args: Value, outcome: &ActionOutcome) -> ActionRecord {

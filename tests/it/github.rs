@@ -7,6 +7,8 @@ use enact::kernel::receipt::ActionRecord;
 use enact::secret::Secret;
 use serde_json::{Map, Value, json};
 
+use crate::steplog::Probe;
+
 const TOKEN: &str = "ghp_EnactTestToken_9f3a7c1e5b";
 const REPO: &str = "acme/app";
 
@@ -38,7 +40,7 @@ async fn setup() -> Setup {
 
 impl Setup {
     async fn run(&self, action: &str, a: Value) -> ActionOutcome {
-        self.gh.execute(action, &args(a)).await
+        self.gh.execute(action, &args(a), &mut Probe::ok()).await
     }
 
     fn record(&self, action: &str, a: Value, outcome: &ActionOutcome) -> ActionRecord {
@@ -837,6 +839,7 @@ async fn an_unreachable_github_is_a_clear_failed_action() {
         .execute(
             "create_branch",
             &args(json!({"repo": REPO, "branch": "agent/x", "from_branch": "main"})),
+            &mut Probe::ok(),
         )
         .await;
     let err = out.error().unwrap();
@@ -1016,6 +1019,7 @@ async fn the_token_never_appears_in_any_output() {
         .execute(
             "create_issue",
             &args(json!({"repo": REPO, "title": "t", "body": ""})),
+            &mut Probe::ok(),
         )
         .await;
     assert_eq!(

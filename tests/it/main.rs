@@ -13,4 +13,5 @@ pub mod mcp;
 mod postgres;
 mod postgres_mcp;
 mod setup;
+mod steplog;
 mod store;
