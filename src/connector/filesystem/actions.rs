@@ -22,8 +22,9 @@ pub(super) fn execute(
 ) -> ActionOutcome {
     let result = match action {
         "read_file" => str_arg(args, "path").and_then(|p| read_file(jail, p, log)),
-        "write_file" => str_arg(args, "path")
-            .and_then(|p| write_file(jail, p, str_arg(args, "content")?, log)),
+        "write_file" => {
+            str_arg(args, "path").and_then(|p| write_file(jail, p, str_arg(args, "content")?, log))
+        }
         "delete_file" => str_arg(args, "path").and_then(|p| delete_file(jail, p, log)),
         "list_dir" => match args.get("path") {
             None => list_dir(jail, ".", log),
@@ -171,7 +172,11 @@ fn list_dir(jail: &Jail, path: &str, log: &mut dyn StepLog) -> Result<ActionOutc
 /// What recovery found about an interrupted `write_file` or `delete_file` (SPEC §5.5): the file
 /// is looked at again and compared with `pre`, the undo data recorded before the change.
 /// (Read-only actions and `already_done` steps are answered by the caller.)
-pub(super) fn recover(jail: &Jail, action: &str, pre: &Map<String, Value>) -> (Recovered, ActionOutcome) {
+pub(super) fn recover(
+    jail: &Jail,
+    action: &str,
+    pre: &Map<String, Value>,
+) -> (Recovered, ActionOutcome) {
     let path = match data_str(pre, "path") {
         Ok(path) => path,
         Err(e) => return unknown(pre, &e),
@@ -197,10 +202,14 @@ pub(super) fn recover(jail: &Jail, action: &str, pre: &Map<String, Value>) -> (R
                     Recovered::NotDone,
                     not_done(path, "the file still does not exist"),
                 ),
-                Current::File(bytes) if existed && previous.is_some_and(|p| p.as_bytes() == bytes) => (
-                    Recovered::NotDone,
-                    not_done(path, "the file still holds its previous content"),
-                ),
+                Current::File(bytes)
+                    if existed && previous.is_some_and(|p| p.as_bytes() == bytes) =>
+                {
+                    (
+                        Recovered::NotDone,
+                        not_done(path, "the file still holds its previous content"),
+                    )
+                }
                 Current::Missing => unknown(pre, &format!("'{path}' was deleted since")),
                 Current::Dir => unknown(pre, &format!("'{path}' is now a folder")),
                 Current::File(bytes) => unknown(
@@ -236,7 +245,10 @@ pub(super) fn recover(jail: &Jail, action: &str, pre: &Map<String, Value>) -> (R
                 ),
             }
         }
-        other => unknown(pre, &format!("`{other}` is not a filesystem action that changes files")),
+        other => unknown(
+            pre,
+            &format!("`{other}` is not a filesystem action that changes files"),
+        ),
     }
 }
 

@@ -223,7 +223,10 @@ impl Jail {
     /// walked through handles with symlinks never followed, and Enact's own files (the
     /// receipts folder) are skipped. Returns the root-relative paths removed; a root that does
     /// not exist holds nothing.
-    pub(super) fn remove_temp_files(&self, min_age: std::time::Duration) -> Result<Vec<String>, String> {
+    pub(super) fn remove_temp_files(
+        &self,
+        min_age: std::time::Duration,
+    ) -> Result<Vec<String>, String> {
         let guards = self.guards();
         let root = match rustix::fs::open(
             &self.root,
@@ -250,7 +253,10 @@ impl Jail {
         while let Some(parts) = pending.pop() {
             let shown = parts.join("/");
             let mut dir = root.try_clone().map_err(|e| {
-                format!("cannot open the filesystem root '{}': {e}", self.root.display())
+                format!(
+                    "cannot open the filesystem root '{}': {e}",
+                    self.root.display()
+                )
             })?;
             let mut reachable = true;
             for part in &parts {
@@ -266,10 +272,15 @@ impl Jail {
             if !reachable || check_guards(&guards, &dir_stat(&dir, &shown)?, &shown).is_err() {
                 continue;
             }
-            let reader = rustix::fs::Dir::read_from(&dir)
-                .map_err(|e| format!("cannot list '{}' under the root: {e}", if shown.is_empty() { "." } else { &shown }))?;
+            let reader = rustix::fs::Dir::read_from(&dir).map_err(|e| {
+                format!(
+                    "cannot list '{}' under the root: {e}",
+                    if shown.is_empty() { "." } else { &shown }
+                )
+            })?;
             for entry in reader {
-                let entry = entry.map_err(|e| format!("cannot list '{shown}' under the root: {e}"))?;
+                let entry =
+                    entry.map_err(|e| format!("cannot list '{shown}' under the root: {e}"))?;
                 let raw = entry.file_name();
                 if raw == c"." || raw == c".." {
                     continue;
@@ -278,7 +289,11 @@ impl Jail {
                 let Ok(st) = rustix::fs::statat(&dir, raw, AtFlags::SYMLINK_NOFOLLOW) else {
                     continue;
                 };
-                let path = if shown.is_empty() { name.to_string() } else { format!("{shown}/{name}") };
+                let path = if shown.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{shown}/{name}")
+                };
                 match FileType::from_raw_mode(st.st_mode) {
                     FileType::Directory => {
                         let mut next = parts.clone();

@@ -150,8 +150,9 @@ impl StepLog for Relay {
         let (Some(tx), Some(rx)) = (self.pre.take(), self.ack.take()) else {
             return Err("a second step record for one filesystem action — refused".into());
         };
-        tx.send(pre)
-            .map_err(|_| "the step record could not be handed over: the call was dropped".to_string())?;
+        tx.send(pre).map_err(|_| {
+            "the step record could not be handed over: the call was dropped".to_string()
+        })?;
         rx.blocking_recv()
             .map_err(|_| "the step record was not confirmed: the call was dropped".to_string())?
     }

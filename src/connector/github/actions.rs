@@ -370,7 +370,8 @@ pub(super) async fn push_commit(
             );
         }
     };
-    let undo_data = json!({"repo": cx.repo.to_string(), "branch": branch, "sha": commit, "parent_sha": parent});
+    let undo_data =
+        json!({"repo": cx.repo.to_string(), "branch": branch, "sha": commit, "parent_sha": parent});
     if let Err(e) = log.before(undo_data.clone()) {
         return ActionOutcome::failed(e);
     }

@@ -40,7 +40,10 @@ pub(super) async fn run(
                         short(sha)
                     ),
                 ),
-                Err(e) => unknown(pre, &failed(cx, &format!("cannot look up branch '{branch}'"), &e)),
+                Err(e) => unknown(
+                    pre,
+                    &failed(cx, &format!("cannot look up branch '{branch}'"), &e),
+                ),
             }
         }
         "delete_branch" => {
@@ -54,7 +57,9 @@ pub(super) async fn run(
                             json!({"repo": repo, "branch": branch, "sha": sha}),
                         ),
                     ),
-                    Some(failure) => unknown(pre, failure.error().unwrap_or("the repository is gone")),
+                    Some(failure) => {
+                        unknown(pre, failure.error().unwrap_or("the repository is gone"))
+                    }
                 },
                 Ok(Some(now)) if now == sha => {
                     not_done(format!("branch '{branch}' still points at {}", short(sha)))
@@ -67,7 +72,10 @@ pub(super) async fn run(
                         short(sha)
                     ),
                 ),
-                Err(e) => unknown(pre, &failed(cx, &format!("cannot look up branch '{branch}'"), &e)),
+                Err(e) => unknown(
+                    pre,
+                    &failed(cx, &format!("cannot look up branch '{branch}'"), &e),
+                ),
             }
         }
         "push_commit" => {
@@ -98,7 +106,10 @@ pub(super) async fn run(
                     ),
                 ),
                 Ok(None) => unknown(pre, &format!("branch '{branch}' no longer exists")),
-                Err(e) => unknown(pre, &failed(cx, &format!("cannot look up branch '{branch}'"), &e)),
+                Err(e) => unknown(
+                    pre,
+                    &failed(cx, &format!("cannot look up branch '{branch}'"), &e),
+                ),
             }
         }
         "create_pr" => {
@@ -114,7 +125,9 @@ pub(super) async fn run(
                 Ok(None) => not_done(format!(
                     "there is no open pull request from '{head}' into '{base}'"
                 )),
-                Err(failure) => unknown(pre, failure.error().unwrap_or("cannot list pull requests")),
+                Err(failure) => {
+                    unknown(pre, failure.error().unwrap_or("cannot list pull requests"))
+                }
             }
         }
         "create_issue" => {
@@ -159,8 +172,12 @@ pub(super) async fn run(
                 );
             }
             let head_sha = text("head_sha");
-            if pr.state != Some(IssueState::Closed) && (head_sha.is_empty() || pr.head.sha == head_sha) {
-                return not_done(format!("pull request #{number} is still open and not merged"));
+            if pr.state != Some(IssueState::Closed)
+                && (head_sha.is_empty() || pr.head.sha == head_sha)
+            {
+                return not_done(format!(
+                    "pull request #{number} is still open and not merged"
+                ));
             }
             unknown(
                 pre,
@@ -176,10 +193,7 @@ pub(super) async fn run(
 }
 
 fn failed(cx: &Ctx<'_>, context: &str, e: &octocrab::Error) -> String {
-    cx.fail(context, e)
-        .error()
-        .unwrap_or(context)
-        .to_string()
+    cx.fail(context, e).error().unwrap_or(context).to_string()
 }
 
 fn not_done(why: String) -> (Recovered, ActionOutcome) {

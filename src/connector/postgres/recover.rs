@@ -106,7 +106,9 @@ pub(super) fn judge(
 fn done(action: &str, pre: &Value) -> ActionOutcome {
     let count = |field: &str| pre.get(field).and_then(Value::as_array).map_or(0, Vec::len);
     let output = match action {
-        "insert_row" => json!({"row": pre.get("row").cloned().unwrap_or(Value::Null), "already_done": false}),
+        "insert_row" => {
+            json!({"row": pre.get("row").cloned().unwrap_or(Value::Null), "already_done": false})
+        }
         "update_row" => json!({"rows_updated": count("new_rows"), "already_done": false}),
         "delete_row" => json!({"rows_deleted": count("rows"), "already_done": false}),
         _ => json!({"already_done": false}),
