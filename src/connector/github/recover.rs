@@ -5,12 +5,16 @@
 //! question GitHub does not answer, is `Unknown`, and the recorded data is kept for undo.
 
 use octocrab::models::IssueState;
+use octocrab::params;
 use serde_json::{Map, Value, json};
 
 use super::actions::{find_open_issue, find_open_pr};
 use super::client::short;
 use super::{ActionOutcome, Ctx};
 use crate::connector::Recovered;
+
+/// Pages of 100 closed issues searched for one with the action's title.
+const CLOSED_PAGES: u32 = 10;
 
 pub(super) async fn run(
     cx: &Ctx<'_>,
@@ -122,9 +126,19 @@ pub(super) async fn run(
                         json!({"repo": repo, "pr_number": number}),
                     ),
                 ),
-                Ok(None) => not_done(format!(
-                    "there is no open pull request from '{head}' into '{base}'"
-                )),
+                // None open: one closed since may be the one the action opened.
+                Ok(None) => match closed_pr(cx, head, base, text("title")).await {
+                    Ok(None) => not_done(format!(
+                        "there is no open pull request from '{head}' into '{base}'"
+                    )),
+                    Ok(Some(number)) => unknown(
+                        pre,
+                        &format!(
+                            "no open pull request from '{head}' into '{base}', but #{number} with that title is closed"
+                        ),
+                    ),
+                    Err(why) => unknown(pre, &why),
+                },
                 Err(failure) => {
                     unknown(pre, failure.error().unwrap_or("cannot list pull requests"))
                 }
@@ -140,7 +154,17 @@ pub(super) async fn run(
                         json!({"repo": repo, "issue_number": number}),
                     ),
                 ),
-                Ok(None) => not_done(format!("there is no open issue titled {title:?}")),
+                // None open: one closed since may be the one the action opened.
+                Ok(None) => match closed_issue(cx, title).await {
+                    Ok(None) => not_done(format!("there is no open issue titled {title:?}")),
+                    Ok(Some(number)) => unknown(
+                        pre,
+                        &format!(
+                            "no open issue titled {title:?}, but #{number} with that title is closed"
+                        ),
+                    ),
+                    Err(why) => unknown(pre, &why),
+                },
                 Err(failure) => unknown(pre, failure.error().unwrap_or("cannot list issues")),
             }
         }
@@ -190,6 +214,69 @@ pub(super) async fn run(
         }
         other => unknown(pre, &format!("`{other}` is not a github action")),
     }
+}
+
+/// A closed pull request from `head` into `base` titled `title` (its number), if any.
+async fn closed_pr(
+    cx: &Ctx<'_>,
+    head: &str,
+    base: &str,
+    title: &str,
+) -> Result<Option<u64>, String> {
+    let page = cx
+        .pulls()
+        .list()
+        .state(params::State::Closed)
+        .head(format!("{}:{head}", cx.repo.owner))
+        .base(base)
+        .per_page(100u8)
+        .send()
+        .await
+        .map_err(|e| {
+            failed(
+                cx,
+                &format!("cannot list closed pull requests from '{head}' into '{base}'"),
+                &e,
+            )
+        })?;
+    Ok(page
+        .items
+        .iter()
+        .find(|p| {
+            p.head.ref_field == head
+                && p.base.ref_field == base
+                && p.title.as_deref() == Some(title)
+        })
+        .map(|p| p.number))
+}
+
+/// A closed issue titled `title` (its number), if any among the newest [`CLOSED_PAGES`] pages.
+async fn closed_issue(cx: &Ctx<'_>, title: &str) -> Result<Option<u64>, String> {
+    for page_no in 1..=CLOSED_PAGES {
+        let page = cx
+            .issues()
+            .list()
+            .state(params::State::Closed)
+            .per_page(100u8)
+            .page(page_no)
+            .send()
+            .await
+            .map_err(|e| failed(cx, "cannot list closed issues", &e))?;
+        if let Some(issue) = page
+            .items
+            .iter()
+            .find(|i| i.pull_request.is_none() && i.title == title)
+        {
+            return Ok(Some(issue.number));
+        }
+        if page.next.is_none() {
+            return Ok(None);
+        }
+    }
+    Err(format!(
+        "more than {} closed issues: cannot tell whether one titled {title:?} is the action's",
+        CLOSED_PAGES * 100
+    ))
 }
 
 fn failed(cx: &Ctx<'_>, context: &str, e: &octocrab::Error) -> String {
