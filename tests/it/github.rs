@@ -1398,10 +1398,15 @@ mod write_ahead {
         let (status, out) = w.recover("create_pr", &a, log.pre()).await;
         assert_eq!(status, Recovered::Unknown, "{out:?}");
         assert_eq!(&out.rollback_data, log.pre());
-        // merge_pr of a pull request closed unmerged since: Unknown.
+        // merge_pr of a pull request closed unmerged since: not merged, so NotDone; a pull
+        // request GitHub cannot find: Unknown.
         let m = json!({"repo": REPO, "pr_number": pr2});
         let pre = json!({"repo": REPO, "pr_number": pr2, "head_sha": "abc", "base": "main"});
-        assert_eq!(w.recover("merge_pr", &m, &pre).await.0, Recovered::Unknown);
+        assert_eq!(w.recover("merge_pr", &m, &pre).await.0, Recovered::NotDone);
+        let pre = json!({"repo": REPO, "pr_number": 999, "head_sha": "abc", "base": "main"});
+        let (status, out) = w.recover("merge_pr", &m, &pre).await;
+        assert_eq!(status, Recovered::Unknown);
+        assert_eq!(out.rollback_data, pre);
 
         // create_issue
         let a = json!({"repo": REPO, "title": "Bug"});

@@ -1,8 +1,9 @@
 //! Recovery of an interrupted GitHub action (SPEC §5.5): GitHub is asked whether what the step
 //! record planned exists — the branch at the planned sha, the ref moved to the new commit, an
 //! open pull request from head into base, an open issue with the title, the pull request
-//! merged (`Done`) — or whether the state before still holds (`NotDone`). Anything else, or a
-//! question GitHub does not answer, is `Unknown`, and the recorded data is kept for undo.
+//! merged (`Done`) — or whether the state before still holds (`NotDone`; for `merge_pr`: not
+//! merged, since no one can unmerge). Anything else, or a question GitHub does not answer, is
+//! `Unknown`, and the recorded data is kept for undo.
 
 use octocrab::models::IssueState;
 use octocrab::params;
@@ -195,22 +196,14 @@ pub(super) async fn run(
                     ),
                 );
             }
-            let head_sha = text("head_sha");
-            if pr.state != Some(IssueState::Closed)
-                && (head_sha.is_empty() || pr.head.sha == head_sha)
-            {
-                return not_done(format!(
-                    "pull request #{number} is still open and not merged"
-                ));
-            }
-            unknown(
-                pre,
-                &format!(
-                    "pull request #{number} is not merged but no longer as recorded (state {:?}, head {})",
-                    pr.state,
-                    short(&pr.head.sha)
-                ),
-            )
+            // A merge cannot be undone by anyone: a pull request that is not merged now was
+            // not merged by the action, whatever happened to it since.
+            let state = if pr.state == Some(IssueState::Closed) {
+                "closed without being merged"
+            } else {
+                "still open and not merged"
+            };
+            not_done(format!("pull request #{number} is {state}"))
         }
         other => unknown(pre, &format!("`{other}` is not a github action")),
     }
