@@ -3,8 +3,12 @@
 //!
 //! - `fn target(&self) -> Value`: the identity of the system it acts on, recorded in every
 //!   action so rollback can refuse to run against a different system;
-//! - `async fn execute(&self, action, args) -> ActionOutcome`: run one planned action
-//!   (arguments already normalised by the plan builder), idempotently (SPEC §7);
+//! - `async fn execute(&self, action, args, log) -> ActionOutcome`: run one planned action
+//!   (arguments already normalised by the plan builder), idempotently (SPEC §7), writing its
+//!   write-ahead step record through [`StepLog::before`] just before it changes anything;
+//! - `async fn recover(&self, action, args, pre) -> (Recovered, ActionOutcome)`: after a crash,
+//!   find out from the system whether an action whose step record (`pre`) was written
+//!   happened, and build the outcome the receipt records (SPEC §5.5);
 //! - `async fn undo(&self, record) -> ActionOutcome`: reverse one recorded action, only if the
 //!   target still holds what the run left.
 //!
@@ -77,6 +81,19 @@ pub trait StepLog: Send {
 }
 
 /// What recovery found out about a step whose process died after its step record (SPEC §5.5).
+///
+/// Each connector's `recover(action, args, pre)` (`pre`: what the action gave
+/// [`StepLog::before`]) returns one of these with the outcome to record:
+///
+/// - `Done`: the change happened; the outcome is the action's own (its output, `already_done:
+///   false`, the rollback data undo needs). A `pre` holding `"already_done": "<word>"` (the
+///   action found its desired state already there and meant to change nothing) recovers as
+///   `Done` with that idempotent outcome.
+/// - `NotDone`: nothing changed; a successful outcome with empty rollback data, its output
+///   `{"not_done": "…"}` saying so.
+/// - `Unknown`: the system holds neither the state before nor the state planned (or could not
+///   be asked); a successful outcome whose rollback data is built from `pre`, so an undo keeps
+///   its usual guards and refuses when the target does not hold what the action would have left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recovered {
     Done,
@@ -92,6 +109,25 @@ impl Recovered {
             Recovered::Unknown => "unknown",
         }
     }
+}
+
+/// Recovery that needs no look-up: a read-only action (`Done`, skipped), or a step whose `pre`
+/// says the desired state already held (`Done`, the idempotent outcome it recorded).
+pub(crate) fn recover_without_asking(
+    read_only: bool,
+    pre: &Value,
+) -> Option<(Recovered, ActionOutcome)> {
+    if read_only {
+        return Some((
+            Recovered::Done,
+            ActionOutcome::ok(json!({"skipped": "read-only action"}), json!({})),
+        ));
+    }
+    let mut output = pre.as_object()?.clone();
+    let Some(Value::String(word)) = output.remove("already_done") else {
+        return None;
+    };
+    Some((Recovered::Done, ActionOutcome::already_done(output, &word)))
 }
 
 /// A connector of one of the supported types.
@@ -128,8 +164,15 @@ impl Connector {
     }
 
     /// Removes what a crash may have left behind in the system (temporary files of atomic
-    /// writes in a filesystem root). Best effort.
-    pub fn cleanup(&self) {}
+    /// writes in a filesystem root); returns what it removed. Best effort: a temp file of a
+    /// write still running in another process would make that write fail (and be recorded as
+    /// failed), never succeed wrongly.
+    pub async fn cleanup(&self) -> Result<Vec<String>, String> {
+        match self {
+            Connector::Filesystem(c) => c.remove_temp_files(std::time::Duration::ZERO).await,
+            Connector::Github(_) | Connector::Postgres(_) => Ok(Vec::new()),
+        }
+    }
 
     pub fn target(&self) -> Value {
         match self {
@@ -139,11 +182,30 @@ impl Connector {
         }
     }
 
-    pub async fn execute(&self, action: &str, args: &Map<String, Value>) -> ActionOutcome {
+    pub async fn execute(
+        &self,
+        action: &str,
+        args: &Map<String, Value>,
+        log: &mut dyn StepLog,
+    ) -> ActionOutcome {
         match self {
-            Connector::Filesystem(c) => c.execute(action, args).await,
-            Connector::Github(c) => c.execute(action, args).await,
-            Connector::Postgres(c) => c.execute(action, args).await,
+            Connector::Filesystem(c) => c.execute(action, args, log).await,
+            Connector::Github(c) => c.execute(action, args, log).await,
+            Connector::Postgres(c) => c.execute(action, args, log).await,
+        }
+    }
+
+    /// Finds out whether an interrupted action happened (see [`Recovered`]).
+    pub async fn recover(
+        &self,
+        action: &str,
+        args: &Map<String, Value>,
+        pre: &Value,
+    ) -> (Recovered, ActionOutcome) {
+        match self {
+            Connector::Filesystem(c) => c.recover(action, args, pre).await,
+            Connector::Github(c) => c.recover(action, args, pre).await,
+            Connector::Postgres(c) => c.recover(action, args, pre).await,
         }
     }
 
@@ -166,6 +228,7 @@ pub struct System {
 
 impl System {
     /// Runs one action, refusing (as a failed action) anything outside `allowed_actions`.
+    /// Nothing is changed for a refused action, so no step record is written for it.
     pub async fn execute(
         &self,
         action: &str,
@@ -178,23 +241,18 @@ impl System {
                 self.name
             ));
         }
-        if let Err(e) = log.before(json!({})) {
-            return ActionOutcome::failed(e);
-        }
-        self.connector.execute(action, args).await
+        self.connector.execute(action, args, log).await
     }
 
-    /// Asks the system whether an interrupted action happened (SPEC §5.5).
+    /// Finds out whether an interrupted action happened (SPEC §5.5). Checks nothing else: the
+    /// step record says the action was allowed and ran against this system.
     pub async fn recover(
         &self,
-        _action: &str,
-        _args: &Map<String, Value>,
+        action: &str,
+        args: &Map<String, Value>,
         pre: &Value,
     ) -> (Recovered, ActionOutcome) {
-        (
-            Recovered::Unknown,
-            ActionOutcome::ok(json!({}), pre.clone()),
-        )
+        self.connector.recover(action, args, pre).await
     }
 
     /// Undoes one recorded action. Runs even for actions no longer allowed (it can only

@@ -105,14 +105,20 @@ impl Engine {
             }
         }
         self.store.release_claims(claims);
-        self.cleanup_temp_files();
+        self.cleanup_temp_files().await;
         Ok(report)
     }
 
     /// Removes temporary files a crash left in filesystem roots.
-    fn cleanup_temp_files(&self) {
+    async fn cleanup_temp_files(&self) {
         for system in self.registry.systems.values() {
-            system.connector.cleanup();
+            match system.connector.cleanup().await {
+                Ok(removed) if !removed.is_empty() => {
+                    tracing::warn!(system = %system.name, files = ?removed, "removed temporary files a crash left behind");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(system = %system.name, error = %e, "could not remove temporary files a crash left behind"),
+            }
         }
     }
 

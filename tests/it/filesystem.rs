@@ -74,7 +74,8 @@ async fn run(fs: &FsConnector, action: &str, args: Value) -> ActionOutcome {
     let Value::Object(args) = args else {
         panic!("args must be an object")
     };
-    fs.execute(action, &args).await
+    fs.execute(action, &args, &mut crate::steplog::Probe::ok())
+        .await
 }
 
 fn record(fs: &FsConnector, action: &str, args: Value, outcome: &ActionOutcome) -> ActionRecord {
@@ -1063,4 +1064,316 @@ fn a_symlink_swapped_in_mid_flight_never_leaks() {
         );
     }
     eprintln!("race outcomes: {results:#?} after {swaps} swaps");
+}
+
+// --- Write-ahead step records (SPEC §5.5) and recovery ---
+
+use crate::steplog::Probe;
+use enact::connector::Recovered;
+
+async fn run_logged(fs: &FsConnector, action: &str, args: Value, log: &mut Probe) -> ActionOutcome {
+    fs.execute(action, args.as_object().unwrap(), log).await
+}
+
+async fn recover(
+    fs: &FsConnector,
+    action: &str,
+    args: Value,
+    pre: &Value,
+) -> (Recovered, ActionOutcome) {
+    fs.recover(action, args.as_object().unwrap(), pre).await
+}
+
+/// Names beneath `dir` that start with the atomic-write prefix.
+fn temp_files(dir: &Path) -> Vec<String> {
+    snapshot(dir)
+        .into_keys()
+        .filter(|k| {
+            k.rsplit('/')
+                .next()
+                .is_some_and(|n| n.starts_with(".enact-tmp-"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn write_file_step_record_comes_before_the_write() {
+    let f = fixture();
+    std::fs::write(f.root.join("a.txt"), "old").unwrap();
+    let file = f.root.join("a.txt");
+    let mut log = Probe::checking(move |_| {
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "old");
+    });
+    let out = run_logged(
+        &f.fs,
+        "write_file",
+        json!({"path": "a.txt", "content": "new"}),
+        &mut log,
+    )
+    .await;
+    assert!(out.success, "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("a.txt")).unwrap(),
+        "new"
+    );
+    let pre = log.pre();
+    assert_eq!(pre, &out.rollback_data);
+    assert_eq!(pre["previous_content"], "old");
+    assert_eq!(pre["existed"], true);
+    assert_eq!(pre["written_sha256"], sha("new"));
+
+    // A new file in new folders: absent when the record is written, folders recorded.
+    let file = f.root.join("d/e/b.txt");
+    let mut log = Probe::checking(move |_| assert!(!file.exists()));
+    let out = run_logged(
+        &f.fs,
+        "write_file",
+        json!({"path": "d/e/b.txt", "content": "x"}),
+        &mut log,
+    )
+    .await;
+    assert!(out.success, "{out:?}");
+    assert_eq!(log.pre(), &out.rollback_data);
+    assert_eq!(log.pre()["existed"], false);
+    assert_eq!(log.pre()["created_dirs"], json!(["d", "d/e"]));
+
+    // Already written: one record saying so, nothing to undo.
+    let mut log = Probe::ok();
+    let out = run_logged(
+        &f.fs,
+        "write_file",
+        json!({"path": "a.txt", "content": "new"}),
+        &mut log,
+    )
+    .await;
+    assert_eq!(out.output["already_done"], "written");
+    assert_eq!(
+        log.pre(),
+        &json!({"path": "a.txt", "bytes": 3, "already_done": "written"})
+    );
+}
+
+#[tokio::test]
+async fn delete_and_read_only_step_records() {
+    let f = fixture();
+    std::fs::write(f.root.join("a.txt"), "keep me").unwrap();
+    let file = f.root.join("a.txt");
+    let mut log = Probe::checking(move |_| {
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+    });
+    let out = run_logged(&f.fs, "delete_file", json!({"path": "a.txt"}), &mut log).await;
+    assert!(out.success, "{out:?}");
+    assert!(!f.root.join("a.txt").exists());
+    assert_eq!(log.pre(), &out.rollback_data);
+    assert_eq!(log.pre()["content"], "keep me");
+
+    let mut log = Probe::ok();
+    let out = run_logged(&f.fs, "delete_file", json!({"path": "a.txt"}), &mut log).await;
+    assert_eq!(out.output["already_done"], "deleted");
+    assert_eq!(
+        log.pre(),
+        &json!({"path": "a.txt", "already_done": "deleted"})
+    );
+
+    std::fs::write(f.root.join("r.txt"), "r").unwrap();
+    for (action, args) in [
+        ("read_file", json!({"path": "r.txt"})),
+        ("list_dir", json!({})),
+        ("read_file", json!({"path": "missing.txt"})),
+    ] {
+        let mut log = Probe::ok();
+        run_logged(&f.fs, action, args, &mut log).await;
+        assert_eq!(log.pre(), &json!({}), "{action}");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_step_log_changes_nothing() {
+    let f = fixture();
+    std::fs::write(f.root.join("a.txt"), "old").unwrap();
+    let before = snapshot(&f.root);
+    let journal_down = "the receipts journal cannot be written: disk full";
+    for (action, args) in [
+        ("write_file", json!({"path": "a.txt", "content": "new"})),
+        (
+            "write_file",
+            json!({"path": "n/m/new.txt", "content": "new"}),
+        ),
+        ("delete_file", json!({"path": "a.txt"})),
+        ("read_file", json!({"path": "a.txt"})),
+        ("list_dir", json!({})),
+    ] {
+        let mut log = Probe::failing(journal_down);
+        let out = run_logged(&f.fs, action, args, &mut log).await;
+        assert_eq!(failure(&out), journal_down, "{action}");
+        assert_eq!(log.calls.len(), 1, "{action}");
+        assert_eq!(snapshot(&f.root), before, "{action} changed the root");
+    }
+    // Actions refused before the record is due write none.
+    let mut log = Probe::ok();
+    let out = run_logged(
+        &f.fs,
+        "write_file",
+        json!({"path": "../x", "content": "x"}),
+        &mut log,
+    )
+    .await;
+    assert_eq!(failure(&out), outside_msg("../x"));
+    assert!(log.calls.is_empty());
+}
+
+#[tokio::test]
+async fn recover_write_file_done_not_done_and_unknown() {
+    let f = fixture();
+    std::fs::write(f.root.join("a.txt"), "old").unwrap();
+    let args = json!({"path": "a.txt", "content": "new"});
+
+    // Stopped by the log: the file still holds the previous content.
+    let mut log = Probe::failing("journal down");
+    run_logged(&f.fs, "write_file", args.clone(), &mut log).await;
+    let pre = log.pre().clone();
+    let (status, out) = recover(&f.fs, "write_file", args.clone(), &pre).await;
+    assert_eq!(status, Recovered::NotDone);
+    assert!(out.success);
+    assert_eq!(out.rollback_data, json!({}));
+    assert!(out.output["not_done"].is_string(), "{out:?}");
+
+    // Completed: Done, with what undo needs; the undo built from it restores the file.
+    let mut log = Probe::ok();
+    let done = run_logged(&f.fs, "write_file", args.clone(), &mut log).await;
+    let (status, out) = recover(&f.fs, "write_file", args.clone(), log.pre()).await;
+    assert_eq!(status, Recovered::Done);
+    assert_eq!(out, done);
+    let undone =
+        f.fs.undo(&record(&f.fs, "write_file", args.clone(), &out))
+            .await;
+    assert!(undone.success, "{undone:?}");
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("a.txt")).unwrap(),
+        "old"
+    );
+
+    // Changed by someone else: Unknown, the recorded undo data kept, and undo refuses.
+    std::fs::write(f.root.join("a.txt"), "someone else's").unwrap();
+    let (status, out) = recover(&f.fs, "write_file", args.clone(), log.pre()).await;
+    assert_eq!(status, Recovered::Unknown);
+    assert_eq!(&out.rollback_data, log.pre());
+    assert!(
+        out.output["unknown"].as_str().unwrap().contains("a.txt"),
+        "{out:?}"
+    );
+    let undone =
+        f.fs.undo(&record(&f.fs, "write_file", args.clone(), &out))
+            .await;
+    assert!(
+        failure(&undone).contains("was modified after the run"),
+        "{undone:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("a.txt")).unwrap(),
+        "someone else's"
+    );
+
+    // A file that did not exist: absent → NotDone (also when deleted again since: the state
+    // before holds); other content → Unknown.
+    let args = json!({"path": "new.txt", "content": "n"});
+    let mut log = Probe::failing("journal down");
+    run_logged(&f.fs, "write_file", args.clone(), &mut log).await;
+    let (status, _) = recover(&f.fs, "write_file", args.clone(), log.pre()).await;
+    assert_eq!(status, Recovered::NotDone);
+    let mut log = Probe::ok();
+    run_logged(&f.fs, "write_file", args.clone(), &mut log).await;
+    assert_eq!(
+        recover(&f.fs, "write_file", args.clone(), log.pre())
+            .await
+            .0,
+        Recovered::Done
+    );
+    std::fs::write(f.root.join("new.txt"), "other").unwrap();
+    let (status, out) = recover(&f.fs, "write_file", args, log.pre()).await;
+    assert_eq!(status, Recovered::Unknown);
+    assert_eq!(&out.rollback_data, log.pre());
+}
+
+#[tokio::test]
+async fn recover_delete_file_and_read_only_and_already_done() {
+    let f = fixture();
+    std::fs::write(f.root.join("a.txt"), "content").unwrap();
+    let args = json!({"path": "a.txt"});
+    let mut log = Probe::failing("journal down");
+    run_logged(&f.fs, "delete_file", args.clone(), &mut log).await;
+    let (status, out) = recover(&f.fs, "delete_file", args.clone(), log.pre()).await;
+    assert_eq!(status, Recovered::NotDone);
+    assert_eq!(out.rollback_data, json!({}));
+
+    let mut log = Probe::ok();
+    let done = run_logged(&f.fs, "delete_file", args.clone(), &mut log).await;
+    let (status, out) = recover(&f.fs, "delete_file", args.clone(), log.pre()).await;
+    assert_eq!(status, Recovered::Done);
+    assert_eq!(out, done);
+
+    std::fs::write(f.root.join("a.txt"), "other").unwrap();
+    let (status, out) = recover(&f.fs, "delete_file", args.clone(), log.pre()).await;
+    assert_eq!(status, Recovered::Unknown);
+    assert_eq!(&out.rollback_data, log.pre());
+
+    let (status, out) = recover(&f.fs, "read_file", json!({"path": "a.txt"}), &json!({})).await;
+    assert_eq!(status, Recovered::Done);
+    assert_eq!(
+        out,
+        ActionOutcome::ok(json!({"skipped": "read-only action"}), json!({}))
+    );
+
+    let mut log = Probe::ok();
+    let again = run_logged(
+        &f.fs,
+        "write_file",
+        json!({"path": "a.txt", "content": "other"}),
+        &mut log,
+    )
+    .await;
+    let (status, out) = recover(&f.fs, "write_file", json!({}), log.pre()).await;
+    assert_eq!(status, Recovered::Done);
+    assert_eq!(out, again);
+}
+
+#[tokio::test]
+async fn temporary_files_are_never_listed_and_recovery_removes_them() {
+    let f = fixture();
+    std::fs::create_dir_all(f.root.join("sub/deeper")).unwrap();
+    std::fs::write(f.root.join(".enact-tmp-0123"), "half").unwrap();
+    std::fs::write(f.root.join("sub/deeper/.enact-tmp-4567"), "half").unwrap();
+    std::fs::write(f.root.join("sub/kept.txt"), "kept").unwrap();
+    std::fs::write(f.outside.join(".enact-tmp-outside"), "not ours").unwrap();
+    symlink(&f.outside, f.root.join("sub/link")).unwrap();
+
+    let out = run(&f.fs, "list_dir", json!({})).await;
+    assert_eq!(out.output["entries"], json!(["sub/"]));
+    let out = run(&f.fs, "list_dir", json!({"path": "sub/deeper"})).await;
+    assert_eq!(out.output["entries"], json!([]));
+
+    // Too young to be a crash's leftover: kept.
+    let removed =
+        f.fs.remove_temp_files(Duration::from_secs(3600))
+            .await
+            .unwrap();
+    assert!(removed.is_empty(), "{removed:?}");
+    assert_eq!(temp_files(&f.root).len(), 2);
+
+    let removed = f.fs.remove_temp_files(Duration::ZERO).await.unwrap();
+    assert_eq!(removed, [".enact-tmp-0123", "sub/deeper/.enact-tmp-4567"]);
+    assert!(temp_files(&f.root).is_empty());
+    assert!(f.root.join("sub/kept.txt").exists());
+    assert!(
+        f.outside.join(".enact-tmp-outside").exists(),
+        "followed a symlink"
+    );
+
+    // A root that does not exist holds nothing to remove.
+    std::fs::remove_dir_all(&f.root).unwrap();
+    assert_eq!(
+        f.fs.remove_temp_files(Duration::ZERO).await.unwrap(),
+        Vec::<String>::new()
+    );
+    let _ = &f.base;
 }

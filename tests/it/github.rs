@@ -7,6 +7,8 @@ use enact::kernel::receipt::ActionRecord;
 use enact::secret::Secret;
 use serde_json::{Map, Value, json};
 
+use crate::steplog::Probe;
+
 const TOKEN: &str = "ghp_EnactTestToken_9f3a7c1e5b";
 const REPO: &str = "acme/app";
 
@@ -38,17 +40,26 @@ async fn setup() -> Setup {
 
 impl Setup {
     async fn run(&self, action: &str, a: Value) -> ActionOutcome {
-        self.gh.execute(action, &args(a)).await
+        self.gh.execute(action, &args(a), &mut Probe::ok()).await
     }
 
     fn record(&self, action: &str, a: Value, outcome: &ActionOutcome) -> ActionRecord {
+        Setup::record_of(&self.gh, action, a, outcome)
+    }
+
+    fn record_of(
+        gh: &GithubConnector,
+        action: &str,
+        a: Value,
+        outcome: &ActionOutcome,
+    ) -> ActionRecord {
         ActionRecord {
             action: action.into(),
             system: "gh".into(),
             success: outcome.success,
             output: outcome.output.clone(),
             rollback_data: outcome.rollback_data.clone(),
-            target: self.gh.target(),
+            target: gh.target(),
             args: args(a),
         }
     }
@@ -837,6 +848,7 @@ async fn an_unreachable_github_is_a_clear_failed_action() {
         .execute(
             "create_branch",
             &args(json!({"repo": REPO, "branch": "agent/x", "from_branch": "main"})),
+            &mut Probe::ok(),
         )
         .await;
     let err = out.error().unwrap();
@@ -1016,6 +1028,7 @@ async fn the_token_never_appears_in_any_output() {
         .execute(
             "create_issue",
             &args(json!({"repo": REPO, "title": "t", "body": ""})),
+            &mut Probe::ok(),
         )
         .await;
     assert_eq!(
@@ -1060,4 +1073,364 @@ async fn the_fake_requires_credentials() {
         fake.request_lines(),
         ["GET /repos/acme/app/git/ref/heads/main 401"]
     );
+}
+
+// --- Write-ahead step records (SPEC §5.5) and recovery ---
+
+mod write_ahead {
+    use std::sync::Arc;
+
+    use enact::connector::github::GithubConnector;
+    use enact::connector::{ActionOutcome, Recovered};
+    use enact::fake_github::FakeGithub;
+    use enact::secret::Secret;
+    use serde_json::{Value, json};
+
+    use super::{REPO, TOKEN, args, writes};
+    use crate::steplog::Probe;
+
+    struct World {
+        fake: Arc<FakeGithub>,
+        gh: GithubConnector,
+        main: String,
+    }
+
+    async fn world() -> World {
+        let fake = Arc::new(FakeGithub::start().await.unwrap());
+        fake.require_token(TOKEN);
+        let main = fake.add_repo(REPO);
+        let gh =
+            GithubConnector::new(fake.base_url(), &Secret::new(TOKEN), &["acme/*".into()]).unwrap();
+        World { fake, gh, main }
+    }
+
+    impl World {
+        /// A log whose check fails the test if GitHub's observable state changed before it.
+        fn unchanged(&self) -> Probe {
+            let (fake, expected) = (Arc::clone(&self.fake), self.fake.snapshot(REPO));
+            Probe::checking(move |_| assert_eq!(fake.snapshot(REPO), expected))
+        }
+
+        async fn run(&self, action: &str, a: &Value, log: &mut Probe) -> ActionOutcome {
+            self.gh.execute(action, &args(a.clone()), log).await
+        }
+
+        async fn recover(
+            &self,
+            action: &str,
+            a: &Value,
+            pre: &Value,
+        ) -> (Recovered, ActionOutcome) {
+            self.gh.recover(action, &args(a.clone()), pre).await
+        }
+
+        /// A branch `name` one commit ahead of main (something to open a pull request from).
+        fn feature(&self, name: &str) -> String {
+            assert!(self.fake.set_branch(REPO, name, Some(&self.main)));
+            self.fake
+                .push_files(REPO, name, "feature", &[("f.txt", name)])
+                .unwrap()
+        }
+
+        /// A commit that is on no branch the tests use.
+        fn stray_commit(&self) -> String {
+            assert!(self.fake.set_branch(REPO, "stray", Some(&self.main)));
+            let sha = self
+                .fake
+                .push_files(REPO, "stray", "stray", &[("s.txt", "s")])
+                .unwrap();
+            assert!(self.fake.set_branch(REPO, "stray", None));
+            sha
+        }
+    }
+
+    #[tokio::test]
+    async fn each_action_writes_its_record_just_before_the_change() {
+        let w = world().await;
+        let repo = REPO;
+
+        let a = json!({"repo": repo, "branch": "agent/x", "from_branch": "main"});
+        let mut log = w.unchanged();
+        let out = w.run("create_branch", &a, &mut log).await;
+        assert!(out.success, "{out:?}");
+        assert_eq!(
+            log.pre(),
+            &json!({"repo": repo, "branch": "agent/x", "sha": w.main})
+        );
+        assert_eq!(log.pre(), &out.rollback_data);
+        let mut log = Probe::ok();
+        w.run("create_branch", &a, &mut log).await;
+        assert_eq!(
+            log.pre(),
+            &json!({"branch": "agent/x", "sha": w.main, "already_done": "created"})
+        );
+
+        let a = json!({"repo": repo, "branch": "agent/x", "message": "m", "files": {"a.txt": "A"}});
+        let mut log = w.unchanged();
+        let out = w.run("push_commit", &a, &mut log).await;
+        assert!(out.success, "{out:?}");
+        assert_eq!(log.pre(), &out.rollback_data);
+        assert_eq!(log.pre()["parent_sha"], json!(w.main));
+        assert_eq!(
+            w.fake.branch_sha(repo, "agent/x"),
+            log.pre()["sha"].as_str().map(String::from)
+        );
+
+        let a = json!({"repo": repo, "title": "T", "head": "agent/x", "base": "main", "body": ""});
+        let mut log = w.unchanged();
+        let out = w.run("create_pr", &a, &mut log).await;
+        assert!(out.success, "{out:?}");
+        assert_eq!(
+            log.pre(),
+            &json!({"repo": repo, "head": "agent/x", "base": "main", "title": "T"})
+        );
+        let pr = out.output["pr_number"].as_u64().unwrap();
+
+        let a = json!({"repo": repo, "title": "Bug", "body": ""});
+        let mut log = w.unchanged();
+        let out = w.run("create_issue", &a, &mut log).await;
+        assert!(out.success, "{out:?}");
+        assert_eq!(log.pre(), &json!({"repo": repo, "title": "Bug"}));
+
+        let head = w.fake.branch_sha(repo, "agent/x").unwrap();
+        let a = json!({"repo": repo, "pr_number": pr});
+        let mut log = w.unchanged();
+        let out = w.run("merge_pr", &a, &mut log).await;
+        assert!(out.success, "{out:?}");
+        assert_eq!(
+            log.pre(),
+            &json!({"repo": repo, "pr_number": pr, "head_sha": head, "base": "main"})
+        );
+
+        let a = json!({"repo": repo, "branch": "agent/x"});
+        let mut log = w.unchanged();
+        let out = w.run("delete_branch", &a, &mut log).await;
+        assert!(out.success, "{out:?}");
+        assert_eq!(log.pre(), &out.rollback_data);
+        assert_eq!(log.pre()["sha"], json!(head));
+    }
+
+    #[tokio::test]
+    async fn a_failing_step_log_sends_no_change() {
+        let w = world().await;
+        let feature = w.feature("feature");
+        let pr = {
+            let a = json!({"repo": REPO, "title": "T", "head": "feature", "base": "main"});
+            let out = w.run("create_pr", &a, &mut Probe::ok()).await;
+            out.output["pr_number"].as_u64().unwrap()
+        };
+        let before = w.fake.snapshot(REPO);
+        let journal_down = "the receipts journal cannot be written: lock error";
+        for (action, a) in [
+            ("create_branch", json!({"repo": REPO, "branch": "agent/y"})),
+            ("delete_branch", json!({"repo": REPO, "branch": "feature"})),
+            (
+                "push_commit",
+                json!({"repo": REPO, "branch": "feature", "message": "m", "files": {"b.txt": "B"}}),
+            ),
+            (
+                "create_pr",
+                json!({"repo": REPO, "title": "T2", "head": "feature", "base": "other"}),
+            ),
+            ("create_issue", json!({"repo": REPO, "title": "Bug"})),
+            ("merge_pr", json!({"repo": REPO, "pr_number": pr})),
+        ] {
+            w.fake.clear_requests();
+            let mut log = Probe::failing(journal_down);
+            let out = w.run(action, &a, &mut log).await;
+            assert_eq!(out, ActionOutcome::failed(journal_down), "{action}");
+            assert_eq!(log.calls.len(), 1, "{action}");
+            assert_eq!(w.fake.snapshot(REPO), before, "{action}");
+            // Only invisible objects (push_commit's blobs, tree and commit) may have been made.
+            let lines = w.fake.request_lines();
+            let changes: Vec<_> = writes(&lines)
+                .into_iter()
+                .filter(|l| {
+                    !l.starts_with("POST /repos/acme/app/git/trees")
+                        && !l.starts_with("POST /repos/acme/app/git/commits")
+                        && !l.starts_with("POST /repos/acme/app/git/blobs")
+                })
+                .collect();
+            assert!(changes.is_empty(), "{action}: {changes:?}");
+        }
+        assert_eq!(w.fake.branch_sha(REPO, "feature"), Some(feature));
+    }
+
+    #[tokio::test]
+    async fn recovery_of_branches_and_commits() {
+        let w = world().await;
+        let stray = w.stray_commit();
+
+        // create_branch
+        let a = json!({"repo": REPO, "branch": "agent/x", "from_branch": "main"});
+        let mut log = Probe::failing("down");
+        w.run("create_branch", &a, &mut log).await;
+        let (status, out) = w.recover("create_branch", &a, log.pre()).await;
+        assert_eq!(
+            (status, out.rollback_data.clone()),
+            (Recovered::NotDone, json!({})),
+            "{out:?}"
+        );
+        let mut log = Probe::ok();
+        let done = w.run("create_branch", &a, &mut log).await;
+        assert_eq!(
+            w.recover("create_branch", &a, log.pre()).await,
+            (Recovered::Done, done)
+        );
+        w.fake.set_branch(REPO, "agent/x", Some(&stray));
+        let (status, out) = w.recover("create_branch", &a, log.pre()).await;
+        assert_eq!(status, Recovered::Unknown, "{out:?}");
+        assert_eq!(&out.rollback_data, log.pre());
+        w.fake.set_branch(REPO, "agent/x", Some(&w.main));
+
+        // push_commit
+        let a = json!({"repo": REPO, "branch": "agent/x", "message": "m", "files": {"a.txt": "A"}});
+        let mut log = Probe::failing("down");
+        w.run("push_commit", &a, &mut log).await;
+        let (status, out) = w.recover("push_commit", &a, log.pre()).await;
+        assert_eq!(status, Recovered::NotDone, "{out:?}");
+        let mut log = Probe::ok();
+        let done = w.run("push_commit", &a, &mut log).await;
+        assert_eq!(
+            w.recover("push_commit", &a, log.pre()).await,
+            (Recovered::Done, done)
+        );
+        w.fake
+            .push_files(REPO, "agent/x", "someone else", &[("z.txt", "z")])
+            .unwrap();
+        let (status, out) = w.recover("push_commit", &a, log.pre()).await;
+        assert_eq!(status, Recovered::Unknown, "{out:?}");
+        assert_eq!(&out.rollback_data, log.pre());
+
+        // delete_branch
+        let a = json!({"repo": REPO, "branch": "agent/x"});
+        let mut log = Probe::failing("down");
+        w.run("delete_branch", &a, &mut log).await;
+        let (status, _) = w.recover("delete_branch", &a, log.pre()).await;
+        assert_eq!(status, Recovered::NotDone);
+        let mut log = Probe::ok();
+        let done = w.run("delete_branch", &a, &mut log).await;
+        assert_eq!(
+            w.recover("delete_branch", &a, log.pre()).await,
+            (Recovered::Done, done)
+        );
+        w.fake.set_branch(REPO, "agent/x", Some(&stray));
+        let (status, out) = w.recover("delete_branch", &a, log.pre()).await;
+        assert_eq!(status, Recovered::Unknown, "{out:?}");
+        // The undo built from it keeps its guard: the branch is not where it was recorded.
+        let record = super::Setup::record_of(&w.gh, "delete_branch", a.clone(), &out);
+        let undone = w.gh.undo(&record).await;
+        assert!(!undone.success, "{undone:?}");
+        assert_eq!(w.fake.branch_sha(REPO, "agent/x"), Some(stray));
+
+        // A step that found its desired state already there recovers as that, asking nothing.
+        w.fake.clear_requests();
+        let (status, out) = w
+            .recover(
+                "create_branch",
+                &json!({"repo": REPO}),
+                &json!({"branch": "x", "sha": "00", "already_done": "created"}),
+            )
+            .await;
+        assert_eq!(status, Recovered::Done);
+        assert_eq!(
+            out,
+            ActionOutcome::ok(
+                json!({"branch": "x", "sha": "00", "already_done": "created"}),
+                json!({})
+            )
+        );
+        assert!(w.fake.request_lines().is_empty());
+    }
+
+    #[tokio::test]
+    async fn recovery_of_pull_requests_issues_and_merges() {
+        let w = world().await;
+        w.feature("feature");
+
+        // create_pr
+        let a = json!({"repo": REPO, "title": "T", "head": "feature", "base": "main"});
+        let mut log = Probe::failing("down");
+        w.run("create_pr", &a, &mut log).await;
+        let (status, out) = w.recover("create_pr", &a, log.pre()).await;
+        assert_eq!(
+            (status, out.rollback_data.clone()),
+            (Recovered::NotDone, json!({})),
+            "{out:?}"
+        );
+        let mut log = Probe::ok();
+        let done = w.run("create_pr", &a, &mut log).await;
+        assert_eq!(
+            w.recover("create_pr", &a, log.pre()).await,
+            (Recovered::Done, done.clone())
+        );
+        let pr = done.output["pr_number"].as_u64().unwrap();
+
+        // merge_pr: still open at the recorded head → NotDone; merged → Done.
+        let m = json!({"repo": REPO, "pr_number": pr});
+        let mut log = Probe::failing("down");
+        w.run("merge_pr", &m, &mut log).await;
+        let (status, out) = w.recover("merge_pr", &m, log.pre()).await;
+        assert_eq!(status, Recovered::NotDone, "{out:?}");
+        let mut log = Probe::ok();
+        let merged = w.run("merge_pr", &m, &mut log).await;
+        assert!(merged.success, "{merged:?}");
+        assert_eq!(
+            w.recover("merge_pr", &m, log.pre()).await,
+            (Recovered::Done, merged)
+        );
+
+        // A pull request closed by someone else since: Unknown, undo data as recorded.
+        w.feature("feature2");
+        let a = json!({"repo": REPO, "title": "T2", "head": "feature2", "base": "main"});
+        let mut log = Probe::ok();
+        let done = w.run("create_pr", &a, &mut log).await;
+        let pr2 = done.output["pr_number"].as_u64().unwrap();
+        let undone =
+            w.gh.undo(&super::Setup::record_of(
+                &w.gh,
+                "create_pr",
+                a.clone(),
+                &done,
+            ))
+            .await;
+        assert!(undone.success, "{undone:?}");
+        let (status, out) = w.recover("create_pr", &a, log.pre()).await;
+        assert_eq!(status, Recovered::Unknown, "{out:?}");
+        assert_eq!(&out.rollback_data, log.pre());
+        // merge_pr of a pull request closed unmerged since: not merged, so NotDone; a pull
+        // request GitHub cannot find: Unknown.
+        let m = json!({"repo": REPO, "pr_number": pr2});
+        let pre = json!({"repo": REPO, "pr_number": pr2, "head_sha": "abc", "base": "main"});
+        assert_eq!(w.recover("merge_pr", &m, &pre).await.0, Recovered::NotDone);
+        let pre = json!({"repo": REPO, "pr_number": 999, "head_sha": "abc", "base": "main"});
+        let (status, out) = w.recover("merge_pr", &m, &pre).await;
+        assert_eq!(status, Recovered::Unknown);
+        assert_eq!(out.rollback_data, pre);
+
+        // create_issue
+        let a = json!({"repo": REPO, "title": "Bug"});
+        let mut log = Probe::failing("down");
+        w.run("create_issue", &a, &mut log).await;
+        let (status, _) = w.recover("create_issue", &a, log.pre()).await;
+        assert_eq!(status, Recovered::NotDone);
+        let mut log = Probe::ok();
+        let done = w.run("create_issue", &a, &mut log).await;
+        assert_eq!(
+            w.recover("create_issue", &a, log.pre()).await,
+            (Recovered::Done, done.clone())
+        );
+        let undone =
+            w.gh.undo(&super::Setup::record_of(
+                &w.gh,
+                "create_issue",
+                a.clone(),
+                &done,
+            ))
+            .await;
+        assert!(undone.success, "{undone:?}");
+        let (status, out) = w.recover("create_issue", &a, log.pre()).await;
+        assert_eq!(status, Recovered::Unknown, "{out:?}");
+        assert_eq!(&out.rollback_data, log.pre());
+    }
 }

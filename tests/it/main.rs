@@ -15,4 +15,5 @@ mod postgres;
 mod postgres_mcp;
 mod protocol;
 mod setup;
+mod steplog;
 // mod store; (rewritten for the journal on branch storetests)

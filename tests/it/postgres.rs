@@ -1217,3 +1217,281 @@ async fn url_dsns_composite_keys_and_what_the_receipt_records() {
     }
     assert_eq!(dump(&c, &t, "shop, sku").await, before);
 }
+
+// --- Write-ahead step records (SPEC §5.5) and recovery, on the connector itself ---
+
+mod write_ahead {
+    use std::sync::Arc;
+
+    use enact::connector::postgres::PgConnector;
+    use enact::connector::{ActionOutcome, Recovered};
+    use enact::kernel::receipt::ActionRecord;
+    use enact::secret::Secret;
+    use serde_json::{Map, Value, json};
+
+    use super::{schema_with, test_dsn};
+    use crate::steplog::{Probe, block_on};
+
+    fn connector() -> PgConnector {
+        PgConnector::new(&Secret::new(test_dsn()), 100).unwrap()
+    }
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    async fn values(c: &tokio_postgres::Client, table: &str) -> Vec<String> {
+        c.query(
+            &format!("SELECT id || '=' || v FROM {table} ORDER BY id"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    }
+
+    fn record(pg: &PgConnector, action: &str, args: &Value, out: &ActionOutcome) -> ActionRecord {
+        ActionRecord {
+            action: action.into(),
+            system: "db".into(),
+            success: out.success,
+            output: out.output.clone(),
+            rollback_data: out.rollback_data.clone(),
+            target: pg.target(),
+            args: obj(args.clone()),
+        }
+    }
+
+    /// The step record without its transaction id: the action's rollback data.
+    fn without_txid(pre: &Value) -> Value {
+        let mut pre = obj(pre.clone());
+        let txid = pre.remove("txid").unwrap();
+        let txid = txid.as_str().unwrap();
+        assert!(
+            !txid.is_empty() && txid.bytes().all(|b| b.is_ascii_digit()),
+            "{txid}"
+        );
+        Value::Object(pre)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn step_record_is_written_inside_the_transaction_before_commit() {
+        let (c, s) = schema_with(
+            "CREATE TABLE {s}.t (id int PRIMARY KEY, v text); INSERT INTO {s}.t VALUES (1, 'old'), (2, 'two');",
+        )
+        .await;
+        let t = format!("{s}.t");
+        let pg = connector();
+        let other = Arc::new(c);
+        let unchanged = |other: &Arc<tokio_postgres::Client>, t: &str| {
+            let (other, t) = (Arc::clone(other), t.to_string());
+            move |_: &Value| {
+                // Another session still sees the rows as they were: nothing is committed yet.
+                let seen = block_on(values(&other, &t));
+                assert_eq!(seen, ["1=old", "2=two"]);
+            }
+        };
+        let cases = [
+            (
+                "insert_row",
+                json!({"table": t, "data": {"id": 3, "v": "new"}}),
+            ),
+            (
+                "update_row",
+                json!({"table": t, "data": {"v": "changed"}, "where": {"id": 1}}),
+            ),
+            ("delete_row", json!({"table": t, "where": {"id": 2}})),
+        ];
+        let mut done = Vec::new();
+        for (action, args) in cases {
+            let mut log = Probe::checking(unchanged(&other, &t));
+            let out = pg.execute(action, &obj(args.clone()), &mut log).await;
+            assert!(out.success, "{action}: {out:?}");
+            assert_eq!(without_txid(log.pre()), out.rollback_data, "{action}");
+            // Undo the change, so the next action sees the starting rows again.
+            let undone = pg.undo(&record(&pg, action, &args, &out)).await;
+            assert!(undone.success, "{undone:?}");
+            done.push(action);
+        }
+        assert_eq!(values(&other, &t).await, ["1=old", "2=two"]);
+
+        let mut log = Probe::ok();
+        let out = pg
+            .execute(
+                "select_rows",
+                &obj(json!({"table": t, "where": {}})),
+                &mut log,
+            )
+            .await;
+        assert!(out.success);
+        assert_eq!(log.pre(), &json!({}));
+
+        let mut log = Probe::ok();
+        let out = pg
+            .execute(
+                "delete_row",
+                &obj(json!({"table": t, "where": {"id": 99}})),
+                &mut log,
+            )
+            .await;
+        assert_eq!(out.output["already_done"], "deleted");
+        assert_eq!(
+            log.pre(),
+            &json!({"rows_deleted": 0, "already_done": "deleted"})
+        );
+        assert_eq!(done.len(), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_step_log_rolls_the_transaction_back() {
+        let (c, s) = schema_with(
+            "CREATE TABLE {s}.t (id int PRIMARY KEY, v text); INSERT INTO {s}.t VALUES (1, 'old'), (2, 'two');",
+        )
+        .await;
+        let t = format!("{s}.t");
+        let pg = connector();
+        let journal_down = "the receipts journal cannot be written: read-only folder";
+        for (action, args) in [
+            (
+                "insert_row",
+                json!({"table": t, "data": {"id": 3, "v": "new"}}),
+            ),
+            (
+                "update_row",
+                json!({"table": t, "data": {"v": "changed"}, "where": {"id": 1}}),
+            ),
+            ("delete_row", json!({"table": t, "where": {"id": 2}})),
+            ("delete_row", json!({"table": t, "where": {"id": 99}})),
+            ("select_rows", json!({"table": t})),
+        ] {
+            let mut log = Probe::failing(journal_down);
+            let out = pg.execute(action, &obj(args), &mut log).await;
+            assert_eq!(out, ActionOutcome::failed(journal_down), "{action}");
+            assert_eq!(log.calls.len(), 1, "{action}");
+            assert_eq!(values(&c, &t).await, ["1=old", "2=two"], "{action}");
+        }
+        // The connection is still usable, and no lock is left behind.
+        c.batch_execute("SET lock_timeout = '2s'").await.unwrap();
+        c.execute(&format!("UPDATE {t} SET v = 'free' WHERE id = 1"), &[])
+            .await
+            .unwrap();
+        let out = pg
+            .execute("select_rows", &obj(json!({"table": t})), &mut Probe::ok())
+            .await;
+        assert_eq!(
+            out.output["rows"].as_array().map(Vec::len),
+            Some(2),
+            "{out:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn recovery_asks_the_transaction_status() {
+        let (c, s) = schema_with(
+            "CREATE TABLE {s}.t (id int PRIMARY KEY, v text); INSERT INTO {s}.t VALUES (1, 'old');",
+        )
+        .await;
+        let t = format!("{s}.t");
+        let pg = connector();
+        let args = json!({"table": t, "data": {"v": "changed"}, "where": {"id": 1}});
+
+        // Stopped by the log: the transaction was rolled back.
+        let mut log = Probe::failing("journal down");
+        pg.execute("update_row", &obj(args.clone()), &mut log).await;
+        let (status, out) = pg
+            .recover("update_row", &obj(args.clone()), log.pre())
+            .await;
+        assert_eq!(status, Recovered::NotDone, "{out:?}");
+        assert!(out.success);
+        assert_eq!(out.rollback_data, json!({}));
+        assert!(
+            out.output["not_done"]
+                .as_str()
+                .unwrap()
+                .contains("rolled back"),
+            "{out:?}"
+        );
+
+        // Committed: Done, with the action's output and what undo needs.
+        let mut log = Probe::ok();
+        let done = pg.execute("update_row", &obj(args.clone()), &mut log).await;
+        let (status, out) = pg
+            .recover("update_row", &obj(args.clone()), log.pre())
+            .await;
+        assert_eq!(status, Recovered::Done, "{out:?}");
+        assert_eq!(out.output, done.output);
+        assert_eq!(out.rollback_data, *log.pre());
+
+        // Changed by someone else since: still Done (it committed), and undo refuses.
+        c.execute(&format!("UPDATE {t} SET v = 'someone' WHERE id = 1"), &[])
+            .await
+            .unwrap();
+        let undone = pg.undo(&record(&pg, "update_row", &args, &out)).await;
+        assert!(!undone.success, "{undone:?}");
+        assert_eq!(values(&c, &t).await, ["1=someone"]);
+
+        // A transaction the server cannot tell about: Unknown, the recorded data kept.
+        let mut pre = obj(log.pre().clone());
+        pre.insert("txid".into(), json!("99999999999"));
+        let pre = Value::Object(pre);
+        let (status, out) = pg.recover("update_row", &obj(args.clone()), &pre).await;
+        assert_eq!(status, Recovered::Unknown, "{out:?}");
+        assert_eq!(out.rollback_data, pre);
+        assert_eq!(out.output["already_done"], false);
+        let (status, _) = pg
+            .recover("update_row", &obj(args.clone()), &json!({}))
+            .await;
+        assert_eq!(status, Recovered::Unknown);
+
+        // Read-only and already-done steps need no question.
+        let (status, out) = pg
+            .recover("select_rows", &obj(json!({"table": t})), &json!({}))
+            .await;
+        assert_eq!(
+            (status, out.output),
+            (Recovered::Done, json!({"skipped": "read-only action"}))
+        );
+        let (status, out) = pg
+            .recover(
+                "delete_row",
+                &obj(args),
+                &json!({"rows_deleted": 0, "already_done": "deleted"}),
+            )
+            .await;
+        assert_eq!(status, Recovered::Done);
+        assert_eq!(
+            out.output,
+            json!({"rows_deleted": 0, "already_done": "deleted"})
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_left_open_by_a_dead_client_is_ended_and_not_done() {
+        let (c, s) = schema_with(
+            "CREATE TABLE {s}.t (id int PRIMARY KEY, v text); INSERT INTO {s}.t VALUES (1, 'old');",
+        )
+        .await;
+        let t = format!("{s}.t");
+        // A session that changed the row and then went silent before COMMIT.
+        let orphan = super::client().await;
+        orphan.batch_execute("BEGIN").await.unwrap();
+        orphan
+            .execute(&format!("UPDATE {t} SET v = 'half' WHERE id = 1"), &[])
+            .await
+            .unwrap();
+        let txid: String = orphan
+            .query_one("SELECT pg_current_xact_id()::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let pg = connector();
+        let pre = json!({"schema": s, "table": "t", "primary_key": ["id"], "old_rows": [], "new_rows": [], "txid": txid});
+        let args = obj(json!({"table": t, "data": {"v": "half"}, "where": {"id": 1}}));
+        let (status, out) = pg.recover("update_row", &args, &pre).await;
+        assert_eq!(status, Recovered::NotDone, "{out:?}");
+        assert_eq!(values(&c, &t).await, ["1=old"]);
+        assert!(orphan.is_closed() || orphan.simple_query("SELECT 1").await.is_err());
+    }
+}

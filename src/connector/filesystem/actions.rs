@@ -9,20 +9,26 @@ use sha2::{Digest, Sha256};
 
 use super::MAX_FILE_BYTES;
 use super::jail::{Entry, Jail, Location, too_big};
-use crate::connector::ActionOutcome;
+use crate::connector::{ActionOutcome, Recovered, StepLog};
 use crate::kernel::receipt::ActionRecord;
 
-/// Runs one action; every error becomes a failed outcome.
-pub(super) fn execute(jail: &Jail, action: &str, args: &Map<String, Value>) -> ActionOutcome {
+/// Runs one action; every error becomes a failed outcome. `log.before` is called once, just
+/// before the file changes (read-only actions: first, with `{}`); its error is the outcome's.
+pub(super) fn execute(
+    jail: &Jail,
+    action: &str,
+    args: &Map<String, Value>,
+    log: &mut dyn StepLog,
+) -> ActionOutcome {
     let result = match action {
-        "read_file" => str_arg(args, "path").and_then(|p| read_file(jail, p)),
+        "read_file" => str_arg(args, "path").and_then(|p| read_file(jail, p, log)),
         "write_file" => {
-            str_arg(args, "path").and_then(|p| write_file(jail, p, str_arg(args, "content")?))
+            str_arg(args, "path").and_then(|p| write_file(jail, p, str_arg(args, "content")?, log))
         }
-        "delete_file" => str_arg(args, "path").and_then(|p| delete_file(jail, p)),
+        "delete_file" => str_arg(args, "path").and_then(|p| delete_file(jail, p, log)),
         "list_dir" => match args.get("path") {
-            None => list_dir(jail, "."),
-            Some(_) => str_arg(args, "path").and_then(|p| list_dir(jail, p)),
+            None => list_dir(jail, ".", log),
+            Some(_) => str_arg(args, "path").and_then(|p| list_dir(jail, p, log)),
         },
         other => Err(format!("unknown filesystem action `{other}`")),
     };
@@ -55,7 +61,8 @@ pub(super) fn undo(jail: &Jail, record: &ActionRecord) -> ActionOutcome {
     result.unwrap_or_else(ActionOutcome::failed)
 }
 
-fn read_file(jail: &Jail, path: &str) -> Result<ActionOutcome, String> {
+fn read_file(jail: &Jail, path: &str, log: &mut dyn StepLog) -> Result<ActionOutcome, String> {
+    log.before(json!({}))?;
     let loc = existing_file(jail, path)?;
     let (bytes, _) = loc.read_bytes()?;
     let content = String::from_utf8(bytes)
@@ -66,7 +73,12 @@ fn read_file(jail: &Jail, path: &str) -> Result<ActionOutcome, String> {
     ))
 }
 
-fn write_file(jail: &Jail, path: &str, content: &str) -> Result<ActionOutcome, String> {
+fn write_file(
+    jail: &Jail,
+    path: &str,
+    content: &str,
+    log: &mut dyn StepLog,
+) -> Result<ActionOutcome, String> {
     if content.len() as u64 > MAX_FILE_BYTES {
         return Err(too_big(
             &format!("the content for '{path}'"),
@@ -74,30 +86,35 @@ fn write_file(jail: &Jail, path: &str, content: &str) -> Result<ActionOutcome, S
         ));
     }
     let loc = jail.locate(path, true)?.ok_or_else(|| missing(path))?;
-    let result = write_located(&loc, path, content);
+    let result = write_located(&loc, path, content, log);
     if result.is_err() {
         remove_created_dirs(jail, &loc.created_dirs);
     }
     result
 }
 
-fn write_located(loc: &Location, path: &str, content: &str) -> Result<ActionOutcome, String> {
+/// Folders missing on the way are made by [`Jail::locate`] before the step record (they are
+/// removed again when the write does not happen), so that `created_dirs` is exact in it.
+fn write_located(
+    loc: &Location,
+    path: &str,
+    content: &str,
+    log: &mut dyn StepLog,
+) -> Result<ActionOutcome, String> {
     let previous = match loc.entry()? {
         Entry::Dir => return Err(is_folder(path)),
         Entry::Missing => None,
         Entry::File => {
             let (bytes, st) = loc.read_bytes()?;
             if bytes == content.as_bytes() {
-                return Ok(ActionOutcome::already_done(
-                    output(path, content.len()),
-                    "written",
-                ));
+                let out = output(path, content.len());
+                log.before(already(&out, "written"))?;
+                return Ok(ActionOutcome::already_done(out, "written"));
             }
             let text = String::from_utf8(bytes).map_err(|_| not_capturable(path, "overwritten"))?;
             Some((text, st.st_mode & 0o777))
         }
     };
-    loc.replace(content.as_bytes(), previous.as_ref().map(|p| p.1), false)?;
     let rollback = json!({
         "path": path,
         "existed": previous.is_some(),
@@ -106,15 +123,21 @@ fn write_located(loc: &Location, path: &str, content: &str) -> Result<ActionOutc
         "written_sha256": hex::encode(Sha256::digest(content.as_bytes())),
         "created_dirs": loc.created_dirs,
     });
+    log.before(rollback.clone())?;
+    loc.replace(content.as_bytes(), previous.as_ref().map(|p| p.1), false)?;
     Ok(fresh(output(path, content.len()), rollback))
 }
 
-fn delete_file(jail: &Jail, path: &str) -> Result<ActionOutcome, String> {
+fn delete_file(jail: &Jail, path: &str, log: &mut dyn StepLog) -> Result<ActionOutcome, String> {
+    let gone = |log: &mut dyn StepLog| {
+        log.before(already(&path_map(path), "deleted"))?;
+        Ok(ActionOutcome::already_done(path_map(path), "deleted"))
+    };
     let Some(loc) = jail.locate(path, false)? else {
-        return Ok(ActionOutcome::already_done(path_map(path), "deleted"));
+        return gone(log);
     };
     match loc.entry()? {
-        Entry::Missing => return Ok(ActionOutcome::already_done(path_map(path), "deleted")),
+        Entry::Missing => return gone(log),
         Entry::Dir => {
             return Err(format!(
                 "'{path}' is a folder — delete_file only deletes files"
@@ -130,18 +153,143 @@ fn delete_file(jail: &Jail, path: &str) -> Result<ActionOutcome, String> {
             "'{path}' changed while it was being deleted — not deleted"
         ));
     }
-    loc.remove_file()?;
     let rollback = json!({"path": path, "content": content, "mode": st.st_mode & 0o777});
+    log.before(rollback.clone())?;
+    loc.remove_file()?;
     Ok(fresh(output(path, content.len()), rollback))
 }
 
-fn list_dir(jail: &Jail, path: &str) -> Result<ActionOutcome, String> {
+fn list_dir(jail: &Jail, path: &str, log: &mut dyn StepLog) -> Result<ActionOutcome, String> {
+    log.before(json!({}))?;
     let loc = jail.locate(path, false)?.ok_or_else(|| missing(path))?;
     let entries = loc.list()?;
     Ok(ActionOutcome::ok(
         json!({"path": path, "entries": entries}),
         json!({}),
     ))
+}
+
+/// What recovery found about an interrupted `write_file` or `delete_file` (SPEC §5.5): the file
+/// is looked at again and compared with `pre`, the undo data recorded before the change.
+/// (Read-only actions and `already_done` steps are answered by the caller.)
+pub(super) fn recover(
+    jail: &Jail,
+    action: &str,
+    pre: &Map<String, Value>,
+) -> (Recovered, ActionOutcome) {
+    let path = match data_str(pre, "path") {
+        Ok(path) => path,
+        Err(e) => return unknown(pre, &e),
+    };
+    let now = match current(jail, path) {
+        Ok(now) => now,
+        Err(e) => return unknown(pre, &format!("cannot look at '{path}': {e}")),
+    };
+    let hash = |bytes: &[u8]| hex::encode(Sha256::digest(bytes));
+    match action {
+        "write_file" => {
+            let Ok(written) = data_str(pre, "written_sha256") else {
+                return unknown(pre, "the step record has no `written_sha256`");
+            };
+            let existed = pre.get("existed").and_then(Value::as_bool).unwrap_or(true);
+            let previous = pre.get("previous_content").and_then(Value::as_str);
+            match now {
+                Current::File(bytes) if hash(&bytes) == written => (
+                    Recovered::Done,
+                    fresh(output(path, bytes.len()), Value::Object(pre.clone())),
+                ),
+                Current::Missing if !existed => (
+                    Recovered::NotDone,
+                    not_done(path, "the file still does not exist"),
+                ),
+                Current::File(bytes)
+                    if existed && previous.is_some_and(|p| p.as_bytes() == bytes) =>
+                {
+                    (
+                        Recovered::NotDone,
+                        not_done(path, "the file still holds its previous content"),
+                    )
+                }
+                Current::Missing => unknown(pre, &format!("'{path}' was deleted since")),
+                Current::Dir => unknown(pre, &format!("'{path}' is now a folder")),
+                Current::File(bytes) => unknown(
+                    pre,
+                    &format!(
+                        "'{path}' holds neither the content written (sha256 {written}) nor the previous content (found sha256 {})",
+                        hash(&bytes)
+                    ),
+                ),
+            }
+        }
+        "delete_file" => {
+            let recorded = pre.get("content").and_then(Value::as_str);
+            match now {
+                Current::Missing => (
+                    Recovered::Done,
+                    fresh(
+                        output(path, recorded.map_or(0, str::len)),
+                        Value::Object(pre.clone()),
+                    ),
+                ),
+                Current::File(bytes) if recorded.is_some_and(|c| c.as_bytes() == bytes) => (
+                    Recovered::NotDone,
+                    not_done(path, "the file still holds the content it had"),
+                ),
+                Current::Dir => unknown(pre, &format!("'{path}' is now a folder")),
+                Current::File(bytes) => unknown(
+                    pre,
+                    &format!(
+                        "'{path}' exists with other content than recorded (found sha256 {})",
+                        hash(&bytes)
+                    ),
+                ),
+            }
+        }
+        other => unknown(
+            pre,
+            &format!("`{other}` is not a filesystem action that changes files"),
+        ),
+    }
+}
+
+/// What a path holds now, for recovery.
+enum Current {
+    Missing,
+    Dir,
+    File(Vec<u8>),
+}
+
+fn current(jail: &Jail, path: &str) -> Result<Current, String> {
+    let Some(loc) = jail.locate(path, false)? else {
+        return Ok(Current::Missing);
+    };
+    Ok(match loc.entry()? {
+        Entry::Missing => Current::Missing,
+        Entry::Dir => Current::Dir,
+        Entry::File => Current::File(loc.read_bytes()?.0),
+    })
+}
+
+fn not_done(path: &str, why: &str) -> ActionOutcome {
+    ActionOutcome::ok(json!({"path": path, "not_done": why}), json!({}))
+}
+
+/// Neither state found: the recorded undo data is kept, so an undo runs with its usual guard
+/// (the file must hold what the write left) and refuses otherwise.
+fn unknown(pre: &Map<String, Value>, why: &str) -> (Recovered, ActionOutcome) {
+    let mut out = Map::new();
+    if let Some(path) = pre.get("path") {
+        out.insert("path".into(), path.clone());
+    }
+    out.insert("unknown".into(), json!(why));
+    (Recovered::Unknown, fresh(out, Value::Object(pre.clone())))
+}
+
+/// The step record of an action that found its desired state already there.
+fn already(output: &Map<String, Value>, word: &str) -> Value {
+    let mut pre = output.clone();
+    pre.insert("already_done".into(), json!(word));
+    Value::Object(pre)
 }
 
 /// Restores the previous content, or deletes the file the run created — only if the file

@@ -25,6 +25,10 @@ use rustix::io::Errno;
 
 use super::MAX_FILE_BYTES;
 
+/// The name prefix of the temporary files atomic writes create beside their target. They are
+/// never listed, and [`Jail::remove_temp_files`] removes those a crash left behind.
+pub(super) const TMP_PREFIX: &str = ".enact-tmp-";
+
 /// The message for every path that escapes the root (SPEC §7).
 pub(super) fn outside(given: &str) -> String {
     format!("Path '{given}' resolves outside the root — operation blocked")
@@ -212,6 +216,114 @@ impl Jail {
     }
 }
 
+impl Jail {
+    /// Removes the temporary files of atomic writes (`.enact-tmp-*`, regular files only) that
+    /// a crash left anywhere beneath the root, if their last change is at least `min_age` old
+    /// (a younger one may belong to a write still under way in another process). Folders are
+    /// walked through handles with symlinks never followed, and Enact's own files (the
+    /// receipts folder) are skipped. Returns the root-relative paths removed; a root that does
+    /// not exist holds nothing.
+    pub(super) fn remove_temp_files(
+        &self,
+        min_age: std::time::Duration,
+    ) -> Result<Vec<String>, String> {
+        let guards = self.guards();
+        let root = match rustix::fs::open(
+            &self.root,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(format!(
+                    "cannot open the filesystem root '{}': {e}",
+                    self.root.display()
+                ));
+            }
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let min_age = min_age.as_secs();
+        let mut removed = Vec::new();
+        // Folders still to visit, root-relative; each is opened again from the root, one
+        // component at a time, so no more than a path's depth of handles is ever open.
+        let mut pending: Vec<Vec<String>> = vec![Vec::new()];
+        while let Some(parts) = pending.pop() {
+            let shown = parts.join("/");
+            let mut dir = root.try_clone().map_err(|e| {
+                format!(
+                    "cannot open the filesystem root '{}': {e}",
+                    self.root.display()
+                )
+            })?;
+            let mut reachable = true;
+            for part in &parts {
+                match open_dir(&dir, part) {
+                    Ok(next) => dir = next,
+                    // Gone or swapped for a symlink meanwhile: nothing of ours to remove there.
+                    Err(_) => {
+                        reachable = false;
+                        break;
+                    }
+                }
+            }
+            if !reachable || check_guards(&guards, &dir_stat(&dir, &shown)?, &shown).is_err() {
+                continue;
+            }
+            let reader = rustix::fs::Dir::read_from(&dir).map_err(|e| {
+                format!(
+                    "cannot list '{}' under the root: {e}",
+                    if shown.is_empty() { "." } else { &shown }
+                )
+            })?;
+            for entry in reader {
+                let entry =
+                    entry.map_err(|e| format!("cannot list '{shown}' under the root: {e}"))?;
+                let raw = entry.file_name();
+                if raw == c"." || raw == c".." {
+                    continue;
+                }
+                let Ok(name) = raw.to_str() else { continue };
+                let Ok(st) = rustix::fs::statat(&dir, raw, AtFlags::SYMLINK_NOFOLLOW) else {
+                    continue;
+                };
+                let path = if shown.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{shown}/{name}")
+                };
+                match FileType::from_raw_mode(st.st_mode) {
+                    FileType::Directory => {
+                        let mut next = parts.clone();
+                        next.push(name.to_string());
+                        pending.push(next);
+                    }
+                    FileType::RegularFile if name.starts_with(TMP_PREFIX) => {
+                        let changed = u64::try_from(st.st_mtime).unwrap_or(0);
+                        if now.saturating_sub(changed) < min_age {
+                            continue;
+                        }
+                        match rustix::fs::unlinkat(&dir, raw, AtFlags::empty()) {
+                            Ok(()) => removed.push(path),
+                            Err(Errno::NOENT) => {}
+                            Err(e) => {
+                                return Err(format!(
+                                    "cannot remove the leftover temporary file '{path}': {e}"
+                                ));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        removed.sort();
+        Ok(removed)
+    }
+}
+
 /// Splits a `/`-separated path and resolves `.` and `..` lexically. At the top, `..` either
 /// stays there (`clamp`: an absolute path, where `/..` is `/`) or escapes (`None`).
 fn lexical(path: &str, clamp: bool) -> Option<Vec<String>> {
@@ -393,7 +505,7 @@ impl Location {
         exclusive: bool,
     ) -> Result<bool, String> {
         let name = self.file_name()?;
-        let tmp = format!(".enact-tmp-{}", uuid::Uuid::new_v4().simple());
+        let tmp = format!("{TMP_PREFIX}{}", uuid::Uuid::new_v4().simple());
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(&self.dir, tmp.as_str(), flags, Mode::from_raw_mode(0o666))
@@ -480,7 +592,7 @@ impl Location {
         for entry in reader {
             let entry = entry.map_err(|e| format!("cannot list '{}': {e}", self.given))?;
             let raw = entry.file_name();
-            if raw == c"." || raw == c".." {
+            if raw == c"." || raw == c".." || raw.to_bytes().starts_with(TMP_PREFIX.as_bytes()) {
                 continue;
             }
             let is_dir = match entry.file_type() {

@@ -26,10 +26,13 @@ mod jail;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
 
 use serde_json::{Map, Value, json};
 
-use super::ActionOutcome;
+use super::{ActionOutcome, Recovered, StepLog, recover_without_asking};
 use crate::config::Config;
 use crate::kernel::receipt::ActionRecord;
 use jail::Jail;
@@ -61,14 +64,97 @@ impl FsConnector {
         json!({"type": "filesystem", "root": self.jail.root().display().to_string()})
     }
 
-    pub async fn execute(&self, action: &str, args: &Map<String, Value>) -> ActionOutcome {
+    /// Runs the action on tokio's blocking pool; its step record is handed back here and
+    /// written through `log` while the blocking thread waits, so nothing is written before
+    /// `log.before` has returned `Ok`.
+    pub async fn execute(
+        &self,
+        action: &str,
+        args: &Map<String, Value>,
+        log: &mut dyn StepLog,
+    ) -> ActionOutcome {
         let (jail, action, args) = (Arc::clone(&self.jail), action.to_string(), args.clone());
-        blocking(move || actions::execute(&jail, &action, &args)).await
+        let (pre_tx, pre_rx) = oneshot::channel();
+        let (ack_tx, ack_rx) = oneshot::channel();
+        let mut relay = Relay {
+            pre: Some(pre_tx),
+            ack: Some(ack_rx),
+        };
+        let task = tokio::task::spawn_blocking(move || {
+            actions::execute(&jail, &action, &args, &mut relay)
+        });
+        // No step record comes when the action ends before changing anything (the sender is
+        // dropped with the task's closure).
+        if let Ok(pre) = pre_rx.await {
+            let _ = ack_tx.send(log.before(pre));
+        }
+        task.await.unwrap_or_else(|e| {
+            ActionOutcome::failed(format!("filesystem action did not complete: {e}"))
+        })
+    }
+
+    /// Whether an interrupted `write_file` / `delete_file` happened: the file now holds the
+    /// content written (`Done`), still the content before (`NotDone`), or something else
+    /// (`Unknown`). See [`Recovered`].
+    pub async fn recover(
+        &self,
+        action: &str,
+        _args: &Map<String, Value>,
+        pre: &Value,
+    ) -> (Recovered, ActionOutcome) {
+        let read_only = matches!(action, "read_file" | "list_dir");
+        if let Some(found) = recover_without_asking(read_only, pre) {
+            return found;
+        }
+        let (jail, action) = (Arc::clone(&self.jail), action.to_string());
+        let pre = pre.as_object().cloned().unwrap_or_default();
+        let kept = Value::Object(pre.clone());
+        tokio::task::spawn_blocking(move || actions::recover(&jail, &action, &pre))
+            .await
+            .unwrap_or_else(|e| {
+                (
+                    Recovered::Unknown,
+                    ActionOutcome::ok(
+                        json!({"already_done": false, "unknown": format!("the file could not be looked at: {e}")}),
+                        kept,
+                    ),
+                )
+            })
+    }
+
+    /// Removes the temporary files of atomic writes that a crash left beneath the root, if
+    /// unchanged for at least `min_age` (`Duration::ZERO`: all of them); returns their
+    /// root-relative paths. Recovery calls it; `list_dir` never shows such files anyway.
+    pub async fn remove_temp_files(&self, min_age: Duration) -> Result<Vec<String>, String> {
+        let jail = Arc::clone(&self.jail);
+        tokio::task::spawn_blocking(move || jail.remove_temp_files(min_age))
+            .await
+            .map_err(|e| format!("the temporary-file sweep did not complete: {e}"))?
     }
 
     pub async fn undo(&self, record: &ActionRecord) -> ActionOutcome {
         let (jail, record) = (Arc::clone(&self.jail), record.clone());
         blocking(move || actions::undo(&jail, &record)).await
+    }
+}
+
+/// The step log an action on the blocking pool sees: it sends `pre` to the async side, which
+/// writes it through the real log, and waits for the answer. Only one record per action.
+struct Relay {
+    pre: Option<oneshot::Sender<Value>>,
+    ack: Option<oneshot::Receiver<Result<(), String>>>,
+}
+
+impl StepLog for Relay {
+    fn before(&mut self, pre: Value) -> Result<(), String> {
+        let (Some(tx), Some(rx)) = (self.pre.take(), self.ack.take()) else {
+            return Err("a second step record for one filesystem action — refused".into());
+        };
+        tx.send(pre).map_err(|_| {
+            "the step record could not be handed over: the call was dropped".to_string()
+        })?;
+        rx.blocking_recv()
+            .map_err(|_| "the step record was not confirmed: the call was dropped".to_string())?
     }
 }
 

@@ -11,12 +11,13 @@
 mod actions;
 mod client;
 mod errors;
+mod recover;
 mod undo;
 
 use octocrab::Octocrab;
 use serde_json::{Map, Value, json};
 
-use super::ActionOutcome;
+use super::{ActionOutcome, Recovered, StepLog, recover_without_asking};
 use crate::kernel::plan::{repo_in_scope, validate_branch, validate_repo_path};
 use crate::kernel::receipt::ActionRecord;
 use crate::secret::Secret;
@@ -72,7 +73,15 @@ impl GithubConnector {
         json!({"type": "github", "base_url": self.client.base_url()})
     }
 
-    pub async fn execute(&self, action: &str, args: &Map<String, Value>) -> ActionOutcome {
+    /// Runs one action; its step record goes through `log` just before the request that
+    /// changes what others see (`push_commit`: after the new commit exists, before the branch
+    /// moves to it).
+    pub async fn execute(
+        &self,
+        action: &str,
+        args: &Map<String, Value>,
+        log: &mut dyn StepLog,
+    ) -> ActionOutcome {
         let (repo, call) = match self.parse_call(action, args) {
             Ok(parsed) => parsed,
             Err(e) => return ActionOutcome::failed(format!("{action}: {e}")),
@@ -90,23 +99,52 @@ impl GithubConnector {
         };
         match call {
             Call::CreateBranch { branch, from } => {
-                actions::create_branch(&cx, &branch, &from).await
+                actions::create_branch(&cx, &branch, &from, log).await
             }
-            Call::DeleteBranch { branch } => actions::delete_branch(&cx, &branch).await,
+            Call::DeleteBranch { branch } => actions::delete_branch(&cx, &branch, log).await,
             Call::CreatePr {
                 title,
                 head,
                 base,
                 body,
-            } => actions::create_pr(&cx, &title, &head, &base, &body).await,
-            Call::CreateIssue { title, body } => actions::create_issue(&cx, &title, &body).await,
-            Call::MergePr { number } => actions::merge_pr(&cx, number).await,
+            } => actions::create_pr(&cx, &title, &head, &base, &body, log).await,
+            Call::CreateIssue { title, body } => {
+                actions::create_issue(&cx, &title, &body, log).await
+            }
+            Call::MergePr { number } => actions::merge_pr(&cx, number, log).await,
             Call::PushCommit {
                 branch,
                 message,
                 files,
-            } => actions::push_commit(&cx, &branch, &message, &files).await,
+            } => actions::push_commit(&cx, &branch, &message, &files, log).await,
         }
+    }
+
+    /// Whether an interrupted action happened, asked of GitHub (see [`recover`]).
+    pub async fn recover(
+        &self,
+        action: &str,
+        args: &Map<String, Value>,
+        pre: &Value,
+    ) -> (Recovered, ActionOutcome) {
+        if let Some(found) = recover_without_asking(false, pre) {
+            return found;
+        }
+        let repo = match self.checked_repo(pre.get("repo").or_else(|| args.get("repo"))) {
+            Ok(repo) => repo,
+            Err(e) => return recover::unknown(pre, &format!("{action}: {e}")),
+        };
+        let gh = match self.client.get() {
+            Ok(gh) => gh,
+            Err(e) => return recover::unknown(pre, &format!("{action} on {repo}: {e}")),
+        };
+        let cx = Ctx {
+            gh,
+            repo: &repo,
+            action,
+            base_url: self.client.base_url(),
+        };
+        recover::run(&cx, action, args, pre).await
     }
 
     /// Reverses one recorded action (SPEC §6), only if GitHub still holds what the run left.

@@ -10,7 +10,7 @@ use tokio_postgres::{Client, Transaction};
 use super::catalog::{Table, ident};
 use super::rows::{TextRow, key_match, keys_json, read_row, record_of, select_list, where_sql};
 use super::{Failure, db_error};
-use crate::connector::ActionOutcome;
+use crate::connector::{ActionOutcome, StepLog};
 
 /// `select_rows {table, where, limit}` → `{rows}`; works on any relation, ordered by the
 /// primary key when there is one.
@@ -46,6 +46,7 @@ pub async fn insert_row(
     db: &mut Client,
     table: &str,
     data: &Map<String, Value>,
+    log: &mut dyn StepLog,
 ) -> Result<ActionOutcome, Failure> {
     let tx = begin(db).await?;
     let table = Table::load(&tx, table).await?;
@@ -80,10 +81,13 @@ pub async fn insert_row(
         .await
         .map_err(|e| db_error("cannot insert", &e))?;
     let (json, text) = read_row(&table, &row, 0)?;
-    commit(tx).await?;
+    let undo_data = json!({"schema": table.schema, "table": table.name, "primary_key": table.primary_key, "row": text});
+    if let Some(refused) = log_then_commit(tx, &undo_data, log).await? {
+        return Ok(refused);
+    }
     Ok(ActionOutcome::ok(
         json!({"row": json, "already_done": false}),
-        json!({"schema": table.schema, "table": table.name, "primary_key": table.primary_key, "row": text}),
+        undo_data,
     ))
 }
 
@@ -95,6 +99,7 @@ pub async fn update_row(
     data: &Map<String, Value>,
     filter: &Map<String, Value>,
     max_rows: u64,
+    log: &mut dyn StepLog,
 ) -> Result<ActionOutcome, Failure> {
     if filter.is_empty() {
         return Err(Failure::new(
@@ -136,16 +141,20 @@ pub async fn update_row(
         .iter()
         .map(|r| read_row(&table, r, 0).map(|(_, text)| text))
         .collect::<Result<Vec<_>, _>>()?;
-    commit(tx).await?;
+    let count = new.len();
+    let undo_data = json!({
+        "schema": table.schema,
+        "table": table.name,
+        "primary_key": table.primary_key,
+        "old_rows": old,
+        "new_rows": new,
+    });
+    if let Some(refused) = log_then_commit(tx, &undo_data, log).await? {
+        return Ok(refused);
+    }
     Ok(ActionOutcome::ok(
-        json!({"rows_updated": new.len(), "already_done": false}),
-        json!({
-            "schema": table.schema,
-            "table": table.name,
-            "primary_key": table.primary_key,
-            "old_rows": old,
-            "new_rows": new,
-        }),
+        json!({"rows_updated": count, "already_done": false}),
+        undo_data,
     ))
 }
 
@@ -156,6 +165,7 @@ pub async fn delete_row(
     table: &str,
     filter: &Map<String, Value>,
     max_rows: u64,
+    log: &mut dyn StepLog,
 ) -> Result<ActionOutcome, Failure> {
     if filter.is_empty() {
         return Err(Failure::new(
@@ -169,9 +179,15 @@ pub async fn delete_row(
     table.check_no_cascading_references(&tx).await?;
     let old = lock_rows(&tx, &table, filter, max_rows, "delete").await?;
     if old.is_empty() {
-        commit(tx).await?;
         let mut output = Map::new();
         output.insert("rows_deleted".into(), json!(0));
+        let mut pre = output.clone();
+        pre.insert("already_done".into(), json!("deleted"));
+        if let Err(e) = log.before(Value::Object(pre)) {
+            rollback(tx).await;
+            return Ok(ActionOutcome::failed(e));
+        }
+        commit(tx).await?;
         return Ok(ActionOutcome::already_done(output, "deleted"));
     }
     let sql = format!(
@@ -188,10 +204,14 @@ pub async fn delete_row(
         .iter()
         .map(|r| read_row(&table, r, 0).map(|(_, text)| text))
         .collect::<Result<Vec<_>, _>>()?;
-    commit(tx).await?;
+    let count = deleted.len();
+    let undo_data = json!({"schema": table.schema, "table": table.name, "primary_key": table.primary_key, "rows": deleted});
+    if let Some(refused) = log_then_commit(tx, &undo_data, log).await? {
+        return Ok(refused);
+    }
     Ok(ActionOutcome::ok(
-        json!({"rows_deleted": deleted.len(), "already_done": false}),
-        json!({"schema": table.schema, "table": table.name, "primary_key": table.primary_key, "rows": deleted}),
+        json!({"rows_deleted": count, "already_done": false}),
+        undo_data,
     ))
 }
 
@@ -249,6 +269,38 @@ fn order_by(table: &Table) -> String {
         .map(|k| format!("t.{}", ident(k)))
         .collect();
     format!("ORDER BY {}", cols.join(", "))
+}
+
+/// The end of a mutating action whose change is made but not committed: writes the step
+/// record (the rollback data plus the transaction's id, `txid`, by which recovery asks
+/// `pg_xact_status`) and only then commits. When the record cannot be written, the transaction
+/// is rolled back and the failed outcome carrying the log's message is returned as `Some`.
+async fn log_then_commit(
+    tx: Transaction<'_>,
+    rollback_data: &Value,
+    log: &mut dyn StepLog,
+) -> Result<Option<ActionOutcome>, Failure> {
+    let txid: String = tx
+        .query_one("SELECT pg_current_xact_id()::text", &[])
+        .await
+        .map(|r| r.get(0))
+        .map_err(|e| db_error("cannot read the transaction id", &e))?;
+    let mut pre = rollback_data.as_object().cloned().unwrap_or_default();
+    pre.insert("txid".into(), json!(txid));
+    if let Err(e) = log.before(Value::Object(pre)) {
+        rollback(tx).await;
+        return Ok(Some(ActionOutcome::failed(e)));
+    }
+    commit(tx).await?;
+    Ok(None)
+}
+
+/// Rolls back explicitly (dropping the transaction would too, but later). A failure leaves
+/// the transaction uncommitted all the same; the connection is then checked on next use.
+async fn rollback(tx: Transaction<'_>) {
+    if let Err(e) = tx.rollback().await {
+        tracing::warn!(error = %e, "rollback after a refused step record failed");
+    }
 }
 
 pub(super) async fn begin(db: &mut Client) -> Result<Transaction<'_>, Failure> {

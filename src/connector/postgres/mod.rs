@@ -16,6 +16,7 @@
 
 mod actions;
 mod catalog;
+mod recover;
 mod rows;
 mod tls;
 mod undo;
@@ -27,7 +28,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use tokio_postgres::Client;
 use tokio_postgres::config::Host;
 
-use super::ActionOutcome;
+use super::{ActionOutcome, Recovered, StepLog, recover_without_asking};
 use crate::kernel::receipt::ActionRecord;
 use crate::secret::Secret;
 
@@ -162,10 +163,17 @@ impl PgConnector {
         self.target.clone()
     }
 
-    pub async fn execute(&self, action: &str, args: &Map<String, Value>) -> ActionOutcome {
+    /// Runs one action. A mutating action writes its step record through `log` inside its
+    /// transaction, after the change and before `COMMIT` (see [`actions`]).
+    pub async fn execute(
+        &self,
+        action: &str,
+        args: &Map<String, Value>,
+        log: &mut dyn StepLog,
+    ) -> ActionOutcome {
         let table = args.get("table").and_then(Value::as_str).unwrap_or("?");
         let label = format!("{action} on `{table}`");
-        match self.perform(Work::Action(action, args)).await {
+        match self.perform(Work::Action(action, args, log)).await {
             Ok(outcome) => outcome,
             Err(failure) => ActionOutcome::failed(self.failure_message(&label, failure)),
         }
@@ -207,14 +215,48 @@ impl PgConnector {
         self.scrub(message)
     }
 
+    /// Whether an interrupted mutating action committed: `pg_xact_status` of the transaction id
+    /// its step record holds (`committed` → `Done`, `aborted` → `NotDone`, unknown to the
+    /// server → `Unknown`). A transaction still in progress belongs to a session whose client
+    /// is gone (recovery only looks at steps of dead processes): it is waited for briefly, and
+    /// if its session sits idle in the transaction, that session is terminated, which aborts it.
+    pub async fn recover(
+        &self,
+        action: &str,
+        args: &Map<String, Value>,
+        pre: &Value,
+    ) -> (Recovered, ActionOutcome) {
+        if let Some(found) = recover_without_asking(action == "select_rows", pre) {
+            return found;
+        }
+        let table = args.get("table").and_then(Value::as_str).unwrap_or("?");
+        let Some(txid) = pre
+            .get("txid")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            return recover::unknown(pre, "the step record holds no valid transaction id");
+        };
+        match self.perform(Work::Recover(txid)).await {
+            Ok(outcome) => recover::judge(action, pre, txid, outcome),
+            Err(Failure { message: why, .. }) => recover::unknown(
+                pre,
+                &self.scrub(format!(
+                    "cannot ask the database whether transaction {txid} of {action} on `{table}` committed: {why}"
+                )),
+            ),
+        }
+    }
+
     /// Runs one action or undo on the connection (holding it throughout).
     async fn perform(&self, work: Work<'_>) -> Result<ActionOutcome, Failure> {
         let mut slot = self.connection().await?;
         let result = match (slot.as_mut(), work) {
             (None, _) => Err(Failure::new("no database connection")),
-            (Some(db), Work::Action(action, args)) => {
-                dispatch(db, action, args, self.max_rows).await
+            (Some(db), Work::Action(action, args, log)) => {
+                dispatch(db, action, args, self.max_rows, log).await
             }
+            (Some(db), Work::Recover(txid)) => recover::status(db, txid).await,
             (Some(db), Work::Undo(action, data)) => undo::run(db, action, data).await,
         };
         Self::release(&mut slot, &result);
@@ -282,8 +324,10 @@ impl PgConnector {
 /// What [`PgConnector::perform`] runs: an action with its arguments, or the undo of a recorded
 /// action with its rollback data.
 enum Work<'a> {
-    Action(&'a str, &'a Map<String, Value>),
+    Action(&'a str, &'a Map<String, Value>, &'a mut dyn StepLog),
     Undo(&'a str, &'a Map<String, Value>),
+    /// The status of a recorded transaction, as an outcome whose output is `{"status": …}`.
+    Recover(&'a str),
 }
 
 async fn dispatch(
@@ -291,6 +335,7 @@ async fn dispatch(
     action: &str,
     args: &Map<String, Value>,
     max_rows: u64,
+    log: &mut dyn StepLog,
 ) -> Result<ActionOutcome, Failure> {
     let table = args
         .get("table")
@@ -310,13 +355,16 @@ async fn dispatch(
                     Failure::new("argument `limit` must be a non-negative integer")
                 })?,
             };
+            if let Err(e) = log.before(json!({})) {
+                return Ok(ActionOutcome::failed(e));
+            }
             actions::select_rows(db, table, object("where")?, limit).await
         }
-        "insert_row" => actions::insert_row(db, table, object("data")?).await,
+        "insert_row" => actions::insert_row(db, table, object("data")?, log).await,
         "update_row" => {
-            actions::update_row(db, table, object("data")?, object("where")?, max_rows).await
+            actions::update_row(db, table, object("data")?, object("where")?, max_rows, log).await
         }
-        "delete_row" => actions::delete_row(db, table, object("where")?, max_rows).await,
+        "delete_row" => actions::delete_row(db, table, object("where")?, max_rows, log).await,
         other => Err(Failure::new(format!("`{other}` is not a postgres action"))),
     }
 }
