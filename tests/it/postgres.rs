@@ -1045,7 +1045,7 @@ async fn the_password_never_reaches_receipts_outputs_or_errors() {
         );
     }
     let receipts = all_receipts(&pg.receipts());
-    assert!(receipts.contains("\"type\": \"postgres\""));
+    assert!(receipts.contains("\"type\":\"postgres\""));
     assert!(!receipts.contains(&password));
     let target = &pg.engine.registry().systems["db"].connector.target();
     assert_eq!(
@@ -1233,7 +1233,7 @@ mod write_ahead {
     use crate::steplog::{Probe, block_on};
 
     fn connector() -> PgConnector {
-        PgConnector::new(&Secret::new(test_dsn()), 100).unwrap()
+        PgConnector::new(&Secret::new(test_dsn()), 100, std::time::Duration::from_secs(30)).unwrap()
     }
 
     fn obj(v: Value) -> Map<String, Value> {
