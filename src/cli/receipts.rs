@@ -198,7 +198,10 @@ fn export(store: &Store, dir: &std::path::Path) -> u8 {
     }
     let mut n = 0usize;
     let result = store.for_each_receipt(|value| {
-        let run_id = value.get("run_id").and_then(serde_json::Value::as_str).unwrap_or_default();
+        let run_id = value
+            .get("run_id")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
         if !crate::kernel::receipt::is_valid_run_id(run_id) {
             return Ok(());
         }
@@ -253,7 +256,10 @@ fn repair(store: &Store, operator: Option<String>) -> u8 {
         Ok(Some(record)) => {
             println!(
                 "acknowledged: {} (record {run_id}); appends resume",
-                record.get("lost").map(|l| l.to_string()).unwrap_or_default()
+                record
+                    .get("lost")
+                    .map(|l| l.to_string())
+                    .unwrap_or_default()
             );
             EXIT_OK
         }

@@ -37,7 +37,9 @@ pub async fn run(arg: &ConfigArg) -> u8 {
                 );
             }
             if report.has_unknown() {
-                println!("some steps stay unknown: check those systems by hand before rolling back");
+                println!(
+                    "some steps stay unknown: check those systems by hand before rolling back"
+                );
                 EXIT_FAILED
             } else {
                 EXIT_OK

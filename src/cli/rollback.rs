@@ -13,9 +13,7 @@ pub async fn run(arg: &ConfigArg, run_id: &str, dry_run: bool) -> u8 {
         Ok(e) => e,
         Err(code) => return code,
     };
-    if !dry_run
-        && let Err(e) = engine.recover().await
-    {
+    if !dry_run && let Err(e) = engine.recover().await {
         eprintln!("error: recovery of interrupted runs failed, so the rollback does not run: {e}");
         return EXIT_FAILED;
     }

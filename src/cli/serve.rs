@@ -22,7 +22,9 @@ pub async fn run(arg: &ConfigArg) -> u8 {
         Err(code) => return code,
     };
     if let Err(e) = engine.check_journal() {
-        eprintln!("error: the receipts journal cannot be written, so nothing could run safely: {e}");
+        eprintln!(
+            "error: the receipts journal cannot be written, so nothing could run safely: {e}"
+        );
         return EXIT_FAILED;
     }
     match engine.recover().await {
@@ -31,7 +33,9 @@ pub async fn run(arg: &ConfigArg) -> u8 {
                 tracing::warn!(run_id = %run.run_id, workflow = %run.workflow, steps = ?run.steps, "recovered a run interrupted by a crash");
             }
         }
-        Err(e) => tracing::error!(error = %e, "recovery of interrupted runs failed; serving anyway"),
+        Err(e) => {
+            tracing::error!(error = %e, "recovery of interrupted runs failed; serving anyway")
+        }
     }
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -41,7 +45,10 @@ pub async fn run(arg: &ConfigArg) -> u8 {
     let result = crate::mcp::serve(engine.clone(), input, tokio::io::stdout()).await;
     let left = engine.flush();
     if left > 0 {
-        tracing::error!(runs = left, "receipts still unrecorded at exit; recovery will finish those runs");
+        tracing::error!(
+            runs = left,
+            "receipts still unrecorded at exit; recovery will finish those runs"
+        );
     }
     match result {
         Ok(()) => EXIT_OK,

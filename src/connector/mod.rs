@@ -80,6 +80,17 @@ pub trait StepLog: Send {
     fn before(&mut self, pre: Value) -> Result<(), String>;
 }
 
+/// How an undo treats a target that already holds its state from before the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UndoMode {
+    /// Any difference from what the run left fails the step (SPEC §6).
+    Guarded,
+    /// Retrying an undo that a crash interrupted (its outcome unknown): a target already in its
+    /// state from before the run counts as undone, so a retried rollback does not stay PARTIAL
+    /// because its first attempt succeeded. Any other difference still fails the step.
+    AfterCrash,
+}
+
 /// What recovery found out about a step whose process died after its step record (SPEC §5.5).
 ///
 /// Each connector's `recover(action, args, pre)` (`pre`: what the action gave
@@ -209,11 +220,13 @@ impl Connector {
         }
     }
 
-    pub async fn undo(&self, record: &ActionRecord) -> ActionOutcome {
+    pub async fn undo(&self, record: &ActionRecord, mode: UndoMode) -> ActionOutcome {
         match self {
-            Connector::Filesystem(c) => c.undo(record).await,
+            Connector::Filesystem(c) => c.undo(record, mode).await,
+            // GitHub's undos are idempotent already (a deleted branch, a closed PR, a ref at
+            // its parent count as done), so both modes are the same there.
             Connector::Github(c) => c.undo(record).await,
-            Connector::Postgres(c) => c.undo(record).await,
+            Connector::Postgres(c) => c.undo(record, mode).await,
         }
     }
 }
@@ -257,7 +270,7 @@ impl System {
 
     /// Undoes one recorded action. Runs even for actions no longer allowed (it can only
     /// reverse what the run recorded), but refuses when the system is not the recorded one.
-    pub async fn undo(&self, record: &ActionRecord) -> ActionOutcome {
+    pub async fn undo(&self, record: &ActionRecord, mode: UndoMode) -> ActionOutcome {
         let here = self.connector.target();
         if record.target != here {
             return ActionOutcome::failed(format!(
@@ -265,6 +278,6 @@ impl System {
                 self.name, record.target, here
             ));
         }
-        self.connector.undo(record).await
+        self.connector.undo(record, mode).await
     }
 }

@@ -10,9 +10,9 @@ use serde_json::{Map, Value, json};
 
 mod recovery;
 
-pub use recovery::{RecoveryReport, RecoveredRun};
+pub use recovery::{RecoveredRun, RecoveryReport};
 
-use crate::connector::{ActionOutcome, Connector, StepLog};
+use crate::connector::{ActionOutcome, Connector, Recovered, StepLog, UndoMode};
 use crate::kernel::context::{Context, Facts};
 use crate::kernel::plan::{self, Guard, Step};
 use crate::kernel::policy::{self, Decision, PolicyKind, PolicyResult, Verdict};
@@ -611,14 +611,16 @@ impl Engine {
         let queries = policy::rate_queries(policies, workflow, &planned.args);
         let mut verdict = None;
         let actor = self.registry.config.actor.email.clone();
-        let intended = self.store.gate_and_intend(&queries, &actor, now, &mut |counts| {
-            facts.rate_counts = counts.clone();
-            let v = self.judge(workflow, &planned, now, &facts);
-            let pass = v.decision == Decision::Pass && !cancel.is_cancelled();
-            let intent = pass.then(|| self.intent_fields(&run, &v));
-            verdict = Some(v);
-            intent
-        });
+        let intended = self
+            .store
+            .gate_and_intend(&queries, &actor, now, &mut |counts| {
+                facts.rate_counts = counts.clone();
+                let v = self.judge(workflow, &planned, now, &facts);
+                let pass = v.decision == Decision::Pass && !cancel.is_cancelled();
+                let intent = pass.then(|| self.intent_fields(&run, &v));
+                verdict = Some(v);
+                intent
+            });
         let verdict = match (intended, verdict) {
             (Ok(_), Some(v)) => v,
             (Ok(_), None) => {
@@ -657,7 +659,9 @@ impl Engine {
                 closed.push(record);
                 let _ = self.finish(&run, verdict, closed);
                 return Err(CallError::Journal(match ran {
-                    None => format!("the receipts journal cannot be written: {e} — nothing was done"),
+                    None => {
+                        format!("the receipts journal cannot be written: {e} — nothing was done")
+                    }
                     Some(ran) => format!(
                         "the receipts journal cannot be written: {e} — {ran} ran and their records are safe; nothing more was done"
                     ),
@@ -838,7 +842,7 @@ impl Engine {
         &self,
         run_id: &str,
         requester: Requester,
-    ) -> Result<(Receipt, Vec<UndoStep>), RollbackRefused> {
+    ) -> Result<(Receipt, Vec<UndoStep>, Vec<usize>), RollbackRefused> {
         if !self.registry.config.rollback_enabled {
             return Err(RollbackRefused(
                 "Rollback is disabled: set `[rollback] enabled = true` in the config".into(),
@@ -882,6 +886,9 @@ impl Engine {
             )));
         }
         // After a PARTIAL rollback, only the undo steps that failed last time are retried.
+        // Undo steps a crash interrupted (recovered as `unknown`) are retried in
+        // `UndoMode::AfterCrash`: their first attempt may have succeeded.
+        let mut after_crash = Vec::new();
         let only: Option<Vec<usize>> = match earlier.last() {
             Some((rb_id, _, value)) => {
                 if !receipt::verify(value, self.registry.config.secret.expose().as_bytes()) {
@@ -904,12 +911,26 @@ impl Engine {
                             .collect()
                     })
                     .unwrap_or_default();
+                after_crash = value
+                    .get("actions_taken")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter(|x| {
+                                x.get("output").and_then(|o| o.get("recovered"))
+                                    == Some(&json!(Recovered::Unknown.as_str()))
+                            })
+                            .filter_map(|x| x.get("args")?.get("undo_of")?.as_u64())
+                            .map(|i| i as usize)
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 Some(failed)
             }
             None => None,
         };
         let steps = inverse_plan(&original.actions_taken, only.as_deref());
-        Ok((original, steps))
+        Ok((original, steps, after_crash))
     }
 
     /// The inverse steps a rollback would run, without running them (`--dry-run`).
@@ -923,7 +944,7 @@ impl Engine {
             .lock_rollback(run_id)
             .map_err(|e| RollbackRefused(e.to_string()))?;
         self.prepare_rollback(run_id, requester)
-            .map(|(_, steps)| steps)
+            .map(|(_, steps, _)| steps)
     }
 
     /// Rolls a run back (SPEC §6): guarded undos in reverse order, best effort, and a signed
@@ -940,21 +961,27 @@ impl Engine {
         // Held across the undo so two rollbacks of one run (in any process) cannot interleave.
         let _lock = blocking(|| self.store.lock_rollback(run_id))
             .map_err(|e| RollbackRefused(e.to_string()))?;
-        let (original, steps) = self.prepare_rollback(run_id, requester)?;
+        let (original, steps, after_crash) = self.prepare_rollback(run_id, requester)?;
         let now = self.clock.now();
         let rb_id = self.ids.run_id();
         let plan = serde_json::to_value(&steps)
             .map_err(|e| RollbackRefused(format!("the rollback plan cannot be recorded: {e}")))?;
         let mut intent = Map::new();
         intent.insert("run_id".into(), json!(rb_id));
-        intent.insert("workflow".into(), json!(format!("rollback:{}", original.workflow)));
+        intent.insert(
+            "workflow".into(),
+            json!(format!("rollback:{}", original.workflow)),
+        );
         intent.insert("actor_email".into(), json!(original.actor_email));
         intent.insert("actor_role".into(), json!(original.actor_role));
         intent.insert("payload".into(), json!({"original_run_id": run_id}));
         intent.insert("rollback_of".into(), json!(run_id));
         intent.insert("plan".into(), plan.clone());
         intent.insert("timestamp".into(), json!(timestamp(now)));
-        intent.insert("policy_set_hash".into(), json!(self.registry.policy_set_hash));
+        intent.insert(
+            "policy_set_hash".into(),
+            json!(self.registry.policy_set_hash),
+        );
         self.store.append_intent(intent).map_err(|e| {
             RollbackRefused(format!(
                 "the receipts journal cannot be written: {e} — nothing was done"
@@ -982,15 +1009,22 @@ impl Engine {
                     fields.insert("action".into(), json!(step.action));
                     fields.insert("target".into(), orig.target.clone());
                     if let Err(e) = self.store.append_step(fields) {
-                        let done: Vec<String> =
-                            records.iter().map(|r: &ActionRecord| r.action.clone()).collect();
+                        let done: Vec<String> = records
+                            .iter()
+                            .map(|r: &ActionRecord| r.action.clone())
+                            .collect();
                         return Err(RollbackRefused(format!(
                             "the receipts journal cannot be written: {e} — {} undo step(s) ran and their records are safe ({}); nothing more was done; retry the rollback",
                             done.len(),
                             done.join(", ")
                         )));
                     }
-                    system.undo(orig).await
+                    let mode = if after_crash.contains(&step.index) {
+                        UndoMode::AfterCrash
+                    } else {
+                        UndoMode::Guarded
+                    };
+                    system.undo(orig, mode).await
                 }
             };
             let mut args = Map::new();

@@ -43,9 +43,11 @@ pub struct RecoveryReport {
 impl RecoveryReport {
     /// Whether some step stays `unknown` (`enact recover` then exits 1).
     pub fn has_unknown(&self) -> bool {
-        self.runs
-            .iter()
-            .any(|r| r.steps.iter().any(|(_, _, s)| s == Recovered::Unknown.as_str()))
+        self.runs.iter().any(|r| {
+            r.steps
+                .iter()
+                .any(|(_, _, s)| s == Recovered::Unknown.as_str())
+        })
     }
 }
 
@@ -117,7 +119,9 @@ impl Engine {
                     tracing::warn!(system = %system.name, files = ?removed, "removed temporary files a crash left behind");
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(system = %system.name, error = %e, "could not remove temporary files a crash left behind"),
+                Err(e) => {
+                    tracing::warn!(system = %system.name, error = %e, "could not remove temporary files a crash left behind")
+                }
             }
         }
     }

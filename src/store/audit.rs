@@ -63,7 +63,11 @@ fn problem(subject: &str, kind: &str, message: String) -> Problem {
 }
 
 fn at(span: Span) -> String {
-    format!("journal/{}:{}", segment::segment_name(span.segment), span.offset)
+    format!(
+        "journal/{}:{}",
+        segment::segment_name(span.segment),
+        span.offset
+    )
 }
 
 /// See the module documentation. Must run under the folder lock.
@@ -134,7 +138,10 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
                     format!("{subject}: the signature does not verify"),
                 ));
             }
-            let kind = value.get("kind").and_then(Value::as_str).unwrap_or("receipt");
+            let kind = value
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("receipt");
             if kind != "receipt" {
                 continue;
             }
@@ -142,7 +149,11 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
                 value.get("seq").and_then(Value::as_u64),
                 value.get("prev_hash").and_then(Value::as_str),
             ) else {
-                problems.push(problem(&subject, INVALID, format!("{subject}: no seq or prev_hash")));
+                problems.push(problem(
+                    &subject,
+                    INVALID,
+                    format!("{subject}: no seq or prev_hash"),
+                ));
                 continue;
             };
             if !seen_runs.insert(run_id.clone()) {
@@ -186,7 +197,10 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
                     problems.push(problem(
                         &subject,
                         REORDERED,
-                        format!("{subject}: seq {seq} comes after seq {}", expected_seq.saturating_sub(1)),
+                        format!(
+                            "{subject}: seq {seq} comes after seq {}",
+                            expected_seq.saturating_sub(1)
+                        ),
                     ));
                 }
             }

@@ -116,7 +116,10 @@ impl Index {
 
     /// The arguments a run is counted by for `per` (its inputs after defaults, else payload).
     fn args_of(&mut self, v: &Value) -> Vec<(Arc<str>, [u8; 32])> {
-        let source = v.get("inputs").filter(|i| i.is_object()).or(v.get("payload"));
+        let source = v
+            .get("inputs")
+            .filter(|i| i.is_object())
+            .or(v.get("payload"));
         let Some(Value::Object(map)) = source else {
             return Vec::new();
         };
@@ -136,14 +139,19 @@ impl Index {
         let kind = v.get("kind").and_then(Value::as_str).unwrap_or("receipt");
         let run_id = str_field(v, "run_id").to_owned();
         if !verified && kind != "receipt" {
-            self.skipped.push((span, format!("{kind} record of run `{run_id}` whose signature does not verify")));
+            self.skipped.push((
+                span,
+                format!("{kind} record of run `{run_id}` whose signature does not verify"),
+            ));
             return;
         }
         match kind {
             "intent" => {
                 if self.by_run.contains_key(&run_id) || self.open.contains_key(&run_id) {
-                    self.skipped
-                        .push((span, format!("intent for run `{run_id}` is not its first record")));
+                    self.skipped.push((
+                        span,
+                        format!("intent for run `{run_id}` is not its first record"),
+                    ));
                     return;
                 }
                 let actor_email = self.intern(str_field(v, "actor_email"));
@@ -166,9 +174,10 @@ impl Index {
             }
             "step" => match self.open.get_mut(&run_id) {
                 Some(open) => open.steps.push(span),
-                None => self
-                    .skipped
-                    .push((span, format!("step of run `{run_id}` without an open intent"))),
+                None => self.skipped.push((
+                    span,
+                    format!("step of run `{run_id}` without an open intent"),
+                )),
             },
             _ => self.apply_receipt(span, v, run_id, hash, verified),
         }
@@ -297,9 +306,7 @@ impl Index {
                 continue;
             }
             let matches = per.is_none_or(|(arg, digest)| {
-                open.args
-                    .iter()
-                    .any(|(k, d)| &**k == arg && *d == digest)
+                open.args.iter().any(|(k, d)| &**k == arg && *d == digest)
             });
             if matches {
                 n += 1;

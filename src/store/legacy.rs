@@ -66,7 +66,10 @@ pub(super) fn migrate(store: &Store) -> Result<usize, StoreError> {
             });
         }
         if !receipt::verify(&value, store.secret.expose().as_bytes()) {
-            tracing::warn!(run_id = id, "migrating a receipt whose signature does not verify (verify will report it)");
+            tracing::warn!(
+                run_id = id,
+                "migrating a receipt whose signature does not verify (verify will report it)"
+            );
         }
         found.push((seq, name, value));
     }
@@ -75,7 +78,10 @@ pub(super) fn migrate(store: &Store) -> Result<usize, StoreError> {
     fs::create_dir_all(&moved).map_err(StoreError::io(&moved))?;
     let mut imported = 0;
     for (_, name, value) in &found {
-        let run_id = value.get("run_id").and_then(Value::as_str).unwrap_or_default();
+        let run_id = value
+            .get("run_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let appended = store.append_line(|index| {
             if index.get(run_id).is_some() {
                 // Imported by an earlier, interrupted migrate.

@@ -7,10 +7,10 @@
 //! portable. The guard holds no `MutexGuard`, so it is `Send` and may live across `.await`.
 
 use std::collections::BTreeSet;
+use std::fs::TryLockError;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::fs::TryLockError;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 

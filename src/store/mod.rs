@@ -330,12 +330,17 @@ impl Store {
                 let verified = receipt::verify(&value, self.key());
                 if !verified {
                     let id = value.get("run_id").and_then(Value::as_str).unwrap_or("?");
-                    tracing::warn!(run_id = id, "journal record whose signature does not verify: never trusted");
+                    tracing::warn!(
+                        run_id = id,
+                        "journal record whose signature does not verify: never trusted"
+                    );
                 }
                 let hash = receipt::chain_hash(&value);
                 index.apply(span, &value, hash, verified);
             }
-            Err(e) => index.skipped.push((span, format!("not a valid record: {e}"))),
+            Err(e) => index
+                .skipped
+                .push((span, format!("not a valid record: {e}"))),
         }
     }
 
@@ -512,7 +517,9 @@ impl Store {
         let tail = self.index().tail;
         let path = segment::segment_path(&self.journal, tail.segment.max(1));
         segment::open_append(&path, false).map_err(StoreError::io(&path))?;
-        let probe = self.journal.join(format!(".probe-{}", uuid::Uuid::new_v4()));
+        let probe = self
+            .journal
+            .join(format!(".probe-{}", uuid::Uuid::new_v4()));
         let written = fs::write(&probe, b"probe");
         let _ = fs::remove_file(&probe);
         written.map_err(StoreError::io(&self.journal))
@@ -631,7 +638,8 @@ impl Store {
 
     /// Reads and strictly parses the record at `span`.
     fn read_record(&self, run_id: &str, span: Span) -> Result<Value, StoreError> {
-        let bytes = segment::read_span(&self.journal, span).map_err(StoreError::io(&self.journal))?;
+        let bytes =
+            segment::read_span(&self.journal, span).map_err(StoreError::io(&self.journal))?;
         strict::parse(&bytes).map_err(|e| StoreError::Invalid {
             run_id: run_id.into(),
             reason: e.to_string(),
@@ -766,7 +774,11 @@ impl Store {
     /// (this one included) are left alone.
     pub fn interrupted(&self) -> Result<(Vec<Interrupted>, OwnerClaims), StoreError> {
         self.refresh()?;
-        let mine = self.owner.get().and_then(|o| o.as_ref().ok()).map(|o| o.id.clone());
+        let mine = self
+            .owner
+            .get()
+            .and_then(|o| o.as_ref().ok())
+            .map(|o| o.id.clone());
         let open: Vec<(String, index::Open)> = self
             .index()
             .open
@@ -804,7 +816,12 @@ impl Store {
             });
         }
         runs.sort_by(|a, b| {
-            let t = |r: &Interrupted| r.intent.get("timestamp").and_then(Value::as_str).map(str::to_owned);
+            let t = |r: &Interrupted| {
+                r.intent
+                    .get("timestamp")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
             t(a).cmp(&t(b))
         });
         Ok((runs, claims))

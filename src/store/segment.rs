@@ -79,7 +79,10 @@ fn ensure_regular(file: &File, path: &Path) -> io::Result<()> {
 fn with_path(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
     move |e| {
         if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-            io::Error::other(format!("`{}` is a symlink, which is never followed", path.display()))
+            io::Error::other(format!(
+                "`{}` is a symlink, which is never followed",
+                path.display()
+            ))
         } else {
             e
         }

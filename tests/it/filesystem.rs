@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use enact::config::Config;
-use enact::connector::ActionOutcome;
 use enact::connector::filesystem::{FsConnector, MAX_FILE_BYTES};
+use enact::connector::{ActionOutcome, UndoMode};
 use enact::kernel::context::Actor;
 use enact::kernel::receipt::ActionRecord;
 use enact::secret::Secret;
@@ -524,7 +524,7 @@ async fn undo_in_reverse_restores_the_folder_byte_for_byte() {
 
     let mut undone = Vec::new();
     for rec in records.iter().rev() {
-        let out = f.fs.undo(rec).await;
+        let out = f.fs.undo(rec, UndoMode::Guarded).await;
         assert!(out.success, "undo {}: {out:?}", rec.action);
         undone.push(out.output);
     }
@@ -552,7 +552,9 @@ async fn undo_removes_created_folders_only_when_empty() {
     let args = json!({"path": "n1/n2/c.txt", "content": "C"});
     let out = run(&f.fs, "write_file", args.clone()).await;
     std::fs::write(f.root.join("n1/other.txt"), "someone else's").unwrap();
-    let undo = f.fs.undo(&record(&f.fs, "write_file", args, &out)).await;
+    let undo =
+        f.fs.undo(&record(&f.fs, "write_file", args, &out), UndoMode::Guarded)
+            .await;
     assert!(undo.success, "{undo:?}");
     assert_eq!(
         snapshot(&f.root).keys().cloned().collect::<Vec<_>>(),
@@ -567,7 +569,9 @@ async fn undo_refuses_when_the_file_changed_after_the_run() {
     let args = json!({"path": "a.txt", "content": "v1"});
     let out = run(&f.fs, "write_file", args.clone()).await;
     std::fs::write(f.root.join("a.txt"), "edited").unwrap();
-    let undo = f.fs.undo(&record(&f.fs, "write_file", args, &out)).await;
+    let undo =
+        f.fs.undo(&record(&f.fs, "write_file", args, &out), UndoMode::Guarded)
+            .await;
     assert_eq!(
         failure(&undo),
         format!(
@@ -584,7 +588,9 @@ async fn undo_refuses_when_the_file_changed_after_the_run() {
     let args = json!({"path": "n.txt", "content": "new"});
     let out = run(&f.fs, "write_file", args.clone()).await;
     std::fs::remove_file(f.root.join("n.txt")).unwrap();
-    let undo = f.fs.undo(&record(&f.fs, "write_file", args, &out)).await;
+    let undo =
+        f.fs.undo(&record(&f.fs, "write_file", args, &out), UndoMode::Guarded)
+            .await;
     assert_eq!(
         failure(&undo),
         "'n.txt' was deleted after the run — not restored"
@@ -594,7 +600,9 @@ async fn undo_refuses_when_the_file_changed_after_the_run() {
     let args = json!({"path": "gone/n.txt", "content": "new"});
     let out = run(&f.fs, "write_file", args.clone()).await;
     std::fs::remove_dir_all(f.root.join("gone")).unwrap();
-    let undo = f.fs.undo(&record(&f.fs, "write_file", args, &out)).await;
+    let undo =
+        f.fs.undo(&record(&f.fs, "write_file", args, &out), UndoMode::Guarded)
+            .await;
     assert_eq!(
         failure(&undo),
         "'gone/n.txt' was deleted after the run — not restored"
@@ -605,7 +613,9 @@ async fn undo_refuses_when_the_file_changed_after_the_run() {
     let out = run(&f.fs, "write_file", args.clone()).await;
     std::fs::remove_file(f.root.join("dir.txt")).unwrap();
     std::fs::create_dir(f.root.join("dir.txt")).unwrap();
-    let undo = f.fs.undo(&record(&f.fs, "write_file", args, &out)).await;
+    let undo =
+        f.fs.undo(&record(&f.fs, "write_file", args, &out), UndoMode::Guarded)
+            .await;
     assert_eq!(
         failure(&undo),
         "'dir.txt' was replaced by a folder after the run — not restored"
@@ -615,7 +625,9 @@ async fn undo_refuses_when_the_file_changed_after_the_run() {
     let args = json!({"path": "d.txt"});
     let out = run(&f.fs, "delete_file", args.clone()).await;
     std::fs::write(f.root.join("d.txt"), "recreated").unwrap();
-    let undo = f.fs.undo(&record(&f.fs, "delete_file", args, &out)).await;
+    let undo =
+        f.fs.undo(&record(&f.fs, "delete_file", args, &out), UndoMode::Guarded)
+            .await;
     assert_eq!(
         failure(&undo),
         "'d.txt' was recreated after the run — not restored"
@@ -634,7 +646,9 @@ async fn undo_of_delete_recreates_parent_folders() {
     let args = json!({"path": "p/q/f.txt"});
     let out = run(&f.fs, "delete_file", args.clone()).await;
     std::fs::remove_dir_all(f.root.join("p")).unwrap();
-    let undo = f.fs.undo(&record(&f.fs, "delete_file", args, &out)).await;
+    let undo =
+        f.fs.undo(&record(&f.fs, "delete_file", args, &out), UndoMode::Guarded)
+            .await;
     assert!(undo.success, "{undo:?}");
     assert_eq!(
         std::fs::read_to_string(f.root.join("p/q/f.txt")).unwrap(),
@@ -648,7 +662,7 @@ async fn undo_of_unknown_or_failed_records() {
     let failed = ActionOutcome::failed("boom");
     let rec = record(&f.fs, "write_file", json!({"path": "a"}), &failed);
     assert_eq!(
-        f.fs.undo(&rec).await,
+        f.fs.undo(&rec, UndoMode::Guarded).await,
         ActionOutcome::ok(json!({"skipped": "nothing to undo"}), json!({}))
     );
     let rec = record(
@@ -658,7 +672,7 @@ async fn undo_of_unknown_or_failed_records() {
         &ActionOutcome::ok(json!({}), json!({})),
     );
     assert_eq!(
-        failure(&f.fs.undo(&rec).await),
+        failure(&f.fs.undo(&rec, UndoMode::Guarded).await),
         "cannot undo unknown filesystem action `chmod`"
     );
     let mut rec = record(
@@ -668,13 +682,13 @@ async fn undo_of_unknown_or_failed_records() {
         &ActionOutcome::ok(json!({"already_done": false}), json!({"path": "x"})),
     );
     assert_eq!(
-        failure(&f.fs.undo(&rec).await),
+        failure(&f.fs.undo(&rec, UndoMode::Guarded).await),
         "the recorded rollback data has no `content` — not restored"
     );
     // Undo is confined like execution: a tampered record cannot reach outside.
     rec.rollback_data = json!({"path": "../outside/secret.txt", "content": "overwritten"});
     assert_eq!(
-        failure(&f.fs.undo(&rec).await),
+        failure(&f.fs.undo(&rec, UndoMode::Guarded).await),
         outside_msg("../outside/secret.txt")
     );
     let rec = ActionRecord {
@@ -687,7 +701,7 @@ async fn undo_of_unknown_or_failed_records() {
         )
     };
     assert_eq!(
-        failure(&f.fs.undo(&rec).await),
+        failure(&f.fs.undo(&rec, UndoMode::Guarded).await),
         outside_msg("../outside/secret.txt")
     );
     assert_eq!(
@@ -1245,8 +1259,11 @@ async fn recover_write_file_done_not_done_and_unknown() {
     assert_eq!(status, Recovered::Done);
     assert_eq!(out, done);
     let undone =
-        f.fs.undo(&record(&f.fs, "write_file", args.clone(), &out))
-            .await;
+        f.fs.undo(
+            &record(&f.fs, "write_file", args.clone(), &out),
+            UndoMode::Guarded,
+        )
+        .await;
     assert!(undone.success, "{undone:?}");
     assert_eq!(
         std::fs::read_to_string(f.root.join("a.txt")).unwrap(),
@@ -1263,8 +1280,11 @@ async fn recover_write_file_done_not_done_and_unknown() {
         "{out:?}"
     );
     let undone =
-        f.fs.undo(&record(&f.fs, "write_file", args.clone(), &out))
-            .await;
+        f.fs.undo(
+            &record(&f.fs, "write_file", args.clone(), &out),
+            UndoMode::Guarded,
+        )
+        .await;
     assert!(
         failure(&undone).contains("was modified after the run"),
         "{undone:?}"

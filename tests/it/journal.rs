@@ -54,10 +54,9 @@ pub fn edit_receipt(receipts: &Path, run_id: &str, edit: impl FnOnce(&str) -> St
     let needle = format!("\"run_id\":\"{run_id}\"");
     for seg in segments(receipts) {
         let text = std::fs::read_to_string(&seg).unwrap();
-        if let Some(line) = text
-            .lines()
-            .find(|l| l.contains(&needle) && (l.contains("\"kind\":\"receipt\"") || !l.contains("\"kind\"")))
-        {
+        if let Some(line) = text.lines().find(|l| {
+            l.contains(&needle) && (l.contains("\"kind\":\"receipt\"") || !l.contains("\"kind\""))
+        }) {
             let new = text.replacen(line, &edit(line), 1);
             std::fs::write(&seg, new).unwrap();
             return;

@@ -1233,7 +1233,12 @@ mod write_ahead {
     use crate::steplog::{Probe, block_on};
 
     fn connector() -> PgConnector {
-        PgConnector::new(&Secret::new(test_dsn()), 100, std::time::Duration::from_secs(30)).unwrap()
+        PgConnector::new(
+            &Secret::new(test_dsn()),
+            100,
+            std::time::Duration::from_secs(30),
+        )
+        .unwrap()
     }
 
     fn obj(v: Value) -> Map<String, Value> {
@@ -1311,7 +1316,12 @@ mod write_ahead {
             assert!(out.success, "{action}: {out:?}");
             assert_eq!(without_txid(log.pre()), out.rollback_data, "{action}");
             // Undo the change, so the next action sees the starting rows again.
-            let undone = pg.undo(&record(&pg, action, &args, &out)).await;
+            let undone = pg
+                .undo(
+                    &record(&pg, action, &args, &out),
+                    enact::connector::UndoMode::Guarded,
+                )
+                .await;
             assert!(undone.success, "{undone:?}");
             done.push(action);
         }
@@ -1428,7 +1438,12 @@ mod write_ahead {
         c.execute(&format!("UPDATE {t} SET v = 'someone' WHERE id = 1"), &[])
             .await
             .unwrap();
-        let undone = pg.undo(&record(&pg, "update_row", &args, &out)).await;
+        let undone = pg
+            .undo(
+                &record(&pg, "update_row", &args, &out),
+                enact::connector::UndoMode::Guarded,
+            )
+            .await;
         assert!(!undone.success, "{undone:?}");
         assert_eq!(values(&c, &t).await, ["1=someone"]);
 

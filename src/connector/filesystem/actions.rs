@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::MAX_FILE_BYTES;
 use super::jail::{Entry, Jail, Location, too_big};
-use crate::connector::{ActionOutcome, Recovered, StepLog};
+use crate::connector::{ActionOutcome, Recovered, StepLog, UndoMode};
 use crate::kernel::receipt::ActionRecord;
 
 /// Runs one action; every error becomes a failed outcome. `log.before` is called once, just
@@ -36,7 +36,8 @@ pub(super) fn execute(
 }
 
 /// Undoes one recorded action (SPEC §6), only if the file still holds what the run left.
-pub(super) fn undo(jail: &Jail, record: &ActionRecord) -> ActionOutcome {
+pub(super) fn undo(jail: &Jail, record: &ActionRecord, mode: UndoMode) -> ActionOutcome {
+    let tolerate = mode == UndoMode::AfterCrash;
     match record.action.as_str() {
         "read_file" | "list_dir" => {
             return ActionOutcome::ok(json!("skipped: read-only action"), json!({}));
@@ -54,9 +55,9 @@ pub(super) fn undo(jail: &Jail, record: &ActionRecord) -> ActionOutcome {
         return ActionOutcome::ok(json!({"skipped": "nothing to undo"}), json!({}));
     };
     let result = if record.action == "write_file" {
-        undo_write(jail, data)
+        undo_write(jail, data, tolerate)
     } else {
-        undo_delete(jail, data)
+        undo_delete(jail, data, tolerate)
     };
     result.unwrap_or_else(ActionOutcome::failed)
 }
@@ -294,13 +295,34 @@ fn already(output: &Map<String, Value>, word: &str) -> Value {
 
 /// Restores the previous content, or deletes the file the run created — only if the file
 /// still holds exactly what the run wrote.
-fn undo_write(jail: &Jail, data: &Map<String, Value>) -> Result<ActionOutcome, String> {
+fn undo_write(
+    jail: &Jail,
+    data: &Map<String, Value>,
+    tolerate: bool,
+) -> Result<ActionOutcome, String> {
     let path = data_str(data, "path")?;
     let expected = data_str(data, "written_sha256")?;
-    let loc = jail
-        .locate(path, false)?
-        .ok_or_else(|| format!("'{path}' was deleted after the run — not restored"))?;
+    let existed = data
+        .get("existed")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    // The state the undo would leave already holds (a rollback interrupted by a crash after
+    // this undo, then retried): nothing to do, and it is a success.
+    let already_undone = || {
+        Ok(ActionOutcome::ok(
+            json!({"path": path, "undone": "already undone: the file already holds its state from before the run"}),
+            json!({}),
+        ))
+    };
+    let Some(loc) = jail.locate(path, false)? else {
+        return if existed || !tolerate {
+            Err(format!("'{path}' was deleted after the run — not restored"))
+        } else {
+            already_undone()
+        };
+    };
     match loc.entry()? {
+        Entry::Missing if !existed && tolerate => return already_undone(),
         Entry::Missing => return Err(format!("'{path}' was deleted after the run — not restored")),
         Entry::Dir => {
             return Err(format!(
@@ -316,6 +338,14 @@ fn undo_write(jail: &Jail, data: &Map<String, Value>) -> Result<ActionOutcome, S
         .flush()
         .map_err(|e| format!("cannot read '{path}': {e}"))?;
     let found = hex::encode(hasher.finalize());
+    if tolerate
+        && existed
+        && let Ok(previous) = data_str(data, "previous_content")
+        && found != expected
+        && hex::encode(Sha256::digest(previous.as_bytes())) == found
+    {
+        return already_undone();
+    }
     if found != expected {
         return Err(format!(
             "'{path}' was modified after the run (expected sha256 {expected}, found {found}) — not restored"
@@ -361,7 +391,11 @@ fn undo_write(jail: &Jail, data: &Map<String, Value>) -> Result<ActionOutcome, S
 }
 
 /// Writes the deleted content back — only if the path is still free.
-fn undo_delete(jail: &Jail, data: &Map<String, Value>) -> Result<ActionOutcome, String> {
+fn undo_delete(
+    jail: &Jail,
+    data: &Map<String, Value>,
+    tolerate: bool,
+) -> Result<ActionOutcome, String> {
     let path = data_str(data, "path")?;
     let content = data_str(data, "content")?;
     let mode = data
@@ -379,7 +413,16 @@ fn undo_delete(jail: &Jail, data: &Map<String, Value>) -> Result<ActionOutcome, 
             Ok(false) => Err(recreated()),
             Err(e) => Err(e),
         },
-        Ok(Entry::File | Entry::Dir) => Err(recreated()),
+        Ok(Entry::File) => match loc.read_bytes() {
+            // Already written back (a retried rollback): nothing to do.
+            Ok((bytes, _)) if tolerate && bytes == content.as_bytes() => Ok(ActionOutcome::ok(
+                json!({"path": path, "undone": "already undone: the deleted content is already back"}),
+                json!({}),
+            )),
+            Ok(_) => Err(recreated()),
+            Err(e) => Err(e),
+        },
+        Ok(Entry::Dir) => Err(recreated()),
         Err(e) => Err(e),
     };
     if result.is_err() {

@@ -132,9 +132,13 @@ impl FsConnector {
             .map_err(|e| format!("the temporary-file sweep did not complete: {e}"))?
     }
 
-    pub async fn undo(&self, record: &ActionRecord) -> ActionOutcome {
+    pub async fn undo(
+        &self,
+        record: &ActionRecord,
+        mode: crate::connector::UndoMode,
+    ) -> ActionOutcome {
         let (jail, record) = (Arc::clone(&self.jail), record.clone());
-        blocking(move || actions::undo(&jail, &record)).await
+        blocking(move || actions::undo(&jail, &record, mode)).await
     }
 }
 

@@ -180,7 +180,11 @@ impl PgConnector {
     }
 
     /// Reverses one recorded action (SPEC §6), only if the rows still hold what the run left.
-    pub async fn undo(&self, record: &ActionRecord) -> ActionOutcome {
+    pub async fn undo(
+        &self,
+        record: &ActionRecord,
+        mode: crate::connector::UndoMode,
+    ) -> ActionOutcome {
         if record.action == "select_rows" {
             return ActionOutcome::ok(json!("skipped: read-only action"), json!({}));
         }
@@ -196,7 +200,8 @@ impl PgConnector {
         };
         let label = format!("undo {} on `{table}`", record.action);
         let action = record.action.as_str();
-        match self.perform(Work::Undo(action, data)).await {
+        let tolerate = mode == crate::connector::UndoMode::AfterCrash;
+        match self.perform(Work::Undo(action, data, tolerate)).await {
             Ok(outcome) => outcome,
             Err(failure) => ActionOutcome::failed(self.failure_message(&label, failure)),
         }
@@ -257,7 +262,9 @@ impl PgConnector {
                 dispatch(db, action, args, self.max_rows, log).await
             }
             (Some(db), Work::Recover(txid)) => recover::status(db, txid).await,
-            (Some(db), Work::Undo(action, data)) => undo::run(db, action, data).await,
+            (Some(db), Work::Undo(action, data, tolerate)) => {
+                undo::run(db, action, data, tolerate).await
+            }
         };
         Self::release(&mut slot, &result);
         result
@@ -325,7 +332,9 @@ impl PgConnector {
 /// action with its rollback data.
 enum Work<'a> {
     Action(&'a str, &'a Map<String, Value>, &'a mut dyn StepLog),
-    Undo(&'a str, &'a Map<String, Value>),
+    /// An undo; `true`: a retry after a crash, where rows already back in their state from
+    /// before the run count as undone.
+    Undo(&'a str, &'a Map<String, Value>, bool),
     /// The status of a recorded transaction, as an outcome whose output is `{"status": …}`.
     Recover(&'a str),
 }

@@ -24,13 +24,14 @@ pub async fn run(
     db: &mut Client,
     action: &str,
     data: &Map<String, Value>,
+    tolerate: bool,
 ) -> Result<ActionOutcome, Failure> {
     let tx = begin(db).await?;
     let table = recorded_table(&tx, data).await?;
     let outcome = match action {
-        "insert_row" => undo_insert(&tx, &table, data).await?,
-        "update_row" => undo_update(&tx, &table, data).await?,
-        "delete_row" => undo_delete(&tx, &table, data).await?,
+        "insert_row" => undo_insert(&tx, &table, data, tolerate).await?,
+        "update_row" => undo_update(&tx, &table, data, tolerate).await?,
+        "delete_row" => undo_delete(&tx, &table, data, tolerate).await?,
         other => {
             return Err(Failure::new(format!(
                 "cannot undo unknown postgres action `{other}`"
@@ -74,11 +75,13 @@ async fn undo_insert(
     tx: &Transaction<'_>,
     table: &Table,
     data: &Map<String, Value>,
+    tolerate: bool,
 ) -> Result<ActionOutcome, Failure> {
     let written = text_row(data.get("row"))?;
     let label = key_label(table, &written);
     let current = lock_by_key(tx, table, std::slice::from_ref(&written)).await?;
     match current.get(&label) {
+        None if tolerate => return Ok(already_undone(table)),
         None => {
             return Err(Failure::new(format!(
                 "row ({label}) was deleted after the run — nothing deleted"
@@ -111,6 +114,7 @@ async fn undo_update(
     tx: &Transaction<'_>,
     table: &Table,
     data: &Map<String, Value>,
+    tolerate: bool,
 ) -> Result<ActionOutcome, Failure> {
     let old = text_rows(data.get("old_rows"))?;
     let new = text_rows(data.get("new_rows"))?;
@@ -130,6 +134,14 @@ async fn undo_update(
         }
     }
     if !drift.is_empty() {
+        let restored = old.iter().all(|row| {
+            current
+                .get(&key_label(table, row))
+                .is_some_and(|now| changed_columns(row, now).is_none())
+        });
+        if tolerate && restored {
+            return Ok(already_undone(table));
+        }
         return Err(drifted(drift, "nothing restored"));
     }
     // Only the columns the update changed are written back: identity and generated columns
@@ -202,6 +214,7 @@ async fn undo_delete(
     tx: &Transaction<'_>,
     table: &Table,
     data: &Map<String, Value>,
+    tolerate: bool,
 ) -> Result<ActionOutcome, Failure> {
     let rows = text_rows(data.get("rows"))?;
     if rows.is_empty() {
@@ -218,6 +231,14 @@ async fn undo_delete(
         .map(|label| format!("a row with {label} exists again"))
         .collect();
     if !taken.is_empty() {
+        let back = rows.iter().all(|row| {
+            current
+                .get(&key_label(table, row))
+                .is_some_and(|now| changed_columns(row, now).is_none())
+        });
+        if tolerate && back {
+            return Ok(already_undone(table));
+        }
         return Err(drifted(taken, "nothing re-inserted"));
     }
     if let Some(gone) = rows
@@ -273,6 +294,14 @@ async fn undo_delete(
         json!({"table": table.display(), "undone": format!("re-inserted {inserted} row(s)")}),
         json!({}),
     ))
+}
+
+/// The outcome of a retried undo whose target is already back in its state from before the run.
+fn already_undone(table: &Table) -> ActionOutcome {
+    ActionOutcome::ok(
+        json!({"table": table.display(), "undone": "already undone: the rows already hold their state from before the run"}),
+        json!({}),
+    )
 }
 
 /// Locks the rows with the keys of `rows` that exist now, by key label.
