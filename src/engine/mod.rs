@@ -356,7 +356,9 @@ impl StepLog for JournalLog<'_> {
             let message = format!("the receipts journal cannot be written: {e}");
             self.failure = Some(e.to_string());
             message
-        })
+        })?;
+        crate::faults::crash_point("step");
+        Ok(())
     }
 }
 
@@ -635,6 +637,9 @@ impl Engine {
                 )));
             }
         };
+        if verdict.decision == Decision::Pass {
+            crate::faults::crash_point("intent");
+        }
         if verdict.decision != Decision::Pass || cancel.is_cancelled() {
             let verdict = if verdict.decision == Decision::Pass {
                 cancelled_verdict()
@@ -651,6 +656,7 @@ impl Engine {
             }
             let mut log = JournalLog::new(&self.store, &run_id, index, step, now);
             let record = self.run_step(step, &records, &mut log).await;
+            crate::faults::crash_point("action");
             if let Some(e) = log.failure {
                 tracing::error!(run_id, step = index, error = %e, "step record could not be written; the run stops");
                 let ran = ran_summary(&records);
@@ -1024,7 +1030,10 @@ impl Engine {
                     } else {
                         UndoMode::Guarded
                     };
-                    system.undo(orig, mode).await
+                    crate::faults::crash_point("undo_step");
+                    let outcome = system.undo(orig, mode).await;
+                    crate::faults::crash_point("undo");
+                    outcome
                 }
             };
             let mut args = Map::new();

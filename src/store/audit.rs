@@ -165,6 +165,15 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
                 continue;
             }
             audit.receipts += 1;
+            if value.get("decision").and_then(Value::as_str) == Some("ACK_TRUNCATION") {
+                let lost = value.get("lost").cloned().unwrap_or(Value::Null);
+                audit.notes.push(format!(
+                    "acknowledged truncation by {} at {} ({subject}): {}",
+                    value.get("actor_email").and_then(Value::as_str).unwrap_or("?"),
+                    value.get("timestamp").and_then(Value::as_str).unwrap_or("?"),
+                    lost
+                ));
+            }
             let hash = receipt::chain_hash(&value);
             let expected_prev = prev.as_ref().map_or(GENESIS_HASH, |p| p.hash.as_str());
             let expected_seq = prev.as_ref().map_or(0, |p| p.seq + 1);
@@ -173,10 +182,7 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
                     == Some("ACK_TRUNCATION")
                     && seq > expected_seq;
                 if acknowledged {
-                    audit.notes.push(format!(
-                        "acknowledged truncation: receipts seq {expected_seq}..{} were lost ({subject})",
-                        seq - 1
-                    ));
+                    // Noted above with the record's own `lost` range.
                 } else if seq > expected_seq {
                     problems.push(problem(
                         &subject,

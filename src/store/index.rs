@@ -82,6 +82,8 @@ pub(crate) struct Index {
     pub tail: Pos,
     /// The receipt with the highest seq: (seq, chain hash).
     pub newest: Option<(u64, String)>,
+    /// Receipts whose signature does not verify (rate counts then fail closed).
+    pub unverified_receipts: usize,
     /// Set under the lock before an append: the head's hash when it disagrees with the
     /// newest receipt at the same seq.
     pub link_override: Option<String>,
@@ -203,6 +205,8 @@ impl Index {
         };
         if verified {
             self.open.remove(&run_id);
+        } else {
+            self.unverified_receipts += 1;
         }
         let decision = self.intern(str_field(v, "decision"));
         let workflow = self.intern(str_field(v, "workflow"));

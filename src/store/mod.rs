@@ -51,6 +51,8 @@ const OWNERS_DIR: &str = "owners";
 /// How long an append waits for the folder lock before failing closed. Overridable (for the
 /// tests) with `ENACT_LOCK_TIMEOUT_MS`.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Room reserved past a record written before an action, beyond three times its own length.
+const RESERVE_SLACK: u64 = 64 * 1024;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -386,6 +388,14 @@ impl Store {
             if at.offset == 0 && self.fsync {
                 segment::sync_dir(&self.journal).map_err(StoreError::io(&self.journal))?;
             }
+            if !chained {
+                // An intent or step record comes before an action: reserve the room for the
+                // records that will follow it (the step's undo data and the receipt, which
+                // holds it again), so a full disk refuses the run here, before it acts, and
+                // never between an action and its receipt.
+                let room = 3 * line.len() as u64 + RESERVE_SLACK;
+                segment::reserve(&file, at.offset, room).map_err(StoreError::io(&path))?;
+            }
             if let Err(e) = file.write_all(&line) {
                 // Leave no half line for the next reader to stumble on.
                 let _ = file.set_len(at.offset);
@@ -514,6 +524,7 @@ impl Store {
     pub fn check_writable(&self) -> Result<(), StoreError> {
         self.owner()?;
         let _lock = self.lock_folder()?;
+        head::read(&self.journal, self.key()).map_err(StoreError::io(&self.journal))?;
         let tail = self.index().tail;
         let path = segment::segment_path(&self.journal, tail.segment.max(1));
         segment::open_append(&path, false).map_err(StoreError::io(&path))?;
@@ -593,7 +604,7 @@ impl Store {
         let appended = self.append_line(|index| {
             let counts: RateCounts = queries
                 .iter()
-                .map(|q| (q.index, Ok(count(index, q, actor_email, now))))
+                .map(|q| (q.index, count(index, q, actor_email, now)))
                 .collect();
             let Some(fields) = decide(&counts) else {
                 return Ok(None);
@@ -633,7 +644,10 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         self.refresh()?;
-        Ok(count(&self.index(), query, actor_email, now))
+        count(&self.index(), query, actor_email, now).map_err(|reason| StoreError::Invalid {
+            run_id: String::new(),
+            reason,
+        })
     }
 
     /// Reads and strictly parses the record at `span`.
@@ -987,7 +1001,20 @@ impl Store {
 }
 
 /// The count of one rate query from the index.
-fn count(index: &Index, q: &RateQuery, actor_email: &str, now: DateTime<Utc>) -> u64 {
+/// `Err` when the journal holds a receipt whose signature does not verify: it cannot be told
+/// whether that run counts, so the policy fails closed (an edit must not lower a count).
+fn count(
+    index: &Index,
+    q: &RateQuery,
+    actor_email: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, String> {
+    if index.unverified_receipts > 0 {
+        return Err(format!(
+            "the receipts journal holds {} receipt(s) whose signature does not verify, so earlier runs cannot be counted — run `enact receipts verify`",
+            index.unverified_receipts
+        ));
+    }
     let from = i64::try_from(q.window_secs)
         .ok()
         .and_then(TimeDelta::try_seconds)
@@ -997,7 +1024,7 @@ fn count(index: &Index, q: &RateQuery, actor_email: &str, now: DateTime<Utc>) ->
         .per
         .as_ref()
         .map(|(arg, value)| (arg.as_str(), index::value_digest(value)));
-    index.count(actor_email, q.workflows.as_deref(), per, from)
+    Ok(index.count(actor_email, q.workflows.as_deref(), per, from))
 }
 
 /// See [`Store::lock_rollback`].

@@ -241,6 +241,17 @@ pub(crate) fn read_span(journal: &Path, span: Span) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Allocates `len` bytes of disk from `offset` on without changing the file's size, so later
+/// appends into that range cannot fail for lack of space. A filesystem that cannot preallocate
+/// is not an error (the append then simply has no reservation).
+pub(crate) fn reserve(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::KEEP_SIZE, offset, len) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => Ok(()),
+        Err(e) => Err(io::Error::from(e)),
+    }
+}
+
 /// Makes a folder's entries durable (a created segment).
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

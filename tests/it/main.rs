@@ -5,6 +5,7 @@
 mod cli;
 mod config;
 mod engine;
+mod faults;
 mod filesystem;
 mod github;
 mod github_mcp;
