@@ -559,7 +559,8 @@ async fn fifos_symlinks_and_devices_in_the_journal_are_errors_never_hangs() {
         f
     };
     let segment = |f: &Folder| f.receipts().join("journal/00000000000000000002.log");
-    let cases: Vec<(&str, Box<dyn Fn(&Folder)>)> = vec![
+    type Damage = Box<dyn Fn(&Folder)>;
+    let cases: Vec<(&str, Damage)> = vec![
         (
             "a FIFO named like a segment",
             Box::new(move |f: &Folder| {
