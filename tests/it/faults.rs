@@ -1039,3 +1039,85 @@ async fn sigkill_during_postgres_updates_leaves_no_row_change_unrecorded() {
     }
     eprintln!("postgres sigkill loop: {changed_total} changed rows, all recorded");
 }
+
+/// Several processes recovering at once finish each interrupted run once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_recoveries_write_one_receipt_per_run() {
+    let f = Folder::new(FILES_CONFIG);
+    // All three start (and recover nothing) before any of them crashes.
+    let mut servers = Vec::new();
+    for _ in 0..3 {
+        let mut raw = Raw::start_with(&f, &[("ENACT_TEST_CRASH_AT", "action")]).await;
+        raw.initialize("2025-11-25").await;
+        servers.push(raw);
+    }
+    for (k, raw) in servers.iter_mut().enumerate() {
+        raw.send_json(save(1, &format!("notes/c{k}.md"), "x")).await;
+        wait_exit(raw).await;
+    }
+    assert_eq!(open_intents(&f.receipts()).len(), 3);
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let config = f.config();
+            std::thread::spawn(move || {
+                Command::new(enact_bin())
+                    .args(["recover", "--config"])
+                    .arg(config)
+                    .env("ENACT_SECRET", SECRET)
+                    .output()
+                    .unwrap()
+            })
+        })
+        .collect();
+    for h in handles {
+        let o = h.join().unwrap();
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    }
+    let receipts = journal::receipts(&f.receipts());
+    assert_eq!(receipts.len(), 3);
+    assert!(receipts.iter().all(|r| r["interrupted"] == true));
+    assert!(open_intents(&f.receipts()).is_empty());
+    assert_verifies(&f);
+}
+
+/// A Postgres rollback killed after its undo committed: the retry finds the rows already
+/// restored and passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_rollback_interrupted_after_its_undo_passes_on_retry() {
+    let dsn = crate::postgres::test_dsn();
+    let (c, s) = crate::postgres::schema_with(
+        "CREATE TABLE {s}.t (id int PRIMARY KEY, v text); INSERT INTO {s}.t VALUES (1, 'old'), (2, 'old');",
+    )
+    .await;
+    let table = format!("{s}.t");
+    let before = crate::postgres::dump(&c, &table, "id").await;
+    let f = Folder::new(&crate::postgres::config(100, ""));
+    let mut raw = Raw::start_with(&f, &[("TEST_PG_DSN", &dsn)]).await;
+    raw.initialize("2025-11-25").await;
+    raw.send_json(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "update", "arguments": {"table": table, "data": {"v": "new"}, "where": {"v": "old"}}}}))
+        .await;
+    let answer = raw.recv().await;
+    let run_id = answer["result"]["structuredContent"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    raw.finish().await;
+    assert_ne!(crate::postgres::dump(&c, &table, "id").await, before);
+    let o = enact(
+        &f,
+        &["rollback", &run_id],
+        &[("TEST_PG_DSN", &dsn), ("ENACT_TEST_CRASH_AT", "undo")],
+    );
+    assert!(o.status.code().is_none(), "the rollback was meant to abort");
+    assert_eq!(
+        crate::postgres::dump(&c, &table, "id").await,
+        before,
+        "the undo committed"
+    );
+    let o = enact(&f, &["rollback", &run_id], &[("TEST_PG_DSN", &dsn)]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("already undone"), "{}", stdout(&o));
+    assert_eq!(crate::postgres::dump(&c, &table, "id").await, before);
+    assert_verifies(&f);
+}
