@@ -33,17 +33,21 @@ pub(crate) struct Exclusive {
 /// process waits on it would let a third process lock a fresh file beside it.
 pub(crate) fn exclusive(path: &Path) -> io::Result<Exclusive> {
     let in_process = InProcess::acquire(path);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
+    let file = open_lock_file(path)?;
     os_lock(&file)?;
     Ok(Exclusive {
         _file: file,
         _in_process: in_process,
     })
+}
+
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
 }
 
 fn os_lock(file: &File) -> io::Result<()> {
@@ -65,12 +69,7 @@ pub(crate) fn exclusive_timeout(path: &Path, timeout: Duration) -> io::Result<Ex
         )
     };
     let in_process = InProcess::acquire_until(path, deadline).ok_or_else(held_elsewhere)?;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
+    let file = open_lock_file(path)?;
     let mut pause = Duration::from_micros(200);
     loop {
         match file.try_lock() {

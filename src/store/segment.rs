@@ -89,43 +89,41 @@ fn with_path(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
     }
 }
 
-/// Opens a regular file for reading.
-pub(crate) fn open_read(path: &Path) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .read(true)
+/// Opens `path` with `options` plus the hostile-folder flags; refuses anything but a regular
+/// file.
+fn open_with(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
+    let file = options
         .custom_flags(hostile_flags())
         .open(path)
         .map_err(with_path(path))?;
     ensure_regular(&file, path)?;
     Ok(file)
+}
+
+/// Opens a regular file for reading.
+pub(crate) fn open_read(path: &Path) -> io::Result<File> {
+    open_with(path, OpenOptions::new().read(true))
 }
 
 /// Opens (optionally creating, never truncating) a regular file for appending.
 pub(crate) fn open_append(path: &Path, create: bool) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .append(true)
-        .create(create)
-        .mode(0o600)
-        .custom_flags(hostile_flags())
-        .open(path)
-        .map_err(with_path(path))?;
-    ensure_regular(&file, path)?;
-    Ok(file)
+    open_with(
+        path,
+        OpenOptions::new().append(true).create(create).mode(0o600),
+    )
 }
 
 /// Opens a regular file for in-place writes (the head record).
 pub(crate) fn open_write(path: &Path, create: bool) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(create)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(hostile_flags())
-        .open(path)
-        .map_err(with_path(path))?;
-    ensure_regular(&file, path)?;
-    Ok(file)
+    open_with(
+        path,
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(false)
+            .mode(0o600),
+    )
 }
 
 /// The segment numbers present, ascending. Names that are not segments are returned apart.

@@ -56,6 +56,12 @@ impl Lcg {
     }
 }
 
+/// Writes every request in one write, without waiting for answers (a pipelining client).
+async fn send_pipelined(raw: &mut Raw, requests: impl Iterator<Item = Value>) {
+    let lines: Vec<String> = requests.map(|r| r.to_string()).collect();
+    raw.send(lines.join("\n").as_bytes()).await;
+}
+
 /// Waits for the child to exit (it was killed or aborted), with a timeout.
 async fn wait_exit(raw: &mut Raw) -> std::process::ExitStatus {
     tokio::time::timeout(Duration::from_secs(30), raw.child.wait())
@@ -192,16 +198,11 @@ async fn sigkill_at_random_times_leaves_no_change_unrecorded() {
         let before = notes(&f);
         let mut raw = Raw::start(&f).await;
         raw.initialize("2025-11-25").await;
-        let mut burst = Vec::new();
-        for k in 0..8u64 {
-            burst.extend_from_slice(
-                save(k + 1, &format!("notes/f{k}.md"), &format!("v1-{round}"))
-                    .to_string()
-                    .as_bytes(),
-            );
-            burst.push(b'\n');
-        }
-        raw.send(&burst[..burst.len() - 1]).await;
+        send_pipelined(
+            &mut raw,
+            (0..8u64).map(|k| save(k + 1, &format!("notes/f{k}.md"), &format!("v1-{round}"))),
+        )
+        .await;
         let delay = rng.next(60);
         tokio::time::sleep(Duration::from_millis(delay)).await;
         raw.child.start_kill().unwrap();
@@ -254,16 +255,11 @@ async fn sigterm_finishes_and_records_started_runs_and_exits_0() {
         let f = Folder::new(FILES_CONFIG);
         let mut raw = Raw::start(&f).await;
         raw.initialize("2025-11-25").await;
-        let mut burst = Vec::new();
-        for k in 0..20u64 {
-            burst.extend_from_slice(
-                save(k + 1, &format!("notes/t{k}.md"), "x")
-                    .to_string()
-                    .as_bytes(),
-            );
-            burst.push(b'\n');
-        }
-        raw.send(&burst[..burst.len() - 1]).await;
+        send_pipelined(
+            &mut raw,
+            (0..20u64).map(|k| save(k + 1, &format!("notes/t{k}.md"), "x")),
+        )
+        .await;
         tokio::time::sleep(Duration::from_millis(rng.next(6))).await;
         let pid = raw.child.id().unwrap().to_string();
         assert!(
@@ -781,16 +777,11 @@ async fn three_processes_share_one_chain_exact_counts_and_one_rollback_per_run()
         servers.push(raw);
     }
     for (i, raw) in servers.iter_mut().enumerate() {
-        let mut burst = Vec::new();
-        for k in 0..4u64 {
-            burst.extend_from_slice(
-                save(k + 1, &format!("notes/p{i}-{k}.md"), "x")
-                    .to_string()
-                    .as_bytes(),
-            );
-            burst.push(b'\n');
-        }
-        raw.send(&burst[..burst.len() - 1]).await;
+        send_pipelined(
+            raw,
+            (0..4u64).map(|k| save(k + 1, &format!("notes/p{i}-{k}.md"), "x")),
+        )
+        .await;
     }
     for raw in &mut servers {
         for _ in 0..4 {
@@ -974,16 +965,11 @@ async fn sigkill_during_postgres_updates_leaves_no_row_change_unrecorded() {
         let f = Folder::new(&crate::postgres::config(100, ""));
         let mut raw = Raw::start_with(&f, &[("TEST_PG_DSN", &dsn)]).await;
         raw.initialize("2025-11-25").await;
-        let mut burst = Vec::new();
-        for k in 1..=6u64 {
-            burst.extend_from_slice(
-                update(k, &table, k, &format!("v1-{round}"))
-                    .to_string()
-                    .as_bytes(),
-            );
-            burst.push(b'\n');
-        }
-        raw.send(&burst[..burst.len() - 1]).await;
+        send_pipelined(
+            &mut raw,
+            (1..=6u64).map(|k| update(k, &table, k, &format!("v1-{round}"))),
+        )
+        .await;
         tokio::time::sleep(Duration::from_millis(rng.next(60))).await;
         raw.child.start_kill().unwrap();
         wait_exit(&mut raw).await;
