@@ -17,4 +17,4 @@ mod postgres_mcp;
 mod protocol;
 mod setup;
 mod steplog;
-// mod store; (rewritten for the journal on branch storetests)
+mod store;
