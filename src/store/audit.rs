@@ -4,20 +4,24 @@
 //! How problems are told apart:
 //! - A line that does not parse strictly, is over 16 MiB, or lacks the chain fields →
 //!   `invalid`; a run id with two receipts → `invalid` (the second). A signature that does not
-//!   verify → `bad_signature`.
-//! - Receipts form the chain in journal order. When receipt N+1's `seq` is not N's plus one:
-//!   lower or equal → `reordered` (or `duplicate_seq` when equal); higher → `gap`, unless the
-//!   receipt is an `ACK_TRUNCATION` whose `lost` range covers the gap (reported as a note, not a
-//!   problem). When its `prev_hash` is not the chain hash of N: if it is the hash of another
-//!   receipt → `reordered`; otherwise N was changed after N+1 was chained to it → `edited`
-//!   (subject N — or N+1, when only N+1's signature is broken, since then its `prev_hash` is
-//!   the likelier edit).
+//!   verify → `bad_signature` (once per run).
+//! - The receipts form the chain by `seq`; the first receipt of each seq is its link, a later
+//!   one with the same seq is a `duplicate_seq`. Seqs missing below the highest → one `gap` per
+//!   missing range (subject: the receipt after it), unless that receipt is an `ACK_TRUNCATION`
+//!   (every one is noted with its `lost` range; what it acknowledges is not a problem).
+//!   Receipts whose place in the journal is not their place in seq order → `reordered` (each
+//!   one out of place). Where seq N and N+1 are both present and
+//!   N+1's `prev_hash` is not N's chain hash, N was changed after N+1 was chained to it →
+//!   `edited` (subject N — or N+1, when only N+1's signature is broken, since then its
+//!   `prev_hash` is the likelier edit). Across a gap nothing is linked (the gap is the report),
+//!   except for an `ACK_TRUNCATION`, which links to the last receipt before it.
 //! - The head record: missing (with receipts), or no valid slot → `bad_head`; naming a seq past
-//!   the newest receipt → `truncated`; naming a present seq with another hash → `edited`.
+//!   the newest receipt → `truncated`; naming a present seq with another hash → `edited`
+//!   (subject: that receipt).
 //!   Behind the journal is normal.
 //! - A file in the folder that is not the store's own → `unknown_file`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 
 use serde::Serialize;
@@ -47,11 +51,14 @@ pub struct Audit {
     pub hashes: HashSet<String>,
 }
 
+/// A receipt as a link of the chain.
 struct Link {
-    run_id: String,
+    subject: String,
     seq: u64,
+    prev_hash: String,
     hash: String,
     signature_valid: bool,
+    ack: bool,
 }
 
 fn problem(subject: &str, kind: &str, message: String) -> Problem {
@@ -85,10 +92,7 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
     };
     let mut seen_runs: HashSet<String> = HashSet::new();
     let mut bad_signatures: HashSet<String> = HashSet::new();
-    let mut by_hash: HashMap<String, String> = HashMap::new();
-    let mut prev: Option<Link> = None;
-    let mut newest: Option<(u64, String)> = None;
-    let mut chain_hashes: HashMap<u64, String> = HashMap::new();
+    let mut links: Vec<Link> = Vec::new();
     for n in segments {
         let path = segment::segment_path(&store.journal, n);
         let mut reader = Reader::open(&store.journal, n, 0).map_err(StoreError::io(&path))?;
@@ -135,7 +139,7 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
                 problems.push(problem(
                     &subject,
                     BAD_SIGNATURE,
-                    format!("{subject}: the signature does not verify"),
+                    "the signature does not verify".into(),
                 ));
             }
             let kind = value
@@ -149,23 +153,20 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
                 value.get("seq").and_then(Value::as_u64),
                 value.get("prev_hash").and_then(Value::as_str),
             ) else {
-                problems.push(problem(
-                    &subject,
-                    INVALID,
-                    format!("{subject}: no seq or prev_hash"),
-                ));
+                problems.push(problem(&subject, INVALID, "no seq or prev_hash".into()));
                 continue;
             };
             if !seen_runs.insert(run_id.clone()) {
                 problems.push(problem(
                     &subject,
                     INVALID,
-                    format!("{subject}: a second receipt for this run id"),
+                    "a second receipt for this run id".into(),
                 ));
                 continue;
             }
             audit.receipts += 1;
-            if value.get("decision").and_then(Value::as_str) == Some("ACK_TRUNCATION") {
+            let ack = value.get("decision").and_then(Value::as_str) == Some("ACK_TRUNCATION");
+            if ack {
                 let lost = value.get("lost").cloned().unwrap_or(Value::Null);
                 audit.notes.push(format!(
                     "acknowledged truncation by {} at {} ({subject}): {}",
@@ -181,80 +182,21 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
                 ));
             }
             let hash = receipt::chain_hash(&value);
-            let expected_prev = prev.as_ref().map_or(GENESIS_HASH, |p| p.hash.as_str());
-            let expected_seq = prev.as_ref().map_or(0, |p| p.seq + 1);
-            if seq != expected_seq {
-                let acknowledged = value.get("decision").and_then(Value::as_str)
-                    == Some("ACK_TRUNCATION")
-                    && seq > expected_seq;
-                if acknowledged {
-                    // Noted above with the record's own `lost` range.
-                } else if seq > expected_seq {
-                    problems.push(problem(
-                        &subject,
-                        GAP,
-                        format!(
-                            "{subject}: seq {seq} follows seq {} — receipts {expected_seq}..{} are missing",
-                            prev.as_ref().map_or_else(|| "(none)".to_string(), |p| p.seq.to_string()),
-                            seq - 1
-                        ),
-                    ));
-                } else if chain_hashes.contains_key(&seq) {
-                    problems.push(problem(
-                        &subject,
-                        DUPLICATE_SEQ,
-                        format!("{subject}: seq {seq} is used by an earlier receipt too"),
-                    ));
-                } else {
-                    problems.push(problem(
-                        &subject,
-                        REORDERED,
-                        format!(
-                            "{subject}: seq {seq} comes after seq {}",
-                            expected_seq.saturating_sub(1)
-                        ),
-                    ));
-                }
-            }
-            if prev_hash != expected_prev {
-                if let Some(other) = by_hash.get(prev_hash) {
-                    problems.push(problem(
-                        &subject,
-                        REORDERED,
-                        format!("{subject}: links to {other}, not to the receipt before it"),
-                    ));
-                } else if let Some(p) = &prev {
-                    let blame_self = p.signature_valid && !signature_valid;
-                    let who = if blame_self { &subject } else { &p.run_id };
-                    problems.push(problem(
-                        who,
-                        EDITED,
-                        format!(
-                            "{who}: changed after the next receipt was chained to it (prev_hash of {subject} does not match)"
-                        ),
-                    ));
-                } else if value.get("decision").and_then(Value::as_str) != Some("ACK_TRUNCATION") {
-                    problems.push(problem(
-                        &subject,
-                        GAP,
-                        format!("{subject}: the first receipt in the journal links to a receipt that is not there"),
-                    ));
-                }
-            }
-            by_hash.insert(hash.clone(), subject.clone());
-            chain_hashes.insert(seq, hash.clone());
             audit.hashes.insert(hash.clone());
-            if newest.as_ref().is_none_or(|(s, _)| seq > *s) {
-                newest = Some((seq, hash.clone()));
-            }
-            prev = Some(Link {
-                run_id: subject,
+            links.push(Link {
+                subject,
                 seq,
+                prev_hash: prev_hash.to_owned(),
                 hash,
                 signature_valid,
+                ack,
             });
         }
     }
+    let by_seq = check_chain(&links, &mut problems);
+    let newest = by_seq
+        .last_key_value()
+        .map(|(seq, i)| (*seq, links[*i].hash.clone()));
     if let Some((_, hash)) = &newest {
         audit.head_hash = hash.clone();
     }
@@ -278,19 +220,17 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
         )),
         HeadState::Valid(h) => match (h.seq, &newest) {
             (None, _) => {}
-            (Some(s), Some((n, _))) if s <= *n => match chain_hashes.get(&s) {
-                Some(hash) if *hash == h.hash => {
-                    if s < *n {
-                        audit
-                            .notes
-                            .push(format!("the head record is behind the journal (seq {s} of {n}); the next append moves it"));
-                    }
-                }
-                _ => problems.push(problem(
-                    "journal/head",
+            (Some(s), Some((n, _))) if s <= *n => match by_seq.get(&s).map(|i| &links[*i]) {
+                Some(link) if link.hash != h.hash => problems.push(problem(
+                    &link.subject,
                     EDITED,
-                    format!("the receipt at seq {s} is not the one the head record names"),
+                    format!("changed after it was appended: the head record names seq {s} with another chain hash"),
                 )),
+                Some(_) if s < *n => audit.notes.push(format!(
+                    "the head record is behind the journal (seq {s} of {n}); the next append moves it"
+                )),
+                // At the newest receipt; or missing below it, which is reported as a gap.
+                _ => {}
             },
             (Some(s), newest) => problems.push(problem(
                 "journal/head",
@@ -338,4 +278,87 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
     }
     audit.problems = problems;
     Ok(audit)
+}
+
+/// Checks the receipts (in journal order) as a chain (see the module documentation). Returns
+/// the link of each seq: its index in `links`.
+fn check_chain(links: &[Link], problems: &mut Vec<Problem>) -> BTreeMap<u64, usize> {
+    let mut by_seq: BTreeMap<u64, usize> = BTreeMap::new();
+    for (i, link) in links.iter().enumerate() {
+        match by_seq.get(&link.seq) {
+            Some(first) => problems.push(problem(
+                &link.subject,
+                DUPLICATE_SEQ,
+                format!("seq {} is used by {} too", link.seq, links[*first].subject),
+            )),
+            None => {
+                by_seq.insert(link.seq, i);
+            }
+        }
+    }
+    // Place in the journal against place in seq order (both ascending journal indexes when
+    // nothing was moved).
+    let mut in_journal: Vec<usize> = by_seq.values().copied().collect();
+    in_journal.sort_unstable();
+    for (at, (seq, i)) in in_journal.iter().zip(by_seq.iter()) {
+        if at != i {
+            let here = &links[*at];
+            problems.push(problem(
+                &here.subject,
+                REORDERED,
+                format!(
+                    "out of order: seq {} stands in the journal where seq {seq} belongs",
+                    here.seq
+                ),
+            ));
+        }
+    }
+    let mut prev: Option<&Link> = None;
+    for link in by_seq.values().map(|i| &links[*i]) {
+        let expected = prev.map_or(0, |p| p.seq + 1);
+        // An ACK_TRUNCATION's gap is what it acknowledges (noted with its `lost` range).
+        if link.seq > expected && !link.ack {
+            let after = prev.map_or_else(|| "the start".to_string(), |p| format!("seq {}", p.seq));
+            problems.push(problem(
+                &link.subject,
+                GAP,
+                format!(
+                    "seq {} follows {after}: receipts seq {expected}..{} are missing",
+                    link.seq,
+                    link.seq - 1
+                ),
+            ));
+        }
+        let linked_to = if link.seq == expected || link.ack {
+            Some(prev.map_or(GENESIS_HASH, |p| p.hash.as_str()))
+        } else {
+            None
+        };
+        if let Some(expected_hash) = linked_to
+            && link.prev_hash != expected_hash
+        {
+            match prev {
+                Some(p) if !p.signature_valid || link.signature_valid => problems.push(problem(
+                    &p.subject,
+                    EDITED,
+                    format!(
+                        "changed after the next receipt was chained to it (the prev_hash of {} does not match)",
+                        link.subject
+                    ),
+                )),
+                Some(p) => problems.push(problem(
+                    &link.subject,
+                    EDITED,
+                    format!("its prev_hash does not match the receipt before it ({})", p.subject),
+                )),
+                None => problems.push(problem(
+                    &link.subject,
+                    EDITED,
+                    "the first receipt's prev_hash is not the genesis hash".into(),
+                )),
+            }
+        }
+        prev = Some(link);
+    }
+    by_seq
 }

@@ -239,6 +239,12 @@ fn assert_clean(store: &Store) -> Audit {
     audit
 }
 
+/// The position subject `verify_all` gives a line it cannot read as a record.
+fn position(dir: &Path, line: usize) -> String {
+    let offset: usize = lines(dir)[..line].iter().map(|l| l.len() + 1).sum();
+    format!("journal/{:020}.log:{offset}", 1)
+}
+
 /// Runs `f` on a thread and fails the test if it has not returned within [`BOUND`].
 fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = mpsc::channel();
@@ -311,6 +317,30 @@ fn append_then_load_round_trips_as_one_signed_compact_line() {
     assert!(loaded.signature_valid);
     assert_eq!(loaded.value, expected);
     assert_eq!(loaded.value, written.to_value());
+}
+
+#[test]
+fn the_record_kind_is_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = folder_with(dir.path(), 2);
+    let v = value_of(&store, &id(0));
+    assert_eq!(v["kind"], json!("receipt"));
+    let mut unkinded = v.clone();
+    unkinded.as_object_mut().unwrap().remove("kind");
+    assert!(!receipt::verify(&unkinded, KEY.as_bytes()));
+
+    // The same length, so the record stays where the index has it.
+    edit_line(dir.path(), &id(0), |l| {
+        l.replace("\"kind\":\"receipt\"", "\"kind\":\"intent!\"")
+    });
+    let loaded = store.load(&id(0)).unwrap();
+    assert!(!loaded.signature_valid);
+    assert_eq!(loaded.value["kind"], json!("intent!"));
+    // No longer a receipt to the audit: seq 0 is missing from the chain.
+    assert_eq!(
+        kinds(&store.verify_all().unwrap().problems),
+        expect(&[("bad_signature", &id(0)), ("gap", &id(1))])
+    );
 }
 
 #[test]
@@ -516,6 +546,45 @@ fn a_missing_receipt_is_not_found() {
         .append_intent(intent(&id(8), "w", json!({}), now()))
         .unwrap();
     assert!(matches!(store.load(&id(8)), Err(StoreError::NotFound(r)) if r == id(8)));
+}
+
+#[test]
+fn duplicate_json_keys_make_a_receipt_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = folder_with(dir.path(), 3);
+    let mut column = 0;
+    // A second `workflow` in place of `actor_role` (the same length, so the record stays
+    // where the running store's index has it): serde_json alone would silently keep it.
+    edit_line(dir.path(), &id(1), |l| {
+        let tampered = l.replace("\"actor_role\":\"engineer\"", "\"workflow\":\"abcdefghij\"");
+        assert_eq!(tampered.len(), l.len());
+        column = tampered.rfind("\"workflow\"").unwrap() + 10;
+        tampered
+    });
+    // The running store reads the record itself, so the edit is seen.
+    let err = store.load(&id(1)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "receipt `{}` is invalid: duplicate key `workflow` at line 1 column {column}",
+            id(1)
+        )
+    );
+    assert!(matches!(err, StoreError::Invalid { .. }));
+    // A store opened now does not index it.
+    let fresh = open(dir.path());
+    assert!(matches!(fresh.load(&id(1)), Err(StoreError::NotFound(_))));
+
+    let audit = store.verify_all().unwrap();
+    assert_eq!(
+        kinds(&audit.problems),
+        expect(&[("invalid", &position(dir.path(), 1)), ("gap", &id(2))])
+    );
+    let invalid = audit.problems.iter().find(|p| p.kind == "invalid").unwrap();
+    assert_eq!(
+        invalid.message,
+        format!("not valid JSON: duplicate key `workflow` at line 1 column {column}")
+    );
 }
 
 #[test]
@@ -726,6 +795,34 @@ fn a_clean_journal_has_no_problems() {
 }
 
 #[test]
+fn a_changed_character_is_a_bad_signature_and_an_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = folder_with(dir.path(), 6);
+    edit_line(dir.path(), &id(2), |l| {
+        l.replace("\"save_note\"", "\"save_nose\"")
+    });
+    let audit = store.verify_all().unwrap();
+    assert_eq!(
+        audit.problems,
+        vec![
+            Problem {
+                subject: id(2),
+                kind: "bad_signature".into(),
+                message: "the signature does not verify".into(),
+            },
+            Problem {
+                subject: id(2),
+                kind: "edited".into(),
+                message: format!(
+                    "changed after the next receipt was chained to it (the prev_hash of {} does not match)",
+                    id(3)
+                ),
+            },
+        ]
+    );
+}
+
+#[test]
 fn swapped_field_values_are_a_bad_signature_and_an_edit() {
     let audit = tampered(|dir| {
         edit_value(dir, &id(3), |v| {
@@ -737,6 +834,98 @@ fn swapped_field_values_are_a_bad_signature_and_an_edit() {
     assert_eq!(
         kinds(&audit.problems),
         expect(&[("bad_signature", &id(3)), ("edited", &id(3))])
+    );
+}
+
+#[test]
+fn an_edit_of_the_newest_receipt_is_caught_by_the_head_record() {
+    let audit = tampered(|dir| {
+        edit_value(dir, &id(5), |v| v["decision"] = json!("BLOCK"));
+    });
+    assert_eq!(
+        kinds(&audit.problems),
+        expect(&[("bad_signature", &id(5)), ("edited", &id(5))])
+    );
+    let edited = audit.problems.iter().find(|p| p.kind == "edited").unwrap();
+    assert_eq!(
+        edited.message,
+        "changed after it was appended: the head record names seq 5 with another chain hash"
+    );
+}
+
+#[test]
+fn a_line_removed_from_the_middle_is_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = folder_with(dir.path(), 6);
+    let mut all = lines(dir.path());
+    all.remove(2);
+    write_lines(dir.path(), &all);
+    let audit = store.verify_all().unwrap();
+    assert_eq!(
+        audit.problems,
+        vec![Problem {
+            subject: id(3),
+            kind: "gap".into(),
+            message: "seq 3 follows seq 1: receipts seq 2..2 are missing".into(),
+        }]
+    );
+    // The first ones too.
+    all.drain(..2);
+    write_lines(dir.path(), &all);
+    let audit = store.verify_all().unwrap();
+    assert_eq!(kinds(&audit.problems), expect(&[("gap", &id(3))]));
+    assert_eq!(
+        audit.problems[0].message,
+        "seq 3 follows the start: receipts seq 0..2 are missing"
+    );
+}
+
+#[test]
+fn swapped_lines_are_reordered() {
+    let audit = tampered(|dir| {
+        let mut all = lines(dir);
+        all.swap(1, 3);
+        write_lines(dir, &all);
+    });
+    assert_eq!(
+        audit.problems,
+        vec![
+            Problem {
+                subject: id(3),
+                kind: "reordered".into(),
+                message: "out of order: seq 3 stands in the journal where seq 1 belongs".into(),
+            },
+            Problem {
+                subject: id(1),
+                kind: "reordered".into(),
+                message: "out of order: seq 1 stands in the journal where seq 3 belongs".into(),
+            },
+        ]
+    );
+    // Neighbours swapped.
+    let audit = tampered(|dir| {
+        let mut all = lines(dir);
+        all.swap(4, 5);
+        write_lines(dir, &all);
+    });
+    assert_eq!(
+        kinds(&audit.problems),
+        expect(&[("reordered", &id(4)), ("reordered", &id(5))])
+    );
+    // One moved to the end: each receipt out of place is named.
+    let audit = tampered(|dir| {
+        let mut all = lines(dir);
+        let moved = all.remove(3);
+        all.push(moved);
+        write_lines(dir, &all);
+    });
+    assert_eq!(
+        kinds(&audit.problems),
+        expect(&[
+            ("reordered", &id(3)),
+            ("reordered", &id(4)),
+            ("reordered", &id(5))
+        ])
     );
 }
 
@@ -782,6 +971,54 @@ fn a_receipt_resigned_with_another_key_is_a_bad_signature() {
 }
 
 #[test]
+fn a_second_receipt_for_a_run_id_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = folder_with(dir.path(), 6);
+    let mut all = lines(dir.path());
+    all.push(all[2].clone());
+    write_lines(dir.path(), &all);
+    let audit = store.verify_all().unwrap();
+    assert_eq!(
+        audit.problems,
+        vec![Problem {
+            subject: id(2),
+            kind: "invalid".into(),
+            message: "a second receipt for this run id".into(),
+        }]
+    );
+    // The store keeps the first.
+    let fresh = open(dir.path());
+    assert_eq!(value_of(&fresh, &id(2))["seq"], json!(2));
+    assert_eq!(
+        fresh
+            .append(receipt(&id(6), "save_note", Decision::Pass))
+            .unwrap()
+            .seq,
+        6
+    );
+}
+
+#[test]
+fn unparsable_lines_are_invalid_and_leave_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = folder_with(dir.path(), 6);
+    let mut all = lines(dir.path());
+    all[2] = all[2][..all[2].len() / 2].to_string();
+    all[4] = format!("{},\"seq\":4}}", &all[4][..all[4].len() - 1]);
+    write_lines(dir.path(), &all);
+    let audit = store.verify_all().unwrap();
+    assert_eq!(
+        kinds(&audit.problems),
+        expect(&[
+            ("invalid", &position(dir.path(), 2)),
+            ("gap", &id(3)),
+            ("invalid", &position(dir.path(), 4)),
+            ("gap", &id(5)),
+        ])
+    );
+}
+
+#[test]
 fn a_missing_or_forged_head_record_is_bad_head() {
     let audit = tampered(|dir| fs::remove_file(head_file(dir)).unwrap());
     assert_eq!(
@@ -823,6 +1060,30 @@ fn stray_files_are_unknown() {
             ("unknown_file", "journal/1.log"),
             ("unknown_file", "notes.txt"),
             ("unknown_file", "sub")
+        ])
+    );
+}
+
+#[test]
+fn problems_name_every_tamper_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = folder_with(dir.path(), 6);
+    edit_value(dir.path(), &id(3), |v| {
+        v["actor_email"] = json!("someone@else.com")
+    });
+    let mut all = lines(dir.path());
+    all.remove(5);
+    all.remove(1);
+    write_lines(dir.path(), &all);
+    fs::write(dir.path().join("x.bak"), "").unwrap();
+    assert_eq!(
+        kinds(&store.verify_all().unwrap().problems),
+        expect(&[
+            ("gap", &id(2)),
+            ("bad_signature", &id(3)),
+            ("edited", &id(3)),
+            ("truncated", "journal/head"),
+            ("unknown_file", "x.bak")
         ])
     );
 }
