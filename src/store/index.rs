@@ -67,6 +67,8 @@ impl Series {
 struct Rates {
     all: Series,
     per: HashMap<(Arc<str>, [u8; 32]), Series>,
+    /// Runs that have the argument at all (any value): the runs without it count as `null`.
+    present: HashMap<Arc<str>, Series>,
 }
 
 /// The index.
@@ -224,8 +226,9 @@ impl Index {
                     .entry((actor_email.clone(), workflow.clone()))
                     .or_default();
                 rates.all.insert(t);
-                for key in args {
-                    rates.per.entry(key).or_default().insert(t);
+                for (name, digest) in args {
+                    rates.present.entry(name.clone()).or_default().insert(t);
+                    rates.per.entry((name, digest)).or_default().insert(t);
                 }
             }
         }
@@ -280,7 +283,8 @@ impl Index {
 
     /// PASS runs (receipts and open intents, rollbacks excluded) of `actor` in `workflows`
     /// (all when `None`) stamped after `from` (µs), only those whose argument `per.0` has the
-    /// digest `per.1` when given.
+    /// digest `per.1` when given. A run without the argument counts as holding `null` (the
+    /// value the gate compares a missing argument by).
     pub fn count(
         &self,
         actor: &str,
@@ -289,6 +293,7 @@ impl Index {
         from: i64,
     ) -> u64 {
         let in_scope = |w: &str| workflows.is_none_or(|ws| ws.iter().any(|x| x == w));
+        let null = value_digest(&Value::Null);
         let mut n = 0;
         for ((a, w), rates) in &self.rates {
             if &**a != actor || !in_scope(w) {
@@ -296,10 +301,20 @@ impl Index {
             }
             n += match per {
                 None => rates.all.after(from),
-                Some((arg, digest)) => rates
-                    .per
-                    .get(&(Arc::from(arg), digest))
-                    .map_or(0, |s| s.after(from)),
+                Some((arg, digest)) => {
+                    let arg: Arc<str> = Arc::from(arg);
+                    let equal = rates
+                        .per
+                        .get(&(arg.clone(), digest))
+                        .map_or(0, |s| s.after(from));
+                    let absent = if digest == null {
+                        let with = rates.present.get(&arg).map_or(0, |s| s.after(from));
+                        rates.all.after(from).saturating_sub(with)
+                    } else {
+                        0
+                    };
+                    equal + absent
+                }
             };
         }
         for open in self.open.values() {
@@ -309,9 +324,13 @@ impl Index {
             if open.micros <= from {
                 continue;
             }
-            let matches = per.is_none_or(|(arg, digest)| {
-                open.args.iter().any(|(k, d)| &**k == arg && *d == digest)
-            });
+            let matches =
+                per.is_none_or(
+                    |(arg, digest)| match open.args.iter().find(|(k, _)| &**k == arg) {
+                        Some((_, d)) => *d == digest,
+                        None => digest == null,
+                    },
+                );
             if matches {
                 n += 1;
             }

@@ -1715,6 +1715,179 @@ fn intents_count_inside_the_window_only() {
 }
 
 #[test]
+fn counting_respects_actor_window_scope_per_and_rollbacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let a = ACTOR;
+    let add = |n: u128,
+               actor: &str,
+               workflow: &str,
+               decision: Decision,
+               minutes_ago: i64,
+               args: Value,
+               rollback_of: Option<String>| {
+        let mut r = receipt(&id(n), workflow, decision);
+        r.actor_email = actor.into();
+        r.timestamp = stamp(now() - Duration::minutes(minutes_ago));
+        r.payload = args;
+        r.rollback_of = rollback_of;
+        store.append(r).unwrap();
+    };
+    add(1, a, "w1", Decision::Pass, 10, json!({"repo": "x"}), None); // counts everywhere
+    add(
+        2,
+        "other@company.com",
+        "w1",
+        Decision::Pass,
+        10,
+        json!({"repo": "x"}),
+        None,
+    ); // another actor
+    add(3, a, "w1", Decision::Block, 10, json!({"repo": "x"}), None); // blocked
+    add(4, a, "w1", Decision::Pass, 120, json!({"repo": "x"}), None); // outside 1h, inside 3h
+    add(
+        5,
+        a,
+        "rollback:w1",
+        Decision::Pass,
+        10,
+        json!({"original_run_id": id(1)}),
+        Some(id(1)),
+    ); // a rollback
+    add(6, a, "w2", Decision::Pass, 10, json!({"repo": "x"}), None); // another workflow
+    add(7, a, "w1", Decision::Pass, 10, json!({"repo": "y"}), None); // another per value
+    add(8, a, "w1", Decision::Pass, 10, json!({"repo": 5.0}), None); // numeric per value
+    add(10, a, "w1", Decision::Pass, 60, json!({"repo": "x"}), None); // exactly at the window edge: out
+
+    let queries = [
+        query(0, 99, 3600, None, None),
+        query(1, 99, 3600, Some(&["w1"]), None),
+        query(2, 99, 3600, None, Some(("repo", json!("x")))),
+        query(3, 99, 3 * 3600, None, None),
+        query(4, 99, 3600, Some(&["w2", "w3"]), None),
+        query(5, 99, 3600, None, Some(("repo", json!(5)))),
+        query(6, 99, 3600, None, Some(("branch", Value::Null))),
+    ];
+    // The running store and one opened now count alike.
+    let fresh = open(dir.path());
+    let expected = BTreeMap::from([
+        (0, Ok(4)), // 1, 6, 7, 8
+        (1, Ok(3)), // 1, 7, 8
+        (2, Ok(2)), // 1, 6
+        (3, Ok(6)), // 1, 4, 6, 7, 8, 10
+        (4, Ok(1)), // 6
+        (5, Ok(1)), // 8
+        (6, Ok(4)), // no `branch` anywhere: absent equals null
+    ]);
+    let (seen, _) = gate(
+        &fresh,
+        &queries,
+        a,
+        "w1",
+        json!({"repo": "x"}),
+        now(),
+        &id(50),
+        false,
+    );
+    assert_eq!(seen, expected);
+    for q in &queries {
+        for store in [&store, &fresh] {
+            assert_eq!(
+                Ok(store.count_runs(q, a, now()).unwrap()),
+                expected[&q.index],
+                "query {}",
+                q.index
+            );
+        }
+    }
+    let other = fresh
+        .count_runs(&queries[0], "other@company.com", now())
+        .unwrap();
+    assert_eq!(other, 1);
+
+    // An intent counts like a receipt, with the same criteria.
+    gate(
+        &fresh,
+        &queries,
+        a,
+        "w2",
+        json!({"repo": "x"}),
+        now(),
+        &id(51),
+        true,
+    );
+    // A rollback's intent does not count.
+    let mut rollback = intent(
+        &id(52),
+        "rollback:w1",
+        json!({"original_run_id": id(1)}),
+        now(),
+    );
+    rollback.insert("rollback_of".into(), json!(id(1)));
+    fresh.append_intent(rollback).unwrap();
+    // Nor does another actor's.
+    let mut theirs = intent(&id(53), "w1", json!({"repo": "x"}), now());
+    theirs.insert("actor_email".into(), json!("other@company.com"));
+    fresh.append_intent(theirs).unwrap();
+    let (seen, _) = gate(
+        &fresh,
+        &queries,
+        a,
+        "w1",
+        json!({"repo": "x"}),
+        now(),
+        &id(54),
+        false,
+    );
+    assert_eq!(
+        seen,
+        BTreeMap::from([
+            (0, Ok(5)),
+            (1, Ok(3)),
+            (2, Ok(3)),
+            (3, Ok(7)),
+            (4, Ok(2)),
+            (5, Ok(1)),
+            (6, Ok(5))
+        ])
+    );
+    // The running store reads the other store's intents from the tail.
+    let (running, _) = gate(
+        &store,
+        &queries,
+        a,
+        "w1",
+        json!({"repo": "x"}),
+        now(),
+        &id(56),
+        false,
+    );
+    assert_eq!(running, seen);
+    // `per` compares by JCS for intents too: 5 equals 5.0.
+    gate(
+        &fresh,
+        &queries,
+        a,
+        "w1",
+        json!({"repo": 5}),
+        now(),
+        &id(55),
+        true,
+    );
+    assert_eq!(fresh.count_runs(&queries[5], a, now()).unwrap(), 2);
+    assert_eq!(
+        fresh
+            .count_runs(
+                &query(7, 99, 3600, None, Some(("repo", json!(5.0)))),
+                a,
+                now()
+            )
+            .unwrap(),
+        2
+    );
+}
+
+#[test]
 fn twenty_threads_cannot_overshoot_a_limit_of_five() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(open(dir.path()));
