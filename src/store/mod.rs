@@ -369,50 +369,7 @@ impl Store {
             };
             let chained = value.get("kind").and_then(Value::as_str) == Some("receipt")
                 || value.get("kind").is_none();
-            let mut line = serde_json::to_vec(&value)
-                .map_err(|e| StoreError::io(&self.journal)(io::Error::other(e)))?;
-            line.push(b'\n');
-            let mut at = index.tail;
-            if at.segment == 0 {
-                at.segment = 1;
-            }
-            if at.offset > 0 && at.offset + line.len() as u64 > SEGMENT_MAX {
-                at = Pos {
-                    segment: at.segment + 1,
-                    offset: 0,
-                };
-            }
-            let path = segment::segment_path(&self.journal, at.segment);
-            let mut file =
-                segment::open_append(&path, at.offset == 0).map_err(StoreError::io(&path))?;
-            if at.offset == 0 && self.fsync {
-                segment::sync_dir(&self.journal).map_err(StoreError::io(&self.journal))?;
-            }
-            if !chained {
-                // An intent or step record comes before an action: reserve the room for the
-                // records that will follow it (the step's undo data and the receipt, which
-                // holds it again), so a full disk refuses the run here, before it acts, and
-                // never between an action and its receipt.
-                let room = 3 * line.len() as u64 + RESERVE_SLACK;
-                segment::reserve(&file, at.offset, room).map_err(StoreError::io(&path))?;
-            }
-            if let Err(e) = file.write_all(&line) {
-                // Leave no half line for the next reader to stumble on.
-                let _ = file.set_len(at.offset);
-                return Err(StoreError::io(&path)(e));
-            }
-            let span = Span {
-                segment: at.segment,
-                offset: at.offset,
-                len: line.len() as u64 - 1,
-            };
-            let hash = if chained {
-                receipt::chain_hash(&value)
-            } else {
-                String::new()
-            };
-            index.apply(span, &value, hash.clone(), true);
-            index.tail = span.end();
+            let (span, hash) = self.write_record(&mut index, &value, chained)?;
             index.link_override = None;
             if chained && !self.fsync {
                 self.move_head(&value, &hash, span)?;
@@ -426,6 +383,62 @@ impl Store {
             self.move_head(&value, &hash, span)?;
         }
         Ok(Some((value, span)))
+    }
+
+    /// Writes one record line at the journal's tail (starting a new segment past
+    /// [`SEGMENT_MAX`]) and adds it to the index. Must run under the folder lock, with the
+    /// tail just read. Returns where it lies and, for a receipt, its chain hash.
+    fn write_record(
+        &self,
+        index: &mut Index,
+        value: &Value,
+        chained: bool,
+    ) -> Result<(Span, String), StoreError> {
+        let mut line = serde_json::to_vec(value)
+            .map_err(|e| StoreError::io(&self.journal)(io::Error::other(e)))?;
+        line.push(b'\n');
+        let mut at = index.tail;
+        if at.segment == 0 {
+            at.segment = 1;
+        }
+        if at.offset > 0 && at.offset + line.len() as u64 > SEGMENT_MAX {
+            at = Pos {
+                segment: at.segment + 1,
+                offset: 0,
+            };
+        }
+        let path = segment::segment_path(&self.journal, at.segment);
+        let mut file =
+            segment::open_append(&path, at.offset == 0).map_err(StoreError::io(&path))?;
+        if at.offset == 0 && self.fsync {
+            segment::sync_dir(&self.journal).map_err(StoreError::io(&self.journal))?;
+        }
+        if !chained {
+            // An intent or step record comes before an action: reserve the room for the
+            // records that will follow it (the step's undo data and the receipt, which
+            // holds it again), so a full disk refuses the run here, before it acts, and
+            // never between an action and its receipt.
+            let room = 3 * line.len() as u64 + RESERVE_SLACK;
+            segment::reserve(&file, at.offset, room).map_err(StoreError::io(&path))?;
+        }
+        if let Err(e) = file.write_all(&line) {
+            // Leave no half line for the next reader to stumble on.
+            let _ = file.set_len(at.offset);
+            return Err(StoreError::io(&path)(e));
+        }
+        let span = Span {
+            segment: at.segment,
+            offset: at.offset,
+            len: line.len() as u64 - 1,
+        };
+        let hash = if chained {
+            receipt::chain_hash(value)
+        } else {
+            String::new()
+        };
+        index.apply(span, value, hash.clone(), true);
+        index.tail = span.end();
+        Ok((span, hash))
     }
 
     fn cut_torn_line(&self, torn: Pos) -> Result<(), StoreError> {
@@ -879,13 +892,18 @@ impl Store {
 
     /// `enact receipts repair --accept-truncation` (SPEC §5.4): appends a signed
     /// `ACK_TRUNCATION` record whose seq follows the highest seq the head record knew and whose
-    /// `prev_hash` is the chain hash of the last surviving receipt. `Ok(None)`: nothing to repair.
+    /// `prev_hash` is the chain hash of the last surviving receipt; `lost.to_seq` is `null`
+    /// when the head record was missing or invalid (how many were lost is then unknown).
+    /// `Ok(None)`: nothing to repair.
     pub fn repair_truncation(
         &self,
         operator: &str,
         now: DateTime<Utc>,
         run_id: &str,
     ) -> Result<Option<Value>, StoreError> {
+        if !is_valid_run_id(run_id) {
+            return Err(StoreError::InvalidRunId(run_id.into()));
+        }
         let _lock = self.lock_folder()?;
         let mut index = self.index();
         if let Some(torn) = self.read_tail(&mut index)? {
@@ -896,6 +914,9 @@ impl Store {
             Err(StoreError::Truncated(why)) => why,
             Err(e) => return Err(e),
         };
+        if index.has_run(run_id) {
+            return Err(StoreError::Duplicate(run_id.into()));
+        }
         let head = head::read(&self.journal, self.key()).map_err(StoreError::io(&self.journal))?;
         let (surviving_seq, prev_hash) = match &index.newest {
             Some((s, h)) => (Some(*s), h.clone()),
@@ -912,9 +933,11 @@ impl Store {
             (None, None) => 0,
         };
         let from_seq = surviving_seq.map_or(0, |s| s + 1);
+        // Without a valid head record nobody knows how many receipts were lost.
+        let to_seq = head_known.map(|_| seq.saturating_sub(1));
         let lost = json!({
             "from_seq": from_seq,
-            "to_seq": seq.saturating_sub(1),
+            "to_seq": to_seq,
             "head_hash": match &head { HeadState::Valid(h) => json!(h.hash), _ => Value::Null },
             "reason": problem,
         });
@@ -934,38 +957,12 @@ impl Store {
             "prev_hash": prev_hash,
         });
         let value = self.sign(record);
-        drop(index);
-        drop(_lock);
         // The head check is what refuses ordinary appends; this record is the acknowledgement,
-        // so it is written without it (under the lock again, re-reading the tail).
-        let hash = receipt::chain_hash(&value);
-        let span = {
-            let _lock = self.lock_folder()?;
-            let mut index = self.index();
-            self.read_tail(&mut index)?;
-            let mut line = serde_json::to_vec(&value)
-                .map_err(|e| StoreError::io(&self.journal)(io::Error::other(e)))?;
-            line.push(b'\n');
-            let at = index.tail;
-            let at = Pos {
-                segment: at.segment.max(1),
-                offset: at.offset,
-            };
-            let path = segment::segment_path(&self.journal, at.segment);
-            let mut file = segment::open_append(&path, true).map_err(StoreError::io(&path))?;
-            file.write_all(&line).map_err(StoreError::io(&path))?;
-            if self.fsync {
-                file.sync_data().map_err(StoreError::io(&path))?;
-            }
-            let span = Span {
-                segment: at.segment,
-                offset: at.offset,
-                len: line.len() as u64 - 1,
-            };
-            index.apply(span, &value, hash.clone(), true);
-            index.tail = span.end();
-            span
-        };
+        // so it is written without it — under the same lock hold, so two repairs cannot both
+        // acknowledge.
+        let (span, hash) = self.write_record(&mut index, &value, true)?;
+        drop(index);
+        self.make_durable(span.end())?;
         // Both slots, so an old head left in the other slot cannot outrank this one.
         let end = span.end();
         head::write(

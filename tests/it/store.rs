@@ -1190,6 +1190,98 @@ fn cutting_receipts_and_deleting_the_head_never_continues_the_chain() {
 }
 
 #[test]
+fn repair_without_a_head_record_says_how_many_were_lost_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let survivor = receipt::chain_hash(&value_of(&folder_with(dir.path(), 6), &id(3)));
+    keep_lines(dir.path(), 4);
+    fs::remove_file(head_file(dir.path())).unwrap();
+    let store = open(dir.path());
+    let ack = store
+        .repair_truncation("ops@company.com", now(), &id(90))
+        .unwrap()
+        .unwrap();
+    assert_eq!(ack["seq"], json!(4));
+    assert_eq!(ack["prev_hash"], json!(survivor));
+    assert_eq!(
+        ack["lost"],
+        json!({"from_seq": 4, "to_seq": null, "head_hash": null, "reason": "the head record is missing"})
+    );
+    assert_eq!(
+        store
+            .append(receipt(&id(6), "save_note", Decision::Pass))
+            .unwrap()
+            .seq,
+        5
+    );
+    let audit = store.verify_all().unwrap();
+    assert_eq!(audit.problems, vec![]);
+    assert_eq!(
+        audit.notes,
+        vec![format!(
+            "acknowledged truncation by ops@company.com at {} ({}): {}",
+            stamp(now()),
+            id(90),
+            r#"{"from_seq":4,"head_hash":null,"reason":"the head record is missing","to_seq":null}"#
+        )]
+    );
+}
+
+#[test]
+fn concurrent_repairs_acknowledge_once() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(folder_with(dir.path(), 6));
+    keep_lines(dir.path(), 4);
+    let start = Arc::new(std::sync::Barrier::new(8));
+    let handles: Vec<_> = (0..8u128)
+        .map(|i| {
+            let (start, path) = (start.clone(), dir.path().to_path_buf());
+            std::thread::spawn(move || {
+                let store = open(&path);
+                start.wait();
+                store
+                    .repair_truncation("ops@company.com", now(), &id(90 + i))
+                    .unwrap()
+                    .is_some()
+            })
+        })
+        .collect();
+    let acknowledged = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|a| *a)
+        .count();
+    assert_eq!(acknowledged, 1);
+    assert_eq!(lines(dir.path()).len(), 5);
+    let audit = open(dir.path()).verify_all().unwrap();
+    assert_eq!(audit.problems, vec![]);
+    assert_eq!(audit.notes.len(), 1);
+}
+
+#[test]
+fn repair_refuses_an_invalid_or_used_run_id() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(folder_with(dir.path(), 3));
+    keep_lines(dir.path(), 2);
+    let store = open(dir.path());
+    let err = store
+        .repair_truncation("ops@company.com", now(), "../x")
+        .unwrap_err();
+    assert_eq!(err.to_string(), "Invalid run_id: '../x'");
+    let err = store
+        .repair_truncation("ops@company.com", now(), &id(0))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("run `{}` already has a receipt", id(0))
+    );
+    assert_eq!(lines(dir.path()).len(), 2);
+    assert!(matches!(
+        store.append(receipt(&id(5), "save_note", Decision::Pass)),
+        Err(StoreError::Truncated(_))
+    ));
+}
+
+#[test]
 fn a_damaged_head_record_refuses_appends() {
     let dir = tempfile::tempdir().unwrap();
     let store = folder_with(dir.path(), 2);
