@@ -91,6 +91,12 @@ pub(crate) struct Index {
     pub link_override: Option<String>,
     /// Records that could not be indexed (bad line, bad signature, duplicate): where and why.
     pub skipped: Vec<(Span, String)>,
+    /// The last complete line read (or appended) and the SHA-256 of its bytes, so a journal
+    /// cut or rewritten under a running store is noticed at the next read of the tail.
+    pub last: Option<(Span, [u8; 32])>,
+    /// How many times the index was rebuilt from the start (positions of an earlier
+    /// generation say nothing about the journal as it is now).
+    pub generation: u64,
 }
 
 /// The digest an argument value is compared by (JCS, so `5` equals `5.0`).

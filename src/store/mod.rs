@@ -35,6 +35,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
 use self::head::{Head, HeadState};
 use self::index::{Entry, Index};
@@ -189,6 +190,8 @@ struct Owner {
 #[derive(Default)]
 struct Synced {
     upto: Pos,
+    /// The index generation `upto` was taken in.
+    generation: u64,
 }
 
 /// The receipts store.
@@ -294,10 +297,37 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the journal still holds what the index read up to its tail: the tail segment
+    /// is at least that long and the last line read is unchanged.
+    fn tail_intact(&self, index: &Index) -> bool {
+        let tail = index.tail;
+        if tail.offset > 0 {
+            let path = segment::segment_path(&self.journal, tail.segment);
+            match segment::open_read(&path).and_then(|f| f.metadata()) {
+                Ok(meta) if meta.len() >= tail.offset => {}
+                _ => return false,
+            }
+        }
+        index.last.as_ref().is_none_or(|(span, digest)| {
+            segment::read_span(&self.journal, *span)
+                .is_ok_and(|bytes| Sha256::digest(&bytes).as_slice() == digest)
+        })
+    }
+
     /// Reads new complete lines into `index`; returns the position of a trailing partial line.
+    /// When the journal was cut or rewritten under this store (the index's tail or last line
+    /// is no longer there), the index is rebuilt from the start, so a running store sees the
+    /// journal as a store opened now would (and refuses to continue a truncated chain).
     fn read_tail(&self, index: &mut Index) -> Result<Option<Pos>, StoreError> {
+        if !self.tail_intact(index) {
+            tracing::warn!(journal = %self.journal.display(), "the journal changed under this store (cut or rewritten): reading it again from the start");
+            let generation = index.generation + 1;
+            *index = Index::default();
+            index.generation = generation;
+        }
         let (segments, _) = segment::list(&self.journal).map_err(StoreError::io(&self.journal))?;
         let mut partial = None;
+        let mut last = None;
         let from = index.tail.segment;
         for n in segments.into_iter().filter(|n| *n >= from) {
             let offset = if n == index.tail.segment {
@@ -314,14 +344,20 @@ impl Store {
                     Line::Record(span, bytes) => {
                         self.index_line(index, span, &bytes);
                         index.tail = span.end();
+                        last = Some((span, bytes));
                     }
                     Line::TooLong(span) => {
                         index.skipped.push((span, "a record over 16 MiB".into()));
                         index.tail = span.end();
+                        last = None;
+                        index.last = None;
                     }
                     Line::Partial(pos) => partial = Some(pos),
                 }
             }
+        }
+        if let Some((span, bytes)) = last {
+            index.last = Some((span, Sha256::digest(&bytes).into()));
         }
         Ok(partial)
     }
@@ -438,6 +474,7 @@ impl Store {
         };
         index.apply(span, value, hash.clone(), true);
         index.tail = span.end();
+        index.last = Some((span, Sha256::digest(&line[..line.len() - 1]).into()));
         Ok((span, hash))
     }
 
@@ -496,12 +533,22 @@ impl Store {
             return Ok(());
         }
         let mut synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
-        if synced.upto >= end {
+        let (tail, generation) = {
+            let index = self.index();
+            (index.tail, index.generation)
+        };
+        let same = synced.generation == generation;
+        if same && synced.upto >= end {
             return Ok(());
         }
         // Everything appended up to now is covered by this sync.
-        let target = self.index().tail.max(end);
-        for n in end.segment.min(synced.upto.segment.max(1))..=target.segment {
+        let target = tail.max(end);
+        let from = if same {
+            end.segment.min(synced.upto.segment.max(1))
+        } else {
+            end.segment
+        };
+        for n in from..=target.segment {
             let path = segment::segment_path(&self.journal, n);
             match segment::open_read(&path) {
                 Ok(f) => f.sync_data().map_err(StoreError::io(&path))?,
@@ -510,6 +557,7 @@ impl Store {
             }
         }
         synced.upto = target;
+        synced.generation = generation;
         Ok(())
     }
 

@@ -1109,6 +1109,33 @@ fn truncated_message(why: &str) -> String {
 }
 
 #[test]
+fn cutting_the_newest_receipts_off_is_truncation_and_refuses_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = folder_with(dir.path(), 6);
+    keep_lines(dir.path(), 4);
+    let audit = running.verify_all().unwrap();
+    assert_eq!(
+        audit.problems,
+        vec![Problem {
+            subject: "journal/head".into(),
+            kind: "truncated".into(),
+            message: "the head record names seq 5 but the journal ends at seq 3: the newest receipts were removed".into(),
+        }]
+    );
+    let why = "the head record names seq 5, the journal ends at seq 3";
+    // A store opened now, and the store that was running all along, refuse alike.
+    for store in [open(dir.path()), running] {
+        let err = store
+            .append(receipt(&id(6), "save_note", Decision::Pass))
+            .unwrap_err();
+        assert_eq!(err.to_string(), truncated_message(why));
+        assert!(matches!(&err, StoreError::Truncated(w) if w == why));
+        assert!(matches!(store.load(&id(5)), Err(StoreError::NotFound(_))));
+    }
+    assert_eq!(lines(dir.path()).len(), 4);
+}
+
+#[test]
 fn repair_acknowledges_the_truncation_and_appends_continue() {
     let dir = tempfile::tempdir().unwrap();
     let store = folder_with(dir.path(), 6);
@@ -1186,6 +1213,52 @@ fn cutting_receipts_and_deleting_the_head_never_continues_the_chain() {
     assert_eq!(
         kinds(&audit.problems),
         expect(&[("bad_head", "journal/head")])
+    );
+}
+
+#[test]
+fn cutting_every_receipt_off_is_truncation_and_repair_acknowledges_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = folder_with(dir.path(), 3);
+    keep_lines(dir.path(), 0);
+    let audit = running.verify_all().unwrap();
+    assert_eq!(
+        audit.problems,
+        vec![Problem {
+            subject: "journal/head".into(),
+            kind: "truncated".into(),
+            message: "the head record names seq 2 but the journal ends at no receipt: the newest receipts were removed".into(),
+        }]
+    );
+    let err = running
+        .append(receipt(&id(3), "save_note", Decision::Pass))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        truncated_message("the head record names seq 2, the journal ends at no receipt")
+    );
+    // Intents are refused too: nothing may run that could not be recorded.
+    let err = running
+        .append_intent(intent(&id(3), "save_note", json!({}), now()))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Truncated(_)));
+    let ack = running
+        .repair_truncation("ops@company.com", now(), &id(90))
+        .unwrap()
+        .unwrap();
+    assert_eq!(ack["seq"], json!(3));
+    assert_eq!(ack["prev_hash"], json!(GENESIS_HASH));
+    assert_eq!(ack["lost"]["from_seq"], json!(0));
+    assert_eq!(ack["lost"]["to_seq"], json!(2));
+    let audit = running.verify_all().unwrap();
+    assert_eq!(audit.problems, vec![]);
+    assert_eq!(audit.notes, vec![ack_note(&ack)]);
+    assert_eq!(
+        running
+            .append(receipt(&id(3), "save_note", Decision::Pass))
+            .unwrap()
+            .seq,
+        4
     );
 }
 
@@ -1279,6 +1352,40 @@ fn repair_refuses_an_invalid_or_used_run_id() {
         store.append(receipt(&id(5), "save_note", Decision::Pass)),
         Err(StoreError::Truncated(_))
     ));
+}
+
+#[test]
+fn a_running_store_reads_a_journal_rewritten_under_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = folder_with(dir.path(), 6);
+    // A receipt removed from the middle: every later record moves.
+    let mut all = lines(dir.path());
+    all.remove(2);
+    write_lines(dir.path(), &all);
+    let next = running
+        .append(receipt(&id(6), "save_note", Decision::Pass))
+        .unwrap();
+    assert_eq!(next.seq, 6);
+    assert_eq!(
+        next.prev_hash,
+        receipt::chain_hash(&value_of(&running, &id(5)))
+    );
+    assert!(matches!(running.load(&id(2)), Err(StoreError::NotFound(_))));
+    let fresh = open(dir.path());
+    for store in [&running, &fresh] {
+        assert_eq!(value_of(store, &id(6))["seq"], json!(6));
+        assert_eq!(value_of(store, &id(3))["seq"], json!(3));
+    }
+    assert_eq!(list(&running, 0, None, None), list(&fresh, 0, None, None));
+    // Another store's later appends are seen too.
+    fresh
+        .append(receipt(&id(7), "save_note", Decision::Pass))
+        .unwrap();
+    assert_eq!(value_of(&running, &id(7))["seq"], json!(7));
+    assert_eq!(
+        kinds(&running.verify_all().unwrap().problems),
+        expect(&[("gap", &id(3))])
+    );
 }
 
 #[test]
