@@ -80,6 +80,10 @@ pub enum StoreError {
         "receipts folder `{0}` holds receipts in the earlier layout (one file per run): run `enact receipts migrate` first"
     )]
     Legacy(String),
+    /// Rate counts cannot be taken (the journal holds receipts whose signature does not
+    /// verify), so a `rate_limit` policy fails closed; the message is the one the gate gets.
+    #[error("{0}")]
+    Uncountable(String),
     #[error("receipts folder `{path}`: {source}")]
     Io {
         path: String,
@@ -705,10 +709,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         self.refresh()?;
-        count(&self.index(), query, actor_email, now).map_err(|reason| StoreError::Invalid {
-            run_id: String::new(),
-            reason,
-        })
+        count(&self.index(), query, actor_email, now).map_err(StoreError::Uncountable)
     }
 
     /// Reads and strictly parses the record at `span`.

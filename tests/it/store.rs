@@ -2087,6 +2087,61 @@ fn counting_respects_actor_window_scope_per_and_rollbacks() {
 }
 
 #[test]
+fn a_receipt_whose_signature_fails_makes_rate_counts_fail_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = folder_with(dir.path(), 3);
+    let queries = [
+        query(0, 99, 3600, None, None),
+        query(1, 99, 3600, None, Some(("path", json!("a.txt")))),
+    ];
+    let uncountable = |n: usize| {
+        format!(
+            "the receipts journal holds {n} receipt(s) whose signature does not verify, so earlier runs cannot be counted — run `enact receipts verify`"
+        )
+    };
+    let fails_closed = |store: &Store, n: usize| {
+        let (seen, _) = gate(
+            store,
+            &queries,
+            ACTOR,
+            "w",
+            json!({}),
+            now(),
+            &id(50),
+            false,
+        );
+        assert_eq!(
+            seen,
+            BTreeMap::from([(0, Err(uncountable(n))), (1, Err(uncountable(n)))])
+        );
+        for q in &queries {
+            let err = store.count_runs(q, ACTOR, now()).unwrap_err();
+            assert!(matches!(err, StoreError::Uncountable(_)));
+            // `enact_preview` says what the gate says.
+            assert_eq!(err.to_string(), uncountable(n));
+        }
+    };
+    // Re-signed in place with another key: a store opened now cannot tell whether it counts.
+    edit_value(dir.path(), &id(1), |v| {
+        v["signature"] = json!(receipt::sign(v, OTHER_KEY.as_bytes()));
+    });
+    fails_closed(&open(dir.path()), 1);
+    // The running store verified it when it was appended (an edit in place never lowers
+    // its counts), but a receipt another process appends with another key stops it too.
+    assert_eq!(running.count_runs(&queries[0], ACTOR, now()).unwrap(), 0);
+    let mut forged = receipt(&id(11), "w", Decision::Pass);
+    forged.kind = "receipt".into();
+    forged.timestamp = stamp(now());
+    forged.seq = 3;
+    forged.sign(OTHER_KEY.as_bytes());
+    let mut line = serde_json::to_vec(&forged.to_value()).unwrap();
+    line.push(b'\n');
+    append_raw(&seg1(dir.path()), &line);
+    fails_closed(&running, 1);
+    fails_closed(&open(dir.path()), 2);
+}
+
+#[test]
 fn twenty_threads_cannot_overshoot_a_limit_of_five() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(open(dir.path()));
