@@ -14,14 +14,13 @@ pub use recovery::{RecoveredRun, RecoveryReport};
 
 use crate::connector::{ActionOutcome, Connector, Recovered, StepLog, UndoMode};
 use crate::kernel::context::{Context, Facts};
-use crate::kernel::plan::{self, Guard, Step};
-use crate::kernel::policy::{self, Decision, PolicyKind, PolicyResult, Verdict};
+use crate::kernel::plan::{self, Guard, Planned, Step};
+use crate::kernel::policy::{self, Decision, FactRequests, PolicyResult, Verdict};
 use crate::kernel::receipt::{self, ActionRecord, Receipt};
 use crate::kernel::rollback::{UndoKind, UndoStep, inverse_plan};
-use crate::kernel::schema;
-use crate::kernel::workflow::{Workflow, WorkflowBody};
+use crate::kernel::workflow::Workflow;
 use crate::registry::Registry;
-use crate::store::{Store, StoreError};
+use crate::store::{ListFilter, Loaded, Store, StoreError, Summary};
 
 /// The pseudo-policy that reports argument and plan validation failures.
 pub const INPUT_SCHEMA: &str = "input_schema";
@@ -68,54 +67,6 @@ impl From<&ActionRecord> for ActionView {
     }
 }
 
-impl CallResult {
-    /// One line for a human: the decision and, on BLOCK or failure, every reason.
-    pub fn summary(&self) -> String {
-        match (self.decision, self.success) {
-            (Decision::Block, _) => format!(
-                "BLOCK: `{}` was blocked — {}",
-                self.workflow,
-                failed_policies(&self.policy_results)
-            ),
-            (_, true) => format!(
-                "PASS: `{}` ran {} action(s) successfully (receipt {})",
-                self.workflow,
-                self.actions.len(),
-                self.run_id
-            ),
-            (_, false) => {
-                let error = self
-                    .actions
-                    .iter()
-                    .find(|a| !a.success)
-                    .map(|a| {
-                        let msg = a
-                            .output
-                            .get("error")
-                            .and_then(Value::as_str)
-                            .unwrap_or("failed");
-                        format!("action `{}` on `{}` failed: {msg}", a.action, a.system)
-                    })
-                    .unwrap_or_else(|| "an action failed".into());
-                format!(
-                    "FAILED: `{}` passed the gate but {error} (receipt {})",
-                    self.workflow, self.run_id
-                )
-            }
-        }
-    }
-}
-
-/// Every failed policy with its reason: `policy: reason; policy: reason`.
-fn failed_policies(results: &[PolicyResult]) -> String {
-    results
-        .iter()
-        .filter(|r| !r.passed)
-        .map(|r| format!("{}: {}", r.policy, r.reason))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// The result of `enact_preview`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Preview {
@@ -123,24 +74,6 @@ pub struct Preview {
     pub decision: Decision,
     pub plan: Vec<Value>,
     pub policy_results: Vec<PolicyResult>,
-}
-
-impl Preview {
-    /// One line for a human: what the call would do, and on BLOCK every reason.
-    pub fn summary(&self) -> String {
-        match self.decision {
-            Decision::Block => format!(
-                "PREVIEW: `{}` would be BLOCKED — {}",
-                self.workflow,
-                failed_policies(&self.policy_results)
-            ),
-            _ => format!(
-                "PREVIEW: `{}` would PASS and run {} action(s); nothing was run",
-                self.workflow,
-                self.plan.len()
-            ),
-        }
-    }
 }
 
 /// Who asks for a rollback: over MCP only the server's own actor's runs may be rolled back.
@@ -159,41 +92,6 @@ pub struct RollbackResult {
     pub success: bool,
     pub actions: Vec<ActionView>,
     pub receipt: String,
-}
-
-impl RollbackResult {
-    pub fn summary(&self) -> String {
-        let failed: Vec<String> = self
-            .actions
-            .iter()
-            .filter(|a| !a.success)
-            .map(|a| {
-                format!(
-                    "{}: {}",
-                    a.action,
-                    a.output
-                        .get("error")
-                        .and_then(Value::as_str)
-                        .unwrap_or("failed")
-                )
-            })
-            .collect();
-        if self.success {
-            format!(
-                "ROLLBACK PASS: run {} undone, {} step(s) (receipt {})",
-                self.rollback_of,
-                self.actions.len(),
-                self.run_id
-            )
-        } else {
-            format!(
-                "ROLLBACK PARTIAL: run {} — failed: {} (receipt {})",
-                self.rollback_of,
-                failed.join("; "),
-                self.run_id
-            )
-        }
-    }
 }
 
 /// A refused rollback: the message is the SPEC's exact text where it fixes one.
@@ -347,8 +245,8 @@ impl StepLog for JournalLog<'_> {
         fields.insert("run_id".into(), json!(self.run_id));
         fields.insert("index".into(), json!(self.index));
         fields.insert("system".into(), json!(self.step.system));
-        fields.insert("action".into(), json!(self.step.action));
-        fields.insert("args".into(), Value::Object(self.step.args.clone()));
+        fields.insert("action".into(), json!(self.step.name().as_str()));
+        fields.insert("args".into(), Value::Object(self.step.args()));
         fields.insert("target".into(), self.target.clone());
         fields.insert("pre".into(), pre);
         fields.insert("timestamp".into(), json!(timestamp(self.now)));
@@ -358,12 +256,6 @@ impl StepLog for JournalLog<'_> {
             message
         })
     }
-}
-
-/// A validated, planned call, before the gate.
-struct Planned {
-    args: Map<String, Value>,
-    steps: Vec<Step>,
 }
 
 impl Engine {
@@ -387,8 +279,47 @@ impl Engine {
         }
     }
 
+    /// The registry, for tests and benches that inspect a system; `mcp` and `cli` go through
+    /// the engine's own methods (workflows, policies, receipts) instead.
+    #[doc(hidden)]
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The receipts store, for tests that inspect it (see [`Engine::registry`]).
+    #[doc(hidden)]
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The configured workflows (the MCP tools), in config order.
+    pub fn workflows(&self) -> &[Workflow] {
+        &self.registry.config.workflows
+    }
+
+    /// A configured workflow by name.
+    pub fn workflow(&self, name: &str) -> Option<&Workflow> {
+        self.registry.workflow(name)
+    }
+
+    /// The configured policies as `enact://policies` shows them.
+    pub fn policies_json(&self) -> Value {
+        crate::registry::policies_json(&self.registry.config)
+    }
+
+    /// Whether `[rollback] enabled` (the rollback tool exists only then).
+    pub fn rollback_enabled(&self) -> bool {
+        self.registry.config.rollback_enabled
+    }
+
+    /// Receipt summaries, newest first.
+    pub fn receipts(&self, filter: &ListFilter) -> Result<Vec<Summary>, StoreError> {
+        self.store.list(filter)
+    }
+
+    /// One stored receipt and whether its signature verifies.
+    pub fn load_receipt(&self, run_id: &str) -> Result<Loaded, StoreError> {
+        self.store.load(run_id)
     }
 
     /// Checks that the receipts journal can be written (`serve` refuses to start otherwise).
@@ -396,100 +327,44 @@ impl Engine {
         self.store.check_writable()
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// Validates arguments and builds the plan. `Err` is the `input_schema` reason.
-    /// `inexact`: numbers the transport found in the raw arguments whose value a double
-    /// cannot hold (their parsed form has already been rounded).
+    /// Validates arguments and builds the typed plan (in the kernel). `Err` is the
+    /// `input_schema` reason.
     fn plan(
         &self,
         workflow: &Workflow,
         raw: &Map<String, Value>,
         inexact: &[String],
     ) -> Result<Planned, String> {
-        if let Some(n) = inexact.first() {
-            return Err(format!(
-                "number {n} cannot be represented exactly as a double"
-            ));
-        }
-        let args = schema::validate_arguments(&workflow.inputs, raw)?;
-        // Both kinds of workflow produce raw steps first; every step is then normalised
-        // against its system the same way, so policies always see one form.
-        let raw_steps: Vec<Step> = match &workflow.body {
-            WorkflowBody::Declared { steps } => {
-                let mut out = Vec::new();
-                for (i, t) in steps.iter().enumerate() {
-                    let value = plan::substitute(&Value::Object(t.args.clone()), &args)
-                        .map_err(|e| format!("step {}: {e}", i + 1))?;
-                    let Value::Object(map) = value else {
-                        return Err(format!("step {}: arguments are not an object", i + 1));
-                    };
-                    let kind = self.scope(&t.system)?.kind;
-                    out.push(Step {
-                        system: t.system.clone(),
-                        kind,
-                        action: t.action.clone(),
-                        args: map,
-                        guard: None,
-                    });
-                }
-                out
-            }
-            WorkflowBody::Builtin { builtin, system } => builtin.plan(system, &args)?,
-        };
-        let mut steps = Vec::new();
-        for step in raw_steps {
-            let scope = self.scope(&step.system)?;
-            let normalised = plan::normalise_step(&scope, &step.action, &step.args)?;
-            steps.push(Step {
-                kind: scope.kind,
-                args: normalised,
-                ..step
-            });
-        }
-        Ok(Planned { args, steps })
+        plan::build(workflow, raw, inexact, &|system| {
+            self.registry.scope(system)
+        })
     }
 
-    fn scope(&self, system: &str) -> Result<plan::SystemScope, String> {
-        self.registry
-            .scope(system)
-            .ok_or_else(|| format!("system `{system}` is not configured"))
-    }
-
-    /// Facts the policies need from live systems, looked up before the gate.
-    async fn facts(&self, workflow: &str, steps: &[Step]) -> Facts {
+    /// Facts the policies need from live systems, looked up before the gate: what
+    /// [`policy::fact_requests`] asks for, except the rate counts, which are taken under the
+    /// journal's lock together with the gate (see [`Engine::call_cancellable`]).
+    async fn facts(&self, requests: &FactRequests) -> Facts {
         let mut facts = Facts::default();
-        let needs_bases =
-            self.registry.config.policies.iter().any(|p| {
-                p.applies_to(workflow) && matches!(p.kind, PolicyKind::NoMergeToMain { .. })
-            });
-        if !needs_bases {
-            return facts;
-        }
-        for step in steps.iter().filter(|s| s.action == "merge_pr") {
-            let repo = step
-                .args
-                .get("repo")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let Some(number) = step.args.get("pr_number").and_then(Value::as_u64) else {
-                continue;
+        for r in &requests.pr_bases {
+            let base = match self.registry.systems.get(&r.system).map(|s| &s.connector) {
+                Some(Connector::Github(gh)) => gh.pr_base(r.repo.as_str(), r.number.get()).await,
+                _ => Err(format!("system `{}` is not a GitHub system", r.system)),
             };
-            let base = match self
-                .registry
-                .systems
-                .get(&step.system)
-                .map(|s| &s.connector)
-            {
-                Some(Connector::Github(gh)) => gh.pr_base(&repo, number).await,
-                _ => Err(format!("system `{}` is not a GitHub system", step.system)),
-            };
-            facts.pr_bases.insert((repo, number), base);
+            facts
+                .pr_bases
+                .insert((r.repo.as_str().to_string(), r.number.get()), base);
         }
         facts
+    }
+
+    /// The fact requests of the policies in scope of a call.
+    fn fact_requests(&self, workflow: &str, planned: &Planned) -> FactRequests {
+        policy::fact_requests(
+            &self.registry.config.policies,
+            workflow,
+            &planned.args,
+            &planned.steps,
+        )
     }
 
     /// Evaluates the gate for a call without running anything or writing a receipt.
@@ -515,12 +390,12 @@ impl Engine {
                 });
             }
         };
-        let mut facts = self.facts(workflow, &planned.steps).await;
-        let policies = &self.registry.config.policies;
-        for q in policy::rate_queries(policies, workflow, &planned.args) {
+        let requests = self.fact_requests(workflow, &planned);
+        let mut facts = self.facts(&requests).await;
+        for q in &requests.rate_counts {
             let count = self
                 .store
-                .count_runs(&q, &self.registry.config.actor.email, now)
+                .count_runs(q, &self.registry.config.actor.email, now)
                 .map_err(|e| e.to_string());
             facts.rate_counts.insert(q.index, count);
         }
@@ -528,7 +403,7 @@ impl Engine {
         Ok(Preview {
             workflow: workflow.into(),
             decision: verdict.decision,
-            plan: planned.steps.iter().map(step_json).collect(),
+            plan: planned.steps.iter().map(Step::to_json).collect(),
             policy_results: verdict.results,
         })
     }
@@ -606,9 +481,9 @@ impl Engine {
             now,
         );
 
-        let mut facts = self.facts(workflow, &planned.steps).await;
-        let policies = &self.registry.config.policies;
-        let queries = policy::rate_queries(policies, workflow, &planned.args);
+        let requests = self.fact_requests(workflow, &planned);
+        let mut facts = self.facts(&requests).await;
+        let queries = requests.rate_counts;
         let mut verdict = None;
         let actor = self.registry.config.actor.email.clone();
         let intended = self
@@ -724,9 +599,9 @@ impl Engine {
             }
         }
         log.target = target.clone();
-        let outcome = system.execute(&step.action, &step.args, log).await;
+        let outcome = system.execute(&step.action, log).await;
         if !outcome.success {
-            tracing::warn!(system = %step.system, action = %step.action, error = ?outcome.error(), "action failed");
+            tracing::warn!(system = %step.system, action = %step.name(), error = ?outcome.error(), "action failed");
         }
         record(step, target, outcome)
     }
@@ -748,7 +623,7 @@ impl Engine {
             actions_taken: records,
             timestamp: timestamp(run.now),
             rollback_of: None,
-            plan: Value::Array(run.steps.iter().map(step_json).collect()),
+            plan: Value::Array(run.steps.iter().map(Step::to_json).collect()),
             policy_set_hash: self.registry.policy_set_hash.clone(),
             interrupted: false,
             seq: 0,
@@ -996,6 +871,9 @@ impl Engine {
                 (UndoKind::SkipReadOnly, _) => {
                     ActionOutcome::ok(json!("skipped: read-only action"), json!({}))
                 }
+                (UndoKind::Irreversible, _) => {
+                    ActionOutcome::failed(format!("'{}' cannot be reversed", step.action))
+                }
                 (UndoKind::Undo, None) => ActionOutcome::failed(format!(
                     "system `{}` is no longer configured",
                     step.system
@@ -1082,19 +960,14 @@ impl Engine {
 
 fn record(step: &Step, target: Value, outcome: ActionOutcome) -> ActionRecord {
     ActionRecord {
-        action: step.action.clone(),
+        action: step.name().as_str().to_string(),
         system: step.system.clone(),
         success: outcome.success,
         output: outcome.output,
         rollback_data: outcome.rollback_data,
         target,
-        args: step.args.clone(),
+        args: step.args(),
     }
-}
-
-/// A plan step as shown to callers and recorded in receipts.
-pub fn step_json(step: &Step) -> Value {
-    json!({"system": step.system, "action": step.action, "args": step.args})
 }
 
 /// RFC 3339 UTC with microseconds, e.g. `2026-11-26T01:02:03.456789Z`.

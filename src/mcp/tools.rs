@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::rounds::{Outcome, ToolCall};
+use super::summary::Summarise;
 use crate::engine::{CallError, Cancel, Engine, Requester};
 use crate::kernel::policy::Decision;
 use crate::kernel::receipt;
@@ -59,9 +60,8 @@ pub struct ToolSpec {
 
 /// Every tool this engine serves, workflows first in config order.
 pub fn tool_specs(engine: &Engine) -> Vec<ToolSpec> {
-    let config = &engine.registry().config;
-    let mut out: Vec<ToolSpec> = config
-        .workflows
+    let workflows = engine.workflows();
+    let mut out: Vec<ToolSpec> = workflows
         .iter()
         .map(|w| ToolSpec {
             name: w.name.clone(),
@@ -74,7 +74,7 @@ pub fn tool_specs(engine: &Engine) -> Vec<ToolSpec> {
             output_schema: object_schema(call_result_properties(), CALL_RESULT_REQUIRED),
         })
         .collect();
-    let names: Vec<Value> = config.workflows.iter().map(|w| json!(w.name)).collect();
+    let names: Vec<Value> = workflows.iter().map(|w| json!(w.name)).collect();
     let mut workflow_prop = json!({"type": "string", "description": "The workflow (tool) name"});
     if !names.is_empty() {
         workflow_prop["enum"] = Value::Array(names);
@@ -124,7 +124,7 @@ pub fn tool_specs(engine: &Engine) -> Vec<ToolSpec> {
             &["receipt", "signature_valid"],
         ),
     });
-    if config.rollback_enabled {
+    if engine.rollback_enabled() {
         out.push(ToolSpec {
             name: ROLLBACK.into(),
             description: "Roll back one of this server's runs from its receipt: undo its actions in reverse order, each only if the target still holds what the run left.".into(),
@@ -206,7 +206,7 @@ pub enum Unroutable {
 /// is set before its first action; none of these tools asks for input yet, so every outcome
 /// is `Complete`.
 pub async fn call(engine: &Engine, call: ToolCall) -> Result<Outcome, Unroutable> {
-    let rollback_enabled = engine.registry().config.rollback_enabled;
+    let rollback_enabled = engine.rollback_enabled();
     let ToolCall {
         name,
         arguments: args,
@@ -219,7 +219,7 @@ pub async fn call(engine: &Engine, call: ToolCall) -> Result<Outcome, Unroutable
         LIST_RECEIPTS => list_receipts(engine, &args),
         GET_RECEIPT => get_receipt(engine, &args),
         ROLLBACK if rollback_enabled => rollback(engine, &args).await,
-        _ if engine.registry().workflow(&name).is_some() => {
+        _ if engine.workflow(&name).is_some() => {
             workflow_call(engine, &name, args, &inexact, &cancel).await
         }
         _ => return Err(Unroutable::UnknownTool(name)),
@@ -359,13 +359,13 @@ fn list_receipts(engine: &Engine, args: &Map<String, Value>) -> Answer {
 
 /// `{"receipts": [summaries]}`, as `enact_list_receipts` and `enact://receipts` show them.
 pub fn receipts_json(engine: &Engine, filter: &ListFilter) -> Result<Value, String> {
-    let receipts = engine.store().list(filter).map_err(|e| e.to_string())?;
+    let receipts = engine.receipts(filter).map_err(|e| e.to_string())?;
     Ok(json!({ "receipts": receipts }))
 }
 
 /// One receipt as shown over MCP: `rollback_data` redacted, plus `signature_valid`.
 pub fn receipt_json(engine: &Engine, run_id: &str) -> Result<Value, StoreError> {
-    let loaded = engine.store().load(run_id)?;
+    let loaded = engine.load_receipt(run_id)?;
     Ok(json!({
         "receipt": receipt::redacted(&loaded.value),
         "signature_valid": loaded.signature_valid,
