@@ -21,7 +21,6 @@ pub mod postgres;
 
 use serde_json::{Map, Value, json};
 
-use crate::config::{Config, SystemConfig, SystemSettings};
 use crate::kernel::action::SystemKind;
 use crate::kernel::receipt::ActionRecord;
 use crate::kernel::typed::Action;
@@ -150,31 +149,6 @@ pub enum Connector {
 }
 
 impl Connector {
-    /// Builds the connector for a validated system config. Contacts nothing.
-    pub fn build(system: &SystemConfig, config: &Config) -> Result<Connector, String> {
-        Ok(match &system.settings {
-            SystemSettings::Filesystem { root } => {
-                Connector::Filesystem(filesystem::FsConnector::new(root, config)?)
-            }
-            SystemSettings::Github {
-                token,
-                base_url,
-                repos,
-                ..
-            } => Connector::Github(github::GithubConnector::new(base_url, token, repos)?),
-            SystemSettings::Postgres {
-                dsn,
-                max_rows,
-                statement_timeout,
-                ..
-            } => Connector::Postgres(postgres::PgConnector::new(
-                dsn,
-                *max_rows,
-                *statement_timeout,
-            )?),
-        })
-    }
-
     /// Removes what a crash may have left behind in the system (temporary files of atomic
     /// writes in a filesystem root); returns what it removed. Best effort: a temp file of a
     /// write still running in another process would make that write fail (and be recorded as

@@ -1,6 +1,7 @@
 //! Receipts (SPEC §5.1–5.2): the signed record of one run. Pure: building, canonical bytes,
 //! HMAC-SHA256 signing, constant-time verification, chain hashes and the MCP (redacted) view.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -168,6 +169,11 @@ pub fn is_valid_run_id(s: &str) -> bool {
             8 | 13 | 18 | 23 => *c == b'-',
             _ => c.is_ascii_digit() || (b'a'..=b'f').contains(c),
         })
+}
+
+/// RFC 3339 UTC with microseconds, e.g. `2026-11-26T01:02:03.456789Z`.
+pub fn timestamp(now: DateTime<Utc>) -> String {
+    now.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 #[cfg(test)]

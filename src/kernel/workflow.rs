@@ -6,6 +6,12 @@ use serde_json::{Map, Value, json};
 use super::action::{ActionName, SystemKind};
 use super::plan::{Guard, RawStep};
 
+/// The names of Enact's own tools beside the workflows (`enact check` lists them too).
+pub const PREVIEW: &str = "enact_preview";
+pub const LIST_RECEIPTS: &str = "enact_list_receipts";
+pub const GET_RECEIPT: &str = "enact_get_receipt";
+pub const ROLLBACK: &str = "enact_rollback";
+
 /// The JSON type of a workflow input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -12,10 +12,7 @@ use crate::kernel::receipt;
 use crate::kernel::schema;
 use crate::store::{ListFilter, StoreError};
 
-pub const PREVIEW: &str = "enact_preview";
-pub const LIST_RECEIPTS: &str = "enact_list_receipts";
-pub const GET_RECEIPT: &str = "enact_get_receipt";
-pub const ROLLBACK: &str = "enact_rollback";
+pub use crate::kernel::workflow::{GET_RECEIPT, LIST_RECEIPTS, PREVIEW, ROLLBACK};
 
 /// The largest `limit` of `enact_list_receipts`.
 pub const MAX_LIST_LIMIT: u64 = 500;

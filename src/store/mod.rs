@@ -913,7 +913,7 @@ impl Store {
             "policy_results": [],
             "decision": "ACK_TRUNCATION",
             "actions_taken": [],
-            "timestamp": crate::engine::timestamp(now),
+            "timestamp": crate::kernel::receipt::timestamp(now),
             "rollback_of": null,
             "lost": lost,
             "seq": seq,

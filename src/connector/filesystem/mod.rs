@@ -33,12 +33,19 @@ use tokio::sync::oneshot;
 use serde_json::{Map, Value, json};
 
 use super::{ActionOutcome, Recovered, StepLog, recover_without_asking};
-use crate::config::Config;
 use crate::kernel::receipt::ActionRecord;
 use jail::Jail;
 
 /// The largest file content read, written or captured for rollback (10 MiB).
 pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Enact's own files, which a filesystem root must never expose (the jail refuses them).
+#[derive(Debug, Clone, Copy)]
+pub struct OwnFiles<'a> {
+    pub receipts_dir: &'a Path,
+    pub secret_file: Option<&'a Path>,
+    pub config_file: &'a Path,
+}
 
 /// A filesystem system: one root folder.
 pub struct FsConnector {
@@ -48,13 +55,9 @@ pub struct FsConnector {
 impl FsConnector {
     /// `root` must be absolute (the config makes it so). Contacts nothing: the root is opened
     /// on each call, so it may be created after the server starts.
-    pub fn new(root: &Path, config: &Config) -> Result<Self, String> {
-        let jail = Jail::new(
-            root,
-            &config.receipts_dir,
-            config.secret_file.as_deref(),
-            &config.path,
-        )?;
+    pub fn new<'a>(root: &Path, own: impl Into<OwnFiles<'a>>) -> Result<Self, String> {
+        let own = own.into();
+        let jail = Jail::new(root, own.receipts_dir, own.secret_file, own.config_file)?;
         Ok(FsConnector {
             jail: Arc::new(jail),
         })
