@@ -280,58 +280,6 @@ pub fn normalise_step(
     Action::from_args(spec.name, &out).map_err(|e| format!("{ctx}: {e}"))
 }
 
-/// A typed step from JSON with defaults filled in and no system scope (policy tests and
-/// scenarios, which judge plans without a configured system).
-#[cfg(test)]
-pub fn unscoped_step(
-    system: &str,
-    kind: SystemKind,
-    action_name: &str,
-    args: &Map<String, Value>,
-) -> Result<Step, String> {
-    let spec = action::spec(kind, action_name)
-        .ok_or_else(|| format!("`{action_name}` is not a {kind} action"))?;
-    let mut full = args.clone();
-    for arg in spec.args {
-        if let (None, Some(default)) = (full.get(arg.name), arg.default) {
-            let v = serde_json::from_str(default).map_err(|e| e.to_string())?;
-            full.insert(arg.name.to_string(), v);
-        }
-    }
-    Ok(Step {
-        system: system.to_string(),
-        action: Action::from_args(spec.name, &full)?,
-        guard: None,
-    })
-}
-
-/// [`unscoped_step`] with every missing required argument given a plain sample value (policy
-/// unit tests name only the arguments their policy reads).
-#[cfg(test)]
-pub fn sample_step(
-    system: &str,
-    kind: SystemKind,
-    action_name: &str,
-    args: &Map<String, Value>,
-) -> Result<Step, String> {
-    let spec = action::spec(kind, action_name)
-        .ok_or_else(|| format!("`{action_name}` is not a {kind} action"))?;
-    let mut full = args.clone();
-    for arg in spec.args.iter().filter(|a| a.default.is_none()) {
-        let sample = match arg.ty {
-            ArgType::Repo => Value::from("acme/app"),
-            ArgType::Branch => Value::from("agent/x"),
-            ArgType::PositiveInt | ArgType::NonNegativeInt => Value::from(1),
-            ArgType::Object | ArgType::FileMap => Value::Object(Map::new()),
-            ArgType::Table => Value::from("t"),
-            ArgType::Path => Value::from("."),
-            ArgType::Str => Value::from(""),
-        };
-        full.entry(arg.name.to_string()).or_insert(sample);
-    }
-    unscoped_step(system, kind, action_name, &full)
-}
-
 fn check_arg(system: &SystemScope, ty: ArgType, value: Value) -> Result<Value, String> {
     match ty {
         ArgType::Str => match value {
@@ -669,5 +617,62 @@ mod tests {
         let out = normalise_step(&sys, "read_file", &inputs(json!({"path": "/srv/wsx/a"})))
             .map(|a| a.args());
         assert_eq!(out, Ok(inputs(json!({"path": "/srv/wsx/a"}))));
+    }
+}
+
+/// Typed steps for the policy tests and scenarios, which judge plans without a configured
+/// system.
+#[cfg(test)]
+pub(crate) mod test_steps {
+    use super::*;
+
+    /// A typed step from JSON with defaults filled in and no system scope (policy tests and
+    /// scenarios, which judge plans without a configured system).
+    pub fn unscoped_step(
+        system: &str,
+        kind: SystemKind,
+        action_name: &str,
+        args: &Map<String, Value>,
+    ) -> Result<Step, String> {
+        let spec = action::spec(kind, action_name)
+            .ok_or_else(|| format!("`{action_name}` is not a {kind} action"))?;
+        let mut full = args.clone();
+        for arg in spec.args {
+            if let (None, Some(default)) = (full.get(arg.name), arg.default) {
+                let v = serde_json::from_str(default).map_err(|e| e.to_string())?;
+                full.insert(arg.name.to_string(), v);
+            }
+        }
+        Ok(Step {
+            system: system.to_string(),
+            action: Action::from_args(spec.name, &full)?,
+            guard: None,
+        })
+    }
+
+    /// [`unscoped_step`] with every missing required argument given a plain sample value (policy
+    /// unit tests name only the arguments their policy reads).
+    pub fn sample_step(
+        system: &str,
+        kind: SystemKind,
+        action_name: &str,
+        args: &Map<String, Value>,
+    ) -> Result<Step, String> {
+        let spec = action::spec(kind, action_name)
+            .ok_or_else(|| format!("`{action_name}` is not a {kind} action"))?;
+        let mut full = args.clone();
+        for arg in spec.args.iter().filter(|a| a.default.is_none()) {
+            let sample = match arg.ty {
+                ArgType::Repo => Value::from("acme/app"),
+                ArgType::Branch => Value::from("agent/x"),
+                ArgType::PositiveInt | ArgType::NonNegativeInt => Value::from(1),
+                ArgType::Object | ArgType::FileMap => Value::Object(Map::new()),
+                ArgType::Table => Value::from("t"),
+                ArgType::Path => Value::from("."),
+                ArgType::Str => Value::from(""),
+            };
+            full.entry(arg.name.to_string()).or_insert(sample);
+        }
+        unscoped_step(system, kind, action_name, &full)
     }
 }

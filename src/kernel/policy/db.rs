@@ -236,7 +236,7 @@ mod tests {
         let Value::Object(args) = args else {
             panic!("args must be an object")
         };
-        crate::kernel::plan::sample_step(
+        crate::kernel::plan::test_steps::sample_step(
             "db",
             crate::kernel::action::SystemKind::Postgres,
             action,

@@ -187,7 +187,7 @@ mod tests {
         if action == "write_file" {
             args.insert("content".into(), json!(""));
         }
-        crate::kernel::plan::sample_step(
+        crate::kernel::plan::test_steps::sample_step(
             "files",
             crate::kernel::action::SystemKind::Filesystem,
             action,

@@ -208,7 +208,7 @@ mod tests {
         let Value::Object(args) = args else {
             panic!("args must be an object")
         };
-        crate::kernel::plan::sample_step(
+        crate::kernel::plan::test_steps::sample_step(
             "gh",
             crate::kernel::action::SystemKind::Github,
             action,

@@ -115,7 +115,7 @@ pub(super) fn plain_list(items: &[String]) -> String {
 mod tests {
     use super::*;
     use crate::kernel::action::SystemKind;
-    use crate::kernel::plan::unscoped_step;
+    use crate::kernel::plan::test_steps::unscoped_step;
     use serde_json::{Value, json};
 
     fn step(kind: SystemKind, action: &str, args: Value) -> Step {
