@@ -72,6 +72,8 @@ pub struct Config {
     pub actor: Actor,
     /// The HMAC key for receipts.
     pub secret: Secret,
+    /// The HMAC key built from `secret` at load (receipts are verified with it).
+    pub mac_key: crate::kernel::receipt::MacKey,
     /// `[secret] file`, if the key came from a file (never reachable by a filesystem system).
     pub secret_file: Option<PathBuf>,
     pub receipts_dir: PathBuf,

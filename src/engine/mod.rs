@@ -486,6 +486,7 @@ impl Engine {
         let mut facts = self.facts(&requests).await;
         let queries = requests.rate_counts;
         let mut verdict = None;
+        let mut unsignable = None;
         let actor = self.registry.config.actor.email.clone();
         let intended = self
             .store
@@ -493,10 +494,22 @@ impl Engine {
                 facts.rate_counts = counts.clone();
                 let v = self.judge(workflow, &planned, now, &facts);
                 let pass = v.decision == Decision::Pass && !cancel.is_cancelled();
-                let intent = pass.then(|| self.intent_fields(&run, &v));
+                let intent = match pass.then(|| self.intent_fields(&run, &v)) {
+                    Some(Ok(fields)) => Some(fields),
+                    Some(Err(e)) => {
+                        unsignable = Some(e);
+                        None
+                    }
+                    None => None,
+                };
                 verdict = Some(v);
                 intent
             });
+        if let Some(e) = unsignable {
+            return Err(CallError::Journal(format!(
+                "the receipts journal cannot be written: {e} — nothing was done"
+            )));
+        }
         let verdict = match (intended, verdict) {
             (Ok(_), Some(v)) => v,
             (Ok(_), None) => {
@@ -553,8 +566,12 @@ impl Engine {
     }
 
     /// The intent record's fields (SPEC §5.5 step 1); the store adds kind, owner, signature.
-    fn intent_fields(&self, run: &Run<'_>, verdict: &Verdict) -> Map<String, Value> {
-        let receipt = self.receipt(run, verdict.clone(), vec![]);
+    fn intent_fields(
+        &self,
+        run: &Run<'_>,
+        verdict: &Verdict,
+    ) -> Result<Map<String, Value>, receipt::SigningError> {
+        let receipt = self.receipt(run, verdict.clone(), vec![]).to_value()?;
         let mut fields = Map::new();
         for key in [
             "run_id",
@@ -568,11 +585,11 @@ impl Engine {
             "plan",
             "policy_set_hash",
         ] {
-            if let Some(v) = receipt.to_value().get(key) {
+            if let Some(v) = receipt.get(key) {
                 fields.insert(key.into(), v.clone());
             }
         }
-        fields
+        Ok(fields)
     }
 
     async fn run_step(
@@ -609,28 +626,18 @@ impl Engine {
 
     /// A receipt for a run (not yet chained or signed).
     fn receipt(&self, run: &Run<'_>, verdict: Verdict, records: Vec<ActionRecord>) -> Receipt {
-        Receipt {
-            kind: "receipt".into(),
-            run_id: run.run_id.into(),
-            workflow: run.workflow.into(),
-            actor_email: self.registry.config.actor.email.clone(),
-            actor_role: self.registry.config.actor.role.clone(),
-            payload: receipt::stored_payload(run.payload),
-            inputs: run
-                .inputs
-                .map(|i| receipt::stored_payload(&Value::Object(i.clone()))),
-            policy_results: verdict.results,
-            decision: verdict.decision,
-            actions_taken: records,
-            timestamp: timestamp(run.now),
-            rollback_of: None,
-            plan: Value::Array(run.steps.iter().map(Step::to_json).collect()),
-            policy_set_hash: self.registry.policy_set_hash.clone(),
-            interrupted: false,
-            seq: 0,
-            prev_hash: receipt::GENESIS_HASH.into(),
-            signature: String::new(),
-        }
+        let plan = Value::Array(run.steps.iter().map(Step::to_json).collect());
+        let header = receipt::RunHeader {
+            run_id: run.run_id,
+            workflow: run.workflow,
+            actor: &self.registry.config.actor,
+            payload: run.payload,
+            inputs: run.inputs,
+            plan: &plan,
+            now: run.now,
+            policy_set_hash: &self.registry.policy_set_hash,
+        };
+        Receipt::for_run(&header, verdict, records)
     }
 
     /// Appends the run's receipt and builds the call's result. When the receipt cannot be

@@ -54,7 +54,7 @@ impl Engine {
             .store
             .rollbacks_of(run_id)
             .map_err(|e| RollbackRefused(e.to_string()))?;
-        if let Some((rb, _, _)) = earlier.iter().find(|(_, d, _)| d == "PASS") {
+        if let Some((rb, _, _)) = earlier.iter().find(|(_, d, _)| *d == Decision::Pass) {
             return Err(RollbackRefused(format!(
                 "Run {run_id} was already rolled back by {rb}"
             )));
@@ -65,7 +65,7 @@ impl Engine {
         let mut after_crash = Vec::new();
         let only: Option<Vec<usize>> = match earlier.last() {
             Some((rb_id, _, value)) => {
-                if !receipt::verify(value, self.registry.config.secret.expose().as_bytes()) {
+                if !receipt::verify(value, &self.registry.config.mac_key) {
                     return Err(RollbackRefused(format!(
                         "Receipt signature verification failed for run_id: {rb_id}"
                     )));
@@ -221,26 +221,15 @@ impl Engine {
         } else {
             Decision::Partial
         };
-        let receipt = Receipt {
-            kind: "receipt".into(),
-            run_id: rb_id.clone(),
-            workflow: format!("rollback:{}", original.workflow),
-            actor_email: original.actor_email.clone(),
-            actor_role: original.actor_role.clone(),
-            payload: json!({"original_run_id": run_id}),
-            inputs: None,
-            policy_results: vec![],
-            decision,
-            actions_taken: records,
-            timestamp: timestamp(now),
-            rollback_of: Some(run_id.into()),
+        let receipt = Receipt::for_rollback(
+            &rb_id,
+            &original,
             plan,
-            policy_set_hash: self.registry.policy_set_hash.clone(),
-            interrupted: false,
-            seq: 0,
-            prev_hash: receipt::GENESIS_HASH.into(),
-            signature: String::new(),
-        };
+            decision,
+            records,
+            now,
+            &self.registry.policy_set_hash,
+        );
         let written = self.store.append(receipt).map_err(|e| {
             RollbackRefused(format!(
                 "the rollback ran but its receipt could not be appended yet ({e}); its records are safe and recovery will finish it"

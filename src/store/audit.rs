@@ -72,7 +72,7 @@ fn at(span: Span) -> String {
 
 /// See the module documentation. Must run under the folder lock.
 pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
-    let key = store.secret.expose().as_bytes();
+    let key = store.key();
     let mut audit = Audit {
         head_hash: GENESIS_HASH.into(),
         ..Audit::default()

@@ -42,7 +42,7 @@ use self::head::{Head, HeadState};
 use self::index::{Entry, Index};
 use self::segment::{JOURNAL_DIR, Line, Pos, Reader, SEGMENT_MAX, Span};
 use crate::kernel::policy::RateQuery;
-use crate::kernel::receipt::{self, GENESIS_HASH, Receipt, is_valid_run_id};
+use crate::kernel::receipt::{self, GENESIS_HASH, MacKey, Receipt, SigningError, is_valid_run_id};
 use crate::secret::Secret;
 
 pub use self::audit::Audit;
@@ -60,6 +60,9 @@ pub enum StoreError {
     /// `Invalid run_id: '<id>'`
     #[error("Invalid run_id: '{0}'")]
     InvalidRunId(String),
+    /// A record could not be signed (never written unsigned or with a stand-in key).
+    #[error(transparent)]
+    Signing(#[from] SigningError),
     /// `No receipt found for run_id: <id>`
     #[error("No receipt found for run_id: {0}")]
     NotFound(String),
@@ -196,7 +199,8 @@ pub struct Store {
     dir: PathBuf,
     journal: PathBuf,
     fsync: bool,
-    secret: Secret,
+    /// The signing key, keyed once when the store is opened.
+    key: MacKey,
     index: Mutex<Index>,
     synced: Mutex<Synced>,
     owner: OnceLock<Result<Owner, String>>,
@@ -228,7 +232,7 @@ impl Store {
             journal: dir.join(JOURNAL_DIR),
             dir,
             fsync,
-            secret,
+            key: MacKey::new(secret.expose().as_bytes())?,
             index: Mutex::new(Index::default()),
             synced: Mutex::new(Synced::default()),
             owner: OnceLock::new(),
@@ -272,8 +276,8 @@ impl Store {
         &self.dir
     }
 
-    fn key(&self) -> &[u8] {
-        self.secret.expose().as_bytes()
+    fn key(&self) -> &MacKey {
+        &self.key
     }
 
     fn lock_folder(&self) -> Result<lock::Exclusive, StoreError> {
@@ -562,7 +566,7 @@ impl Store {
         if !is_valid_run_id(&receipt.run_id) {
             return Err(StoreError::InvalidRunId(receipt.run_id));
         }
-        let key = self.secret.expose().as_bytes().to_vec();
+        let key = self.key.clone();
         let mut written = None;
         self.append_line(|index| {
             if index.get(&receipt.run_id).is_some() {
@@ -570,8 +574,8 @@ impl Store {
             }
             (receipt.seq, receipt.prev_hash) = index.next_link();
             receipt.kind = "receipt".into();
-            receipt.sign(&key);
-            let value = receipt.to_value();
+            receipt.sign(&key)?;
+            let value = receipt.to_value()?;
             written = Some(receipt.clone());
             Ok(Some((value, true)))
         })?;

@@ -2,11 +2,15 @@
 //! two rollbacks of one run (in any process) from interleaving.
 
 use super::*;
+use crate::kernel::policy::Decision;
 
 impl Store {
     /// Rollback receipts whose `rollback_of` is `original`, oldest first: (run id, decision,
     /// the rollback receipt value). Only validly signed receipts are returned.
-    pub fn rollbacks_of(&self, original: &str) -> Result<Vec<(String, String, Value)>, StoreError> {
+    pub fn rollbacks_of(
+        &self,
+        original: &str,
+    ) -> Result<Vec<(String, Decision, Value)>, StoreError> {
         if !is_valid_run_id(original) {
             return Err(StoreError::InvalidRunId(original.into()));
         }
@@ -26,11 +30,14 @@ impl Store {
                 tracing::warn!(run_id = %run_id, "ignoring rollback receipt whose signature does not verify");
                 continue;
             }
-            let decision = value
+            let Some(decision) = value
                 .get("decision")
                 .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
+                .and_then(Decision::parse)
+            else {
+                tracing::warn!(run_id = %run_id, "ignoring rollback receipt without a decision");
+                continue;
+            };
             out.push((run_id, decision, value));
         }
         Ok(out)
