@@ -37,7 +37,7 @@ pub enum CallError {
 }
 
 /// The result of one workflow call (SPEC §3.1).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CallResult {
     pub run_id: String,
     pub workflow: String,
@@ -49,7 +49,7 @@ pub struct CallResult {
 }
 
 /// An action as reported to the caller (no rollback data).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ActionView {
     pub action: String,
     pub system: String,
@@ -69,7 +69,7 @@ impl From<&ActionRecord> for ActionView {
 }
 
 /// The result of `enact_preview`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Preview {
     pub workflow: String,
     pub decision: Decision,
@@ -85,7 +85,7 @@ pub enum Requester {
 }
 
 /// The result of a rollback (SPEC §3.1 `enact_rollback`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RollbackResult {
     pub run_id: String,
     pub rollback_of: String,

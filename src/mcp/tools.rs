@@ -2,15 +2,17 @@
 //! `enact_get_receipt` and (when enabled) `enact_rollback`. Each returns `structuredContent`,
 //! a one-line human summary and the same JSON as text.
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::rounds::{Outcome, ToolCall};
 use super::summary::Summarise;
-use crate::engine::{CallError, Cancel, Engine, Requester};
+use crate::engine::{CallError, CallResult, Cancel, Engine, Preview, Requester, RollbackResult};
 use crate::kernel::policy::Decision;
 use crate::kernel::receipt;
 use crate::kernel::schema;
-use crate::store::{ListFilter, StoreError};
+use crate::store::{ListFilter, StoreError, Summary};
 
 pub use crate::kernel::workflow::{GET_RECEIPT, LIST_RECEIPTS, PREVIEW, ROLLBACK};
 
@@ -67,130 +69,108 @@ pub fn tool_specs(engine: &Engine) -> Vec<ToolSpec> {
             } else {
                 w.description.clone()
             },
+            // Workflows exist only at run time: their input schema is built from the config.
             input_schema: schema::input_schema(&w.inputs),
-            output_schema: object_schema(call_result_properties(), CALL_RESULT_REQUIRED),
+            output_schema: schema_of::<CallResult>(),
         })
         .collect();
+    let mut preview_input = schema_of::<PreviewArgs>();
     let names: Vec<Value> = workflows.iter().map(|w| json!(w.name)).collect();
-    let mut workflow_prop = json!({"type": "string", "description": "The workflow (tool) name"});
-    if !names.is_empty() {
-        workflow_prop["enum"] = Value::Array(names);
+    if !names.is_empty()
+        && let Some(Value::Object(workflow)) = preview_input
+            .get_mut("properties")
+            .and_then(|p| p.get_mut("workflow"))
+    {
+        workflow.insert("enum".into(), Value::Array(names));
     }
     out.push(ToolSpec {
         name: PREVIEW.into(),
         description: "Evaluate the policy gate for a workflow call without running anything or writing a receipt: returns the plan and every policy result.".into(),
-        input_schema: object_schema(
-            json!({
-                "workflow": workflow_prop,
-                "arguments": {"type": "object", "description": "The arguments the workflow would be called with"}
-            }),
-            &["workflow"],
-        ),
-        output_schema: object_schema(
-            json!({
-                "workflow": {"type": "string"},
-                "decision": {"type": "string", "enum": ["PASS", "BLOCK"]},
-                "plan": {"type": "array", "items": {"type": "object"}},
-                "policy_results": policy_results_schema(),
-            }),
-            &["workflow", "decision", "plan", "policy_results"],
-        ),
+        input_schema: preview_input,
+        output_schema: schema_of::<Preview>(),
     });
     out.push(ToolSpec {
         name: LIST_RECEIPTS.into(),
-        description: "List receipts newest first (summaries), optionally filtered by workflow or decision.".into(),
-        input_schema: object_schema(
-            json!({
-                "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT, "default": DEFAULT_LIST_LIMIT},
-                "workflow": {"type": "string"},
-                "decision": {"type": "string", "enum": ["PASS", "BLOCK", "PARTIAL"]}
-            }),
-            &[],
-        ),
-        output_schema: object_schema(
-            json!({"receipts": {"type": "array", "items": summary_schema()}}),
-            &["receipts"],
-        ),
+        description:
+            "List receipts newest first (summaries), optionally filtered by workflow or decision."
+                .into(),
+        input_schema: schema_of::<ListReceiptsArgs>(),
+        output_schema: schema_of::<ReceiptList>(),
     });
     out.push(ToolSpec {
         name: GET_RECEIPT.into(),
         description: "Get one receipt (rollback data shown only as a digest) and whether its signature verifies.".into(),
-        input_schema: object_schema(json!({"run_id": {"type": "string"}}), &["run_id"]),
-        output_schema: object_schema(
-            json!({"receipt": {"type": "object"}, "signature_valid": {"type": "boolean"}}),
-            &["receipt", "signature_valid"],
-        ),
+        input_schema: schema_of::<RunIdArgs>(),
+        output_schema: schema_of::<ReceiptView>(),
     });
     if engine.rollback_enabled() {
         out.push(ToolSpec {
             name: ROLLBACK.into(),
             description: "Roll back one of this server's runs from its receipt: undo its actions in reverse order, each only if the target still holds what the run left.".into(),
-            input_schema: object_schema(json!({"run_id": {"type": "string"}}), &["run_id"]),
-            output_schema: object_schema(
-                json!({
-                    "run_id": {"type": "string"},
-                    "rollback_of": {"type": "string"},
-                    "decision": {"type": "string", "enum": ["PASS", "PARTIAL"]},
-                    "success": {"type": "boolean"},
-                    "actions": {"type": "array", "items": {"type": "object"}},
-                    "receipt": {"type": "string"}
-                }),
-                &["run_id", "rollback_of", "decision", "success", "actions", "receipt"],
-            ),
+            input_schema: schema_of::<RunIdArgs>(),
+            output_schema: schema_of::<RollbackResult>(),
         });
     }
     out
 }
 
-const CALL_RESULT_REQUIRED: &[&str] = &[
-    "run_id",
-    "workflow",
-    "decision",
-    "success",
-    "actions",
-    "policy_results",
-    "receipt",
-];
-
-fn call_result_properties() -> Value {
-    json!({
-        "run_id": {"type": "string"},
-        "workflow": {"type": "string"},
-        "decision": {"type": "string", "enum": ["PASS", "BLOCK"]},
-        "success": {"type": "boolean"},
-        "actions": {"type": "array", "items": {"type": "object", "properties": {
-            "action": {"type": "string"}, "system": {"type": "string"},
-            "success": {"type": "boolean"}, "output": {}
-        }}},
-        "policy_results": policy_results_schema(),
-        "receipt": {"type": "string"}
-    })
+/// `enact_preview`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewArgs {
+    /// The workflow (tool) name
+    pub workflow: String,
+    /// The arguments the workflow would be called with
+    #[serde(default)]
+    pub arguments: Map<String, Value>,
 }
 
-fn policy_results_schema() -> Value {
-    json!({"type": "array", "items": {"type": "object", "properties": {
-        "policy": {"type": "string"}, "passed": {"type": "boolean"}, "reason": {"type": "string"}
-    }}})
+/// `enact_list_receipts`' arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListReceiptsArgs {
+    /// At most this many summaries, newest first
+    #[serde(default = "default_list_limit")]
+    #[schemars(range(min = 1, max = MAX_LIST_LIMIT))]
+    pub limit: u64,
+    /// Only receipts of this workflow
+    #[serde(default)]
+    pub workflow: Option<String>,
+    /// Only receipts with this decision
+    #[serde(default)]
+    pub decision: Option<Decision>,
 }
 
-fn summary_schema() -> Value {
-    json!({"type": "object", "properties": {
-        "run_id": {"type": "string"}, "workflow": {"type": "string"},
-        "actor_email": {"type": "string"}, "decision": {"type": "string"},
-        "timestamp": {"type": "string"}, "rollback_of": {"type": ["string", "null"]}
-    }})
+fn default_list_limit() -> u64 {
+    DEFAULT_LIST_LIMIT
 }
 
-/// `{"type": "object", "properties": …, "required": …, "additionalProperties": false}`.
-fn object_schema(properties: Value, required: &[&str]) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("type".into(), json!("object"));
-    m.insert("properties".into(), properties);
-    if !required.is_empty() {
-        m.insert("required".into(), json!(required));
+/// `enact_get_receipt`'s and `enact_rollback`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunIdArgs {
+    pub run_id: String,
+}
+
+/// `enact_list_receipts`' result (and `enact://receipts`).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReceiptList {
+    pub receipts: Vec<Summary>,
+}
+
+/// `enact_get_receipt`'s result: the receipt with `rollback_data` redacted.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReceiptView {
+    pub receipt: Map<String, Value>,
+    pub signature_valid: bool,
+}
+
+/// The JSON Schema of `T` (derived), as a tool's `inputSchema` / `outputSchema`.
+fn schema_of<T: JsonSchema>() -> Map<String, Value> {
+    match schemars::schema_for!(T).to_value() {
+        Value::Object(m) => m,
+        _ => Map::new(),
     }
-    m.insert("additionalProperties".into(), json!(false));
-    m
 }
 
 /// Why a call could not be routed: a JSON-RPC error, not a tool result.
@@ -405,4 +385,46 @@ async fn rollback(engine: &Engine, args: &Map<String, Value>) -> Answer {
         },
         Err(refused) => Answer::refused(refused.0),
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_schemas_refuse_unknown_arguments_and_keep_the_limits() {
+        let list = Value::Object(schema_of::<ListReceiptsArgs>());
+        assert_eq!(list["type"], "object");
+        assert_eq!(list["additionalProperties"], false);
+        assert_eq!(
+            list["properties"]["limit"]["maximum"],
+            json!(MAX_LIST_LIMIT)
+        );
+        assert_eq!(list["properties"]["limit"]["minimum"], json!(1));
+        assert_eq!(
+            list["properties"]["limit"]["default"],
+            json!(DEFAULT_LIST_LIMIT)
+        );
+        let run = Value::Object(schema_of::<RunIdArgs>());
+        assert_eq!(run["required"], json!(["run_id"]));
+        let out = Value::Object(schema_of::<CallResult>());
+        for field in CALL_FIELDS {
+            assert!(
+                out["required"]
+                    .as_array()
+                    .is_some_and(|r| r.contains(&json!(field))),
+                "{field}: {out}"
+            );
+        }
+    }
+
+    const CALL_FIELDS: [&str; 7] = [
+        "run_id",
+        "workflow",
+        "decision",
+        "success",
+        "actions",
+        "policy_results",
+        "receipt",
+    ];
 }

@@ -110,7 +110,7 @@ pub struct Loaded {
 }
 
 /// One line of a listing (SPEC §3.1 `enact_list_receipts`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Summary {
     pub run_id: String,
     pub workflow: String,

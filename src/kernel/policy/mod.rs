@@ -24,7 +24,7 @@ use super::typed::{Action, GithubAction, PrNumber, Repo};
 pub use params::parse_window;
 
 /// The verdict of one policy on one call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct PolicyResult {
     pub policy: String,
     pub passed: bool,
@@ -71,7 +71,9 @@ impl Outcome {
 }
 
 /// The decision recorded in a receipt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub enum Decision {
     #[serde(rename = "PASS")]
     Pass,
