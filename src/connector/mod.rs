@@ -175,9 +175,7 @@ impl Connector {
         let name = action.name().as_str();
         match (self, action) {
             (Connector::Github(c), Action::Github(a)) => c.run(a, log).await,
-            (Connector::Filesystem(c), Action::Filesystem(_)) => {
-                c.execute(name, &action.args(), log).await
-            }
+            (Connector::Filesystem(c), Action::Filesystem(a)) => c.run(a, log).await,
             (Connector::Postgres(c), Action::Postgres(_)) => {
                 c.execute(name, &action.args(), log).await
             }

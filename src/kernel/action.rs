@@ -100,15 +100,6 @@ impl ActionName {
     pub fn parse(s: &str) -> Option<ActionName> {
         ACTIONS.iter().map(|a| a.name).find(|n| n.as_str() == s)
     }
-
-    /// The spec of this action.
-    pub fn spec(self) -> &'static ActionSpec {
-        // Every name has exactly one entry (checked by a test); the fallback is never taken.
-        ACTIONS
-            .iter()
-            .find(|a| a.name == self)
-            .unwrap_or(&ACTIONS[0])
-    }
 }
 
 impl std::fmt::Display for ActionName {
@@ -333,7 +324,6 @@ mod tests {
         for a in ACTIONS {
             assert_eq!(ACTIONS.iter().filter(|b| b.name == a.name).count(), 1);
             assert_eq!(ActionName::parse(a.name.as_str()), Some(a.name));
-            assert_eq!(a.name.spec().name, a.name);
         }
     }
 }

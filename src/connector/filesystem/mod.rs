@@ -34,6 +34,7 @@ use serde_json::{Map, Value, json};
 
 use super::{ActionOutcome, Recovered, StepLog, recover_without_asking};
 use crate::kernel::receipt::ActionRecord;
+use crate::kernel::typed::FilesystemAction;
 use jail::Jail;
 
 /// The largest file content read, written or captured for rollback (10 MiB).
@@ -76,16 +77,34 @@ impl FsConnector {
         args: &Map<String, Value>,
         log: &mut dyn StepLog,
     ) -> ActionOutcome {
-        let (jail, action, args) = (Arc::clone(&self.jail), action.to_string(), args.clone());
+        let (action, args) = (action.to_string(), args.clone());
+        self.on_blocking_pool(log, move |jail, relay| {
+            actions::execute(jail, &action, &args, relay)
+        })
+        .await
+    }
+
+    /// Runs one typed action (the engine's path: no argument is parsed again).
+    pub async fn run(&self, action: &FilesystemAction, log: &mut dyn StepLog) -> ActionOutcome {
+        let action = action.clone();
+        self.on_blocking_pool(log, move |jail, relay| actions::run(jail, &action, relay))
+            .await
+    }
+
+    /// Runs `work` on tokio's blocking pool, relaying its step record to `log`.
+    async fn on_blocking_pool(
+        &self,
+        log: &mut dyn StepLog,
+        work: impl FnOnce(&Jail, &mut Relay) -> ActionOutcome + Send + 'static,
+    ) -> ActionOutcome {
+        let jail = Arc::clone(&self.jail);
         let (pre_tx, pre_rx) = oneshot::channel();
         let (ack_tx, ack_rx) = oneshot::channel();
         let mut relay = Relay {
             pre: Some(pre_tx),
             ack: Some(ack_rx),
         };
-        let task = tokio::task::spawn_blocking(move || {
-            actions::execute(&jail, &action, &args, &mut relay)
-        });
+        let task = tokio::task::spawn_blocking(move || work(&jail, &mut relay));
         // No step record comes when the action ends before changing anything (the sender is
         // dropped with the task's closure).
         if let Ok(pre) = pre_rx.await {
