@@ -14,7 +14,12 @@
 //! unless a target is missed by more than twice (exit 1).
 
 // A bench is a test-like harness: a failed set-up should stop it loudly.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a bench that cannot set up stops with a panic"
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

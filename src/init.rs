@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::cli::{EXIT_FAILED, EXIT_OK};
+use crate::exit::{EXIT_FAILED, EXIT_OK};
 
 /// The starter config. Kept in one place so the README and the tests can quote it.
 pub const STARTER_CONFIG: &str = r#"# enact.toml — written by `enact init`. Every key is explained in the README.

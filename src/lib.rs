@@ -12,6 +12,7 @@ pub mod connector;
 #[cfg(feature = "fake-github")]
 pub mod demo;
 pub mod engine;
+pub mod exit;
 #[cfg(feature = "fake-github")]
 pub mod fake_github;
 pub mod faults;

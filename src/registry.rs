@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, SystemSettings};
+use crate::config::{Config, SystemConfig, SystemSettings};
+use crate::connector::filesystem::FsConnector;
+use crate::connector::github::GithubConnector;
+use crate::connector::postgres::PgConnector;
 use crate::connector::{Connector, System};
 use crate::kernel::jcs::canonicalize;
 use crate::kernel::plan::SystemScope;
@@ -25,7 +28,7 @@ impl Registry {
         let mut systems = BTreeMap::new();
         for sc in &config.systems {
             let connector =
-                Connector::build(sc, &config).map_err(|e| format!("system `{}`: {e}", sc.name))?;
+                build_connector(sc, &config).map_err(|e| format!("system `{}`: {e}", sc.name))?;
             systems.insert(
                 sc.name.clone(),
                 System {
@@ -74,4 +77,25 @@ pub fn policies_json(config: &Config) -> Value {
             .map(|p| json!({"policy": p.name(), "params": p.kind.params_json(), "workflows": p.scope}))
             .collect(),
     )
+}
+
+/// Builds the connector for a validated system config. Contacts nothing.
+fn build_connector(system: &SystemConfig, config: &Config) -> Result<Connector, String> {
+    Ok(match &system.settings {
+        SystemSettings::Filesystem { root } => {
+            Connector::Filesystem(FsConnector::new(root, config)?)
+        }
+        SystemSettings::Github {
+            token,
+            base_url,
+            repos,
+            ..
+        } => Connector::Github(GithubConnector::new(base_url, token, repos)?),
+        SystemSettings::Postgres {
+            dsn,
+            max_rows,
+            statement_timeout,
+            ..
+        } => Connector::Postgres(PgConnector::new(dsn, *max_rows, *statement_timeout)?),
+    })
 }

@@ -17,10 +17,7 @@ use crate::engine::Engine;
 use crate::registry::Registry;
 use crate::store::Store;
 
-/// Exit codes (SPEC §1).
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
+pub use crate::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
 #[derive(Debug, Parser)]
 #[command(

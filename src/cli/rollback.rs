@@ -3,6 +3,7 @@
 use super::{ConfigArg, EXIT_FAILED, EXIT_OK, build_engine, load_config};
 use crate::engine::Requester;
 use crate::kernel::rollback::UndoKind;
+use crate::mcp::summary::Summarise;
 
 pub async fn run(arg: &ConfigArg, run_id: &str, dry_run: bool) -> u8 {
     let config = match load_config(arg) {
@@ -29,6 +30,7 @@ pub async fn run(arg: &ConfigArg, run_id: &str, dry_run: bool) -> u8 {
                     let what = match s.kind {
                         UndoKind::Undo => "undo",
                         UndoKind::SkipReadOnly => "skip (read-only action)",
+                        UndoKind::Irreversible => "cannot undo (irreversible action)",
                     };
                     println!(
                         "  {what}: {} on {}, {} (action #{} of the run)",

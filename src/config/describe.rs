@@ -46,7 +46,7 @@ pub fn describe(config: &Config) -> String {
     for workflow in &config.workflows {
         describe_workflow(&mut out, workflow);
     }
-    use crate::mcp::tools::{GET_RECEIPT, LIST_RECEIPTS, PREVIEW, ROLLBACK};
+    use crate::kernel::workflow::{GET_RECEIPT, LIST_RECEIPTS, PREVIEW, ROLLBACK};
     let mut builtin = vec![PREVIEW, LIST_RECEIPTS, GET_RECEIPT];
     if config.rollback_enabled {
         builtin.push(ROLLBACK);

@@ -3,6 +3,7 @@
 //! a hint) and builds the validated [`Config`].
 
 mod describe;
+mod error;
 mod raw;
 mod validate;
 
@@ -51,15 +52,16 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     (millis > 0).then(|| Duration::from_millis(millis))
 }
 
-/// A duration in the largest unit that divides it exactly: `500ms`, `30s`, `2m`, `1h`.
-pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    for (unit, scale) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
-        if ms > 0 && ms.is_multiple_of(scale) {
-            return format!("{}{unit}", ms / scale);
+pub use crate::kernel::schema::format_duration;
+
+impl<'a> From<&'a Config> for crate::connector::filesystem::OwnFiles<'a> {
+    fn from(config: &'a Config) -> Self {
+        crate::connector::filesystem::OwnFiles {
+            receipts_dir: &config.receipts_dir,
+            secret_file: config.secret_file.as_deref(),
+            config_file: &config.path,
         }
     }
-    format!("{ms}ms")
 }
 
 /// A validated config. Paths are absolute.
@@ -70,6 +72,8 @@ pub struct Config {
     pub actor: Actor,
     /// The HMAC key for receipts.
     pub secret: Secret,
+    /// The HMAC key built from `secret` at load (receipts are verified with it).
+    pub mac_key: crate::kernel::receipt::MacKey,
     /// `[secret] file`, if the key came from a file (never reachable by a filesystem system).
     pub secret_file: Option<PathBuf>,
     pub receipts_dir: PathBuf,

@@ -8,7 +8,7 @@
 use serde_json::Value as Json;
 use toml::{Table, Value};
 
-use super::validate::ConfigError;
+use super::error::ConfigError;
 
 /// Parses the TOML text. A syntax error is reported alone, at its line and column: nothing
 /// after it can be trusted.

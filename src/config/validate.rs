@@ -14,26 +14,10 @@ use std::path::{Component, Path, PathBuf};
 use super::Config;
 use super::raw::{self, Problems, Section};
 use crate::kernel::context::Actor;
+use crate::kernel::receipt::MacKey;
 use crate::secret::Secret;
 
-/// One problem in a config file: where it is, what is wrong, and a hint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// e.g. `workflows[2].steps[0].action`, or `line 3, column 5` for TOML syntax.
-    pub location: String,
-    pub message: String,
-    pub hint: Option<String>,
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.location, self.message)?;
-        if let Some(h) = &self.hint {
-            write!(f, " (hint: {h})")?;
-        }
-        Ok(())
-    }
-}
+pub use super::error::ConfigError;
 
 /// Every problem found, section by section (`actor`, `secret`, `receipts`, `rollback`,
 /// `systems` by name, `policies`, `workflows`).
@@ -160,10 +144,18 @@ fn load_str_with(
     check_rate_limit_keys(&policies, &workflows, &mut p);
     let policies = policies.into_iter().map(|(_, policy)| policy).collect();
 
-    match (actor, secret) {
-        (Some(actor), Some(secret)) if p.is_empty() => Ok(Config {
+    // The signing key is keyed once, here; a key HMAC refuses is a config error, never a
+    // stand-in key.
+    let mac_key = secret.as_ref().and_then(|s| {
+        MacKey::new(s.expose().as_bytes())
+            .map_err(|e| p.push("secret", e.to_string()))
+            .ok()
+    });
+    match (actor, secret, mac_key) {
+        (Some(actor), Some(secret), Some(mac_key)) if p.is_empty() => Ok(Config {
             path: config_path,
             actor,
+            mac_key,
             secret,
             secret_file,
             receipts_dir,

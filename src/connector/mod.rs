@@ -3,8 +3,8 @@
 //!
 //! - `fn target(&self) -> Value`: the identity of the system it acts on, recorded in every
 //!   action so rollback can refuse to run against a different system;
-//! - `async fn execute(&self, action, args, log) -> ActionOutcome`: run one planned action
-//!   (arguments already normalised by the plan builder), idempotently (SPEC §7), writing its
+//! - `async fn execute(&self, action, log) -> ActionOutcome`: run one typed planned action
+//!   (built once by the plan builder), idempotently (SPEC §7), writing its
 //!   write-ahead step record through [`StepLog::before`] just before it changes anything;
 //! - `async fn recover(&self, action, args, pre) -> (Recovered, ActionOutcome)`: after a crash,
 //!   find out from the system whether an action whose step record (`pre`) was written
@@ -21,9 +21,9 @@ pub mod postgres;
 
 use serde_json::{Map, Value, json};
 
-use crate::config::{Config, SystemConfig, SystemSettings};
 use crate::kernel::action::SystemKind;
 use crate::kernel::receipt::ActionRecord;
+use crate::kernel::typed::Action;
 
 /// What one action (or undo) did.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,31 +149,6 @@ pub enum Connector {
 }
 
 impl Connector {
-    /// Builds the connector for a validated system config. Contacts nothing.
-    pub fn build(system: &SystemConfig, config: &Config) -> Result<Connector, String> {
-        Ok(match &system.settings {
-            SystemSettings::Filesystem { root } => {
-                Connector::Filesystem(filesystem::FsConnector::new(root, config)?)
-            }
-            SystemSettings::Github {
-                token,
-                base_url,
-                repos,
-                ..
-            } => Connector::Github(github::GithubConnector::new(base_url, token, repos)?),
-            SystemSettings::Postgres {
-                dsn,
-                max_rows,
-                statement_timeout,
-                ..
-            } => Connector::Postgres(postgres::PgConnector::new(
-                dsn,
-                *max_rows,
-                *statement_timeout,
-            )?),
-        })
-    }
-
     /// Removes what a crash may have left behind in the system (temporary files of atomic
     /// writes in a filesystem root); returns what it removed. Best effort: a temp file of a
     /// write still running in another process would make that write fail (and be recorded as
@@ -193,16 +168,26 @@ impl Connector {
         }
     }
 
-    pub async fn execute(
-        &self,
-        action: &str,
-        args: &Map<String, Value>,
-        log: &mut dyn StepLog,
-    ) -> ActionOutcome {
+    /// Runs one typed action of this connector's type. GitHub runs the typed action itself;
+    /// Postgres and the filesystem still take the action's JSON arguments inside (their row
+    /// objects and paths are JSON or text all the way down).
+    pub async fn execute(&self, action: &Action, log: &mut dyn StepLog) -> ActionOutcome {
+        let name = action.name().as_str();
+        match (self, action) {
+            (Connector::Github(c), Action::Github(a)) => c.run(a, log).await,
+            (Connector::Filesystem(c), Action::Filesystem(a)) => c.run(a, log).await,
+            (Connector::Postgres(c), Action::Postgres(_)) => {
+                c.execute(name, &action.args(), log).await
+            }
+            _ => ActionOutcome::failed(format!("`{name}` is not a {} action", self.kind())),
+        }
+    }
+
+    pub fn kind(&self) -> SystemKind {
         match self {
-            Connector::Filesystem(c) => c.execute(action, args, log).await,
-            Connector::Github(c) => c.execute(action, args, log).await,
-            Connector::Postgres(c) => c.execute(action, args, log).await,
+            Connector::Filesystem(_) => SystemKind::Filesystem,
+            Connector::Github(_) => SystemKind::Github,
+            Connector::Postgres(_) => SystemKind::Postgres,
         }
     }
 
@@ -242,19 +227,15 @@ pub struct System {
 impl System {
     /// Runs one action, refusing (as a failed action) anything outside `allowed_actions`.
     /// Nothing is changed for a refused action, so no step record is written for it.
-    pub async fn execute(
-        &self,
-        action: &str,
-        args: &Map<String, Value>,
-        log: &mut dyn StepLog,
-    ) -> ActionOutcome {
-        if !self.allowed_actions.iter().any(|a| a == action) {
+    pub async fn execute(&self, action: &Action, log: &mut dyn StepLog) -> ActionOutcome {
+        let name = action.name();
+        if !self.allowed_actions.iter().any(|a| name == a.as_str()) {
             return ActionOutcome::failed(format!(
-                "action `{action}` is not in the allowed_actions of system `{}`",
+                "action `{name}` is not in the allowed_actions of system `{}`",
                 self.name
             ));
         }
-        self.connector.execute(action, args, log).await
+        self.connector.execute(action, log).await
     }
 
     /// Finds out whether an interrupted action happened (SPEC §5.5). Checks nothing else: the

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::cli::{EXIT_FAILED, EXIT_OK};
+use crate::exit::{EXIT_FAILED, EXIT_OK};
 use crate::fake_github::FakeGithub;
 use crate::mcp::client::{McpClient, Reply};
 use config::{DSN_ENV, REPO, TOKEN_ENV, demo_config};

@@ -4,24 +4,24 @@
 //! load → verify → inverse plan → guarded undos → receipt. Both the MCP server and the CLI
 //! call these functions, so the rules hold the same way for agents and operators.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 mod recovery;
+mod rollback;
 
 pub use recovery::{RecoveredRun, RecoveryReport};
 
-use crate::connector::{ActionOutcome, Connector, Recovered, StepLog, UndoMode};
+use crate::connector::{ActionOutcome, Connector, StepLog};
 use crate::kernel::context::{Context, Facts};
-use crate::kernel::plan::{self, Guard, Step};
-use crate::kernel::policy::{self, Decision, PolicyKind, PolicyResult, Verdict};
+use crate::kernel::plan::{self, Guard, Planned, Step};
+use crate::kernel::policy::{self, Decision, FactRequests, PolicyResult, Verdict};
+pub use crate::kernel::receipt::timestamp;
 use crate::kernel::receipt::{self, ActionRecord, Receipt};
-use crate::kernel::rollback::{UndoKind, UndoStep, inverse_plan};
-use crate::kernel::schema;
-use crate::kernel::workflow::{Workflow, WorkflowBody};
+use crate::kernel::workflow::Workflow;
 use crate::registry::Registry;
-use crate::store::{Store, StoreError};
+use crate::store::{ListFilter, Loaded, Store, StoreError, Summary};
 
 /// The pseudo-policy that reports argument and plan validation failures.
 pub const INPUT_SCHEMA: &str = "input_schema";
@@ -37,7 +37,7 @@ pub enum CallError {
 }
 
 /// The result of one workflow call (SPEC §3.1).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CallResult {
     pub run_id: String,
     pub workflow: String,
@@ -49,7 +49,7 @@ pub struct CallResult {
 }
 
 /// An action as reported to the caller (no rollback data).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ActionView {
     pub action: String,
     pub system: String,
@@ -68,79 +68,13 @@ impl From<&ActionRecord> for ActionView {
     }
 }
 
-impl CallResult {
-    /// One line for a human: the decision and, on BLOCK or failure, every reason.
-    pub fn summary(&self) -> String {
-        match (self.decision, self.success) {
-            (Decision::Block, _) => format!(
-                "BLOCK: `{}` was blocked — {}",
-                self.workflow,
-                failed_policies(&self.policy_results)
-            ),
-            (_, true) => format!(
-                "PASS: `{}` ran {} action(s) successfully (receipt {})",
-                self.workflow,
-                self.actions.len(),
-                self.run_id
-            ),
-            (_, false) => {
-                let error = self
-                    .actions
-                    .iter()
-                    .find(|a| !a.success)
-                    .map(|a| {
-                        let msg = a
-                            .output
-                            .get("error")
-                            .and_then(Value::as_str)
-                            .unwrap_or("failed");
-                        format!("action `{}` on `{}` failed: {msg}", a.action, a.system)
-                    })
-                    .unwrap_or_else(|| "an action failed".into());
-                format!(
-                    "FAILED: `{}` passed the gate but {error} (receipt {})",
-                    self.workflow, self.run_id
-                )
-            }
-        }
-    }
-}
-
-/// Every failed policy with its reason: `policy: reason; policy: reason`.
-fn failed_policies(results: &[PolicyResult]) -> String {
-    results
-        .iter()
-        .filter(|r| !r.passed)
-        .map(|r| format!("{}: {}", r.policy, r.reason))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// The result of `enact_preview`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Preview {
     pub workflow: String,
     pub decision: Decision,
     pub plan: Vec<Value>,
     pub policy_results: Vec<PolicyResult>,
-}
-
-impl Preview {
-    /// One line for a human: what the call would do, and on BLOCK every reason.
-    pub fn summary(&self) -> String {
-        match self.decision {
-            Decision::Block => format!(
-                "PREVIEW: `{}` would be BLOCKED — {}",
-                self.workflow,
-                failed_policies(&self.policy_results)
-            ),
-            _ => format!(
-                "PREVIEW: `{}` would PASS and run {} action(s); nothing was run",
-                self.workflow,
-                self.plan.len()
-            ),
-        }
-    }
 }
 
 /// Who asks for a rollback: over MCP only the server's own actor's runs may be rolled back.
@@ -151,7 +85,7 @@ pub enum Requester {
 }
 
 /// The result of a rollback (SPEC §3.1 `enact_rollback`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RollbackResult {
     pub run_id: String,
     pub rollback_of: String,
@@ -159,41 +93,6 @@ pub struct RollbackResult {
     pub success: bool,
     pub actions: Vec<ActionView>,
     pub receipt: String,
-}
-
-impl RollbackResult {
-    pub fn summary(&self) -> String {
-        let failed: Vec<String> = self
-            .actions
-            .iter()
-            .filter(|a| !a.success)
-            .map(|a| {
-                format!(
-                    "{}: {}",
-                    a.action,
-                    a.output
-                        .get("error")
-                        .and_then(Value::as_str)
-                        .unwrap_or("failed")
-                )
-            })
-            .collect();
-        if self.success {
-            format!(
-                "ROLLBACK PASS: run {} undone, {} step(s) (receipt {})",
-                self.rollback_of,
-                self.actions.len(),
-                self.run_id
-            )
-        } else {
-            format!(
-                "ROLLBACK PARTIAL: run {} — failed: {} (receipt {})",
-                self.rollback_of,
-                failed.join("; "),
-                self.run_id
-            )
-        }
-    }
 }
 
 /// A refused rollback: the message is the SPEC's exact text where it fixes one.
@@ -347,8 +246,8 @@ impl StepLog for JournalLog<'_> {
         fields.insert("run_id".into(), json!(self.run_id));
         fields.insert("index".into(), json!(self.index));
         fields.insert("system".into(), json!(self.step.system));
-        fields.insert("action".into(), json!(self.step.action));
-        fields.insert("args".into(), Value::Object(self.step.args.clone()));
+        fields.insert("action".into(), json!(self.step.name().as_str()));
+        fields.insert("args".into(), Value::Object(self.step.args()));
         fields.insert("target".into(), self.target.clone());
         fields.insert("pre".into(), pre);
         fields.insert("timestamp".into(), json!(timestamp(self.now)));
@@ -360,12 +259,6 @@ impl StepLog for JournalLog<'_> {
         crate::faults::crash_point("step");
         Ok(())
     }
-}
-
-/// A validated, planned call, before the gate.
-struct Planned {
-    args: Map<String, Value>,
-    steps: Vec<Step>,
 }
 
 impl Engine {
@@ -389,8 +282,47 @@ impl Engine {
         }
     }
 
+    /// The registry, for tests and benches that inspect a system; `mcp` and `cli` go through
+    /// the engine's own methods (workflows, policies, receipts) instead.
+    #[doc(hidden)]
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The receipts store, for tests that inspect it (see [`Engine::registry`]).
+    #[doc(hidden)]
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The configured workflows (the MCP tools), in config order.
+    pub fn workflows(&self) -> &[Workflow] {
+        &self.registry.config.workflows
+    }
+
+    /// A configured workflow by name.
+    pub fn workflow(&self, name: &str) -> Option<&Workflow> {
+        self.registry.workflow(name)
+    }
+
+    /// The configured policies as `enact://policies` shows them.
+    pub fn policies_json(&self) -> Value {
+        crate::registry::policies_json(&self.registry.config)
+    }
+
+    /// Whether `[rollback] enabled` (the rollback tool exists only then).
+    pub fn rollback_enabled(&self) -> bool {
+        self.registry.config.rollback_enabled
+    }
+
+    /// Receipt summaries, newest first.
+    pub fn receipts(&self, filter: &ListFilter) -> Result<Vec<Summary>, StoreError> {
+        self.store.list(filter)
+    }
+
+    /// One stored receipt and whether its signature verifies.
+    pub fn load_receipt(&self, run_id: &str) -> Result<Loaded, StoreError> {
+        self.store.load(run_id)
     }
 
     /// Checks that the receipts journal can be written (`serve` refuses to start otherwise).
@@ -398,100 +330,44 @@ impl Engine {
         self.store.check_writable()
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// Validates arguments and builds the plan. `Err` is the `input_schema` reason.
-    /// `inexact`: numbers the transport found in the raw arguments whose value a double
-    /// cannot hold (their parsed form has already been rounded).
+    /// Validates arguments and builds the typed plan (in the kernel). `Err` is the
+    /// `input_schema` reason.
     fn plan(
         &self,
         workflow: &Workflow,
         raw: &Map<String, Value>,
         inexact: &[String],
     ) -> Result<Planned, String> {
-        if let Some(n) = inexact.first() {
-            return Err(format!(
-                "number {n} cannot be represented exactly as a double"
-            ));
-        }
-        let args = schema::validate_arguments(&workflow.inputs, raw)?;
-        // Both kinds of workflow produce raw steps first; every step is then normalised
-        // against its system the same way, so policies always see one form.
-        let raw_steps: Vec<Step> = match &workflow.body {
-            WorkflowBody::Declared { steps } => {
-                let mut out = Vec::new();
-                for (i, t) in steps.iter().enumerate() {
-                    let value = plan::substitute(&Value::Object(t.args.clone()), &args)
-                        .map_err(|e| format!("step {}: {e}", i + 1))?;
-                    let Value::Object(map) = value else {
-                        return Err(format!("step {}: arguments are not an object", i + 1));
-                    };
-                    let kind = self.scope(&t.system)?.kind;
-                    out.push(Step {
-                        system: t.system.clone(),
-                        kind,
-                        action: t.action.clone(),
-                        args: map,
-                        guard: None,
-                    });
-                }
-                out
-            }
-            WorkflowBody::Builtin { builtin, system } => builtin.plan(system, &args)?,
-        };
-        let mut steps = Vec::new();
-        for step in raw_steps {
-            let scope = self.scope(&step.system)?;
-            let normalised = plan::normalise_step(&scope, &step.action, &step.args)?;
-            steps.push(Step {
-                kind: scope.kind,
-                args: normalised,
-                ..step
-            });
-        }
-        Ok(Planned { args, steps })
+        plan::build(workflow, raw, inexact, &|system| {
+            self.registry.scope(system)
+        })
     }
 
-    fn scope(&self, system: &str) -> Result<plan::SystemScope, String> {
-        self.registry
-            .scope(system)
-            .ok_or_else(|| format!("system `{system}` is not configured"))
-    }
-
-    /// Facts the policies need from live systems, looked up before the gate.
-    async fn facts(&self, workflow: &str, steps: &[Step]) -> Facts {
+    /// Facts the policies need from live systems, looked up before the gate: what
+    /// [`policy::fact_requests`] asks for, except the rate counts, which are taken under the
+    /// journal's lock together with the gate (see [`Engine::call_cancellable`]).
+    async fn facts(&self, requests: &FactRequests) -> Facts {
         let mut facts = Facts::default();
-        let needs_bases =
-            self.registry.config.policies.iter().any(|p| {
-                p.applies_to(workflow) && matches!(p.kind, PolicyKind::NoMergeToMain { .. })
-            });
-        if !needs_bases {
-            return facts;
-        }
-        for step in steps.iter().filter(|s| s.action == "merge_pr") {
-            let repo = step
-                .args
-                .get("repo")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let Some(number) = step.args.get("pr_number").and_then(Value::as_u64) else {
-                continue;
+        for r in &requests.pr_bases {
+            let base = match self.registry.systems.get(&r.system).map(|s| &s.connector) {
+                Some(Connector::Github(gh)) => gh.pr_base(r.repo.as_str(), r.number.get()).await,
+                _ => Err(format!("system `{}` is not a GitHub system", r.system)),
             };
-            let base = match self
-                .registry
-                .systems
-                .get(&step.system)
-                .map(|s| &s.connector)
-            {
-                Some(Connector::Github(gh)) => gh.pr_base(&repo, number).await,
-                _ => Err(format!("system `{}` is not a GitHub system", step.system)),
-            };
-            facts.pr_bases.insert((repo, number), base);
+            facts
+                .pr_bases
+                .insert((r.repo.as_str().to_string(), r.number.get()), base);
         }
         facts
+    }
+
+    /// The fact requests of the policies in scope of a call.
+    fn fact_requests(&self, workflow: &str, planned: &Planned) -> FactRequests {
+        policy::fact_requests(
+            &self.registry.config.policies,
+            workflow,
+            &planned.args,
+            &planned.steps,
+        )
     }
 
     /// Evaluates the gate for a call without running anything or writing a receipt.
@@ -517,12 +393,12 @@ impl Engine {
                 });
             }
         };
-        let mut facts = self.facts(workflow, &planned.steps).await;
-        let policies = &self.registry.config.policies;
-        for q in policy::rate_queries(policies, workflow, &planned.args) {
+        let requests = self.fact_requests(workflow, &planned);
+        let mut facts = self.facts(&requests).await;
+        for q in &requests.rate_counts {
             let count = self
                 .store
-                .count_runs(&q, &self.registry.config.actor.email, now)
+                .count_runs(q, &self.registry.config.actor.email, now)
                 .map_err(|e| e.to_string());
             facts.rate_counts.insert(q.index, count);
         }
@@ -530,7 +406,7 @@ impl Engine {
         Ok(Preview {
             workflow: workflow.into(),
             decision: verdict.decision,
-            plan: planned.steps.iter().map(step_json).collect(),
+            plan: planned.steps.iter().map(Step::to_json).collect(),
             policy_results: verdict.results,
         })
     }
@@ -608,10 +484,11 @@ impl Engine {
             now,
         );
 
-        let mut facts = self.facts(workflow, &planned.steps).await;
-        let policies = &self.registry.config.policies;
-        let queries = policy::rate_queries(policies, workflow, &planned.args);
+        let requests = self.fact_requests(workflow, &planned);
+        let mut facts = self.facts(&requests).await;
+        let queries = requests.rate_counts;
         let mut verdict = None;
+        let mut unsignable = None;
         let actor = self.registry.config.actor.email.clone();
         let intended = self
             .store
@@ -619,10 +496,22 @@ impl Engine {
                 facts.rate_counts = counts.clone();
                 let v = self.judge(workflow, &planned, now, &facts);
                 let pass = v.decision == Decision::Pass && !cancel.is_cancelled();
-                let intent = pass.then(|| self.intent_fields(&run, &v));
+                let intent = match pass.then(|| self.intent_fields(&run, &v)) {
+                    Some(Ok(fields)) => Some(fields),
+                    Some(Err(e)) => {
+                        unsignable = Some(e);
+                        None
+                    }
+                    None => None,
+                };
                 verdict = Some(v);
                 intent
             });
+        if let Some(e) = unsignable {
+            return Err(CallError::Journal(format!(
+                "the receipts journal cannot be written: {e} — nothing was done"
+            )));
+        }
         let verdict = match (intended, verdict) {
             (Ok(_), Some(v)) => v,
             (Ok(_), None) => {
@@ -683,8 +572,12 @@ impl Engine {
     }
 
     /// The intent record's fields (SPEC §5.5 step 1); the store adds kind, owner, signature.
-    fn intent_fields(&self, run: &Run<'_>, verdict: &Verdict) -> Map<String, Value> {
-        let receipt = self.receipt(run, verdict.clone(), vec![]);
+    fn intent_fields(
+        &self,
+        run: &Run<'_>,
+        verdict: &Verdict,
+    ) -> Result<Map<String, Value>, receipt::SigningError> {
+        let receipt = self.receipt(run, verdict.clone(), vec![]).to_value()?;
         let mut fields = Map::new();
         for key in [
             "run_id",
@@ -698,11 +591,11 @@ impl Engine {
             "plan",
             "policy_set_hash",
         ] {
-            if let Some(v) = receipt.to_value().get(key) {
+            if let Some(v) = receipt.get(key) {
                 fields.insert(key.into(), v.clone());
             }
         }
-        fields
+        Ok(fields)
     }
 
     async fn run_step(
@@ -730,37 +623,27 @@ impl Engine {
             }
         }
         log.target = target.clone();
-        let outcome = system.execute(&step.action, &step.args, log).await;
+        let outcome = system.execute(&step.action, log).await;
         if !outcome.success {
-            tracing::warn!(system = %step.system, action = %step.action, error = ?outcome.error(), "action failed");
+            tracing::warn!(system = %step.system, action = %step.name(), error = ?outcome.error(), "action failed");
         }
         record(step, target, outcome)
     }
 
     /// A receipt for a run (not yet chained or signed).
     fn receipt(&self, run: &Run<'_>, verdict: Verdict, records: Vec<ActionRecord>) -> Receipt {
-        Receipt {
-            kind: "receipt".into(),
-            run_id: run.run_id.into(),
-            workflow: run.workflow.into(),
-            actor_email: self.registry.config.actor.email.clone(),
-            actor_role: self.registry.config.actor.role.clone(),
-            payload: receipt::stored_payload(run.payload),
-            inputs: run
-                .inputs
-                .map(|i| receipt::stored_payload(&Value::Object(i.clone()))),
-            policy_results: verdict.results,
-            decision: verdict.decision,
-            actions_taken: records,
-            timestamp: timestamp(run.now),
-            rollback_of: None,
-            plan: Value::Array(run.steps.iter().map(step_json).collect()),
-            policy_set_hash: self.registry.policy_set_hash.clone(),
-            interrupted: false,
-            seq: 0,
-            prev_hash: receipt::GENESIS_HASH.into(),
-            signature: String::new(),
-        }
+        let plan = Value::Array(run.steps.iter().map(Step::to_json).collect());
+        let header = receipt::RunHeader {
+            run_id: run.run_id,
+            workflow: run.workflow,
+            actor: &self.registry.config.actor,
+            payload: run.payload,
+            inputs: run.inputs,
+            plan: &plan,
+            now: run.now,
+            policy_set_hash: &self.registry.policy_set_hash,
+        };
+        Receipt::for_run(&header, verdict, records)
     }
 
     /// Appends the run's receipt and builds the call's result. When the receipt cannot be
@@ -841,274 +724,18 @@ impl Engine {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .len()
     }
-
-    /// Checks everything a rollback requires and returns the original receipt and the steps
-    /// to run (SPEC §6 rules 1–4).
-    fn prepare_rollback(
-        &self,
-        run_id: &str,
-        requester: Requester,
-    ) -> Result<(Receipt, Vec<UndoStep>, Vec<usize>), RollbackRefused> {
-        if !self.registry.config.rollback_enabled {
-            return Err(RollbackRefused(
-                "Rollback is disabled: set `[rollback] enabled = true` in the config".into(),
-            ));
-        }
-        let loaded = self
-            .store
-            .load(run_id)
-            .map_err(|e| RollbackRefused(e.to_string()))?;
-        if !loaded.signature_valid {
-            return Err(RollbackRefused(format!(
-                "Receipt signature verification failed for run_id: {run_id}"
-            )));
-        }
-        let original: Receipt = serde_json::from_value(loaded.value).map_err(|e| {
-            RollbackRefused(format!("receipt `{run_id}` is not a run receipt: {e}"))
-        })?;
-        if original.rollback_of.is_some() {
-            return Err(RollbackRefused(format!(
-                "Cannot rollback a rollback receipt — `{run_id}` is itself a rollback"
-            )));
-        }
-        if original.decision == Decision::Block {
-            return Err(RollbackRefused(
-                "Cannot rollback a blocked run — no actions were taken".into(),
-            ));
-        }
-        if requester == Requester::Agent && original.actor_email != self.registry.config.actor.email
-        {
-            return Err(RollbackRefused(format!(
-                "Run {run_id} belongs to another actor and cannot be rolled back here"
-            )));
-        }
-        let earlier = self
-            .store
-            .rollbacks_of(run_id)
-            .map_err(|e| RollbackRefused(e.to_string()))?;
-        if let Some((rb, _, _)) = earlier.iter().find(|(_, d, _)| d == "PASS") {
-            return Err(RollbackRefused(format!(
-                "Run {run_id} was already rolled back by {rb}"
-            )));
-        }
-        // After a PARTIAL rollback, only the undo steps that failed last time are retried.
-        // Undo steps a crash interrupted (recovered as `unknown`) are retried in
-        // `UndoMode::AfterCrash`: their first attempt may have succeeded.
-        let mut after_crash = Vec::new();
-        let only: Option<Vec<usize>> = match earlier.last() {
-            Some((rb_id, _, value)) => {
-                if !receipt::verify(value, self.registry.config.secret.expose().as_bytes()) {
-                    return Err(RollbackRefused(format!(
-                        "Receipt signature verification failed for run_id: {rb_id}"
-                    )));
-                }
-                let failed = value
-                    .get("actions_taken")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter(|x| x.get("success") == Some(&Value::Bool(false)))
-                            .filter_map(|x| {
-                                x.get("args")
-                                    .and_then(|g| g.get("undo_of"))
-                                    .and_then(Value::as_u64)
-                            })
-                            .map(|i| i as usize)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                after_crash = value
-                    .get("actions_taken")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter(|x| {
-                                x.get("output").and_then(|o| o.get("recovered"))
-                                    == Some(&json!(Recovered::Unknown.as_str()))
-                            })
-                            .filter_map(|x| x.get("args")?.get("undo_of")?.as_u64())
-                            .map(|i| i as usize)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                Some(failed)
-            }
-            None => None,
-        };
-        let steps = inverse_plan(&original.actions_taken, only.as_deref());
-        Ok((original, steps, after_crash))
-    }
-
-    /// The inverse steps a rollback would run, without running them (`--dry-run`).
-    pub fn rollback_plan(
-        &self,
-        run_id: &str,
-        requester: Requester,
-    ) -> Result<Vec<UndoStep>, RollbackRefused> {
-        let _lock = self
-            .store
-            .lock_rollback(run_id)
-            .map_err(|e| RollbackRefused(e.to_string()))?;
-        self.prepare_rollback(run_id, requester)
-            .map(|(_, steps, _)| steps)
-    }
-
-    /// Rolls a run back (SPEC §6): guarded undos in reverse order, best effort, and a signed
-    /// rollback receipt with decision PASS or PARTIAL. Written ahead like a run: an intent,
-    /// a step record before each undo, then the receipt.
-    pub async fn rollback(
-        &self,
-        run_id: &str,
-        requester: Requester,
-    ) -> Result<RollbackResult, RollbackRefused> {
-        if !receipt::is_valid_run_id(run_id) {
-            return Err(RollbackRefused(format!("Invalid run_id: '{run_id}'")));
-        }
-        // Held across the undo so two rollbacks of one run (in any process) cannot interleave.
-        let _lock = blocking(|| self.store.lock_rollback(run_id))
-            .map_err(|e| RollbackRefused(e.to_string()))?;
-        let (original, steps, after_crash) = self.prepare_rollback(run_id, requester)?;
-        let now = self.clock.now();
-        let rb_id = self.ids.run_id();
-        let plan = serde_json::to_value(&steps)
-            .map_err(|e| RollbackRefused(format!("the rollback plan cannot be recorded: {e}")))?;
-        let mut intent = Map::new();
-        intent.insert("run_id".into(), json!(rb_id));
-        intent.insert(
-            "workflow".into(),
-            json!(format!("rollback:{}", original.workflow)),
-        );
-        intent.insert("actor_email".into(), json!(original.actor_email));
-        intent.insert("actor_role".into(), json!(original.actor_role));
-        intent.insert("payload".into(), json!({"original_run_id": run_id}));
-        intent.insert("rollback_of".into(), json!(run_id));
-        intent.insert("plan".into(), plan.clone());
-        intent.insert("timestamp".into(), json!(timestamp(now)));
-        intent.insert(
-            "policy_set_hash".into(),
-            json!(self.registry.policy_set_hash),
-        );
-        self.store.append_intent(intent).map_err(|e| {
-            RollbackRefused(format!(
-                "the receipts journal cannot be written: {e} — nothing was done"
-            ))
-        })?;
-        let mut records = Vec::new();
-        for (i, step) in steps.iter().enumerate() {
-            let Some(orig) = original.actions_taken.get(step.index) else {
-                continue;
-            };
-            let outcome = match (&step.kind, self.registry.systems.get(&step.system)) {
-                (UndoKind::SkipReadOnly, _) => {
-                    ActionOutcome::ok(json!("skipped: read-only action"), json!({}))
-                }
-                (UndoKind::Undo, None) => ActionOutcome::failed(format!(
-                    "system `{}` is no longer configured",
-                    step.system
-                )),
-                (UndoKind::Undo, Some(system)) => {
-                    let mut fields = Map::new();
-                    fields.insert("run_id".into(), json!(rb_id));
-                    fields.insert("index".into(), json!(i));
-                    fields.insert("undo_of".into(), json!(step.index));
-                    fields.insert("system".into(), json!(step.system));
-                    fields.insert("action".into(), json!(step.action));
-                    fields.insert("target".into(), orig.target.clone());
-                    if let Err(e) = self.store.append_step(fields) {
-                        let done: Vec<String> = records
-                            .iter()
-                            .map(|r: &ActionRecord| r.action.clone())
-                            .collect();
-                        return Err(RollbackRefused(format!(
-                            "the receipts journal cannot be written: {e} — {} undo step(s) ran and their records are safe ({}); nothing more was done; retry the rollback",
-                            done.len(),
-                            done.join(", ")
-                        )));
-                    }
-                    let mode = if after_crash.contains(&step.index) {
-                        UndoMode::AfterCrash
-                    } else {
-                        UndoMode::Guarded
-                    };
-                    crate::faults::crash_point("undo_step");
-                    let outcome = system.undo(orig, mode).await;
-                    crate::faults::crash_point("undo");
-                    outcome
-                }
-            };
-            let mut args = Map::new();
-            args.insert("undo_of".into(), json!(step.index));
-            records.push(ActionRecord {
-                action: step.action.clone(),
-                system: step.system.clone(),
-                success: outcome.success,
-                output: outcome.output,
-                rollback_data: outcome.rollback_data,
-                target: orig.target.clone(),
-                args,
-            });
-        }
-        let decision = if records.iter().all(|r| r.success) {
-            Decision::Pass
-        } else {
-            Decision::Partial
-        };
-        let receipt = Receipt {
-            kind: "receipt".into(),
-            run_id: rb_id.clone(),
-            workflow: format!("rollback:{}", original.workflow),
-            actor_email: original.actor_email.clone(),
-            actor_role: original.actor_role.clone(),
-            payload: json!({"original_run_id": run_id}),
-            inputs: None,
-            policy_results: vec![],
-            decision,
-            actions_taken: records,
-            timestamp: timestamp(now),
-            rollback_of: Some(run_id.into()),
-            plan,
-            policy_set_hash: self.registry.policy_set_hash.clone(),
-            interrupted: false,
-            seq: 0,
-            prev_hash: receipt::GENESIS_HASH.into(),
-            signature: String::new(),
-        };
-        let written = self.store.append(receipt).map_err(|e| {
-            RollbackRefused(format!(
-                "the rollback ran but its receipt could not be appended yet ({e}); its records are safe and recovery will finish it"
-            ))
-        })?;
-        Ok(RollbackResult {
-            run_id: rb_id.clone(),
-            rollback_of: run_id.into(),
-            decision,
-            success: decision == Decision::Pass,
-            actions: written.actions_taken.iter().map(ActionView::from).collect(),
-            receipt: format!("enact://receipts/{rb_id}"),
-        })
-    }
 }
 
 fn record(step: &Step, target: Value, outcome: ActionOutcome) -> ActionRecord {
     ActionRecord {
-        action: step.action.clone(),
+        action: step.name().as_str().to_string(),
         system: step.system.clone(),
         success: outcome.success,
         output: outcome.output,
         rollback_data: outcome.rollback_data,
         target,
-        args: step.args.clone(),
+        args: step.args(),
     }
-}
-
-/// A plan step as shown to callers and recorded in receipts.
-pub fn step_json(step: &Step) -> Value {
-    json!({"system": step.system, "action": step.action, "args": step.args})
-}
-
-/// RFC 3339 UTC with microseconds, e.g. `2026-11-26T01:02:03.456789Z`.
-pub fn timestamp(now: DateTime<Utc>) -> String {
-    now.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// Runs work that may wait for a long time (another process's rollback lock) without stalling

@@ -2,8 +2,9 @@
 //! which are read-only, and the argument shape each action takes.
 //!
 //! This is data, not behaviour: the config validator, the plan builder, the policies and the
-//! connectors all read it, so adding an action means adding one entry here and one arm in its
-//! connector.
+//! connectors all read it. Action names are spelled only in [`ActionName`] and defaults only in
+//! [`ACTIONS`]; adding an action means an entry here, a variant in [`super::typed`], and the
+//! arms the compiler then asks for.
 
 use serde::Serialize;
 
@@ -45,7 +46,7 @@ impl SystemKind {
         ACTIONS
             .iter()
             .filter(|a| a.kind == self)
-            .map(|a| a.name)
+            .map(|a| a.name.as_str())
             .collect()
     }
 }
@@ -53,6 +54,63 @@ impl SystemKind {
 impl std::fmt::Display for SystemKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The name of a connector action: the one place where action names are spelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ActionName {
+    CreateBranch,
+    DeleteBranch,
+    CreatePr,
+    CreateIssue,
+    MergePr,
+    PushCommit,
+    SelectRows,
+    InsertRow,
+    UpdateRow,
+    DeleteRow,
+    ReadFile,
+    WriteFile,
+    DeleteFile,
+    ListDir,
+}
+
+impl ActionName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionName::CreateBranch => "create_branch",
+            ActionName::DeleteBranch => "delete_branch",
+            ActionName::CreatePr => "create_pr",
+            ActionName::CreateIssue => "create_issue",
+            ActionName::MergePr => "merge_pr",
+            ActionName::PushCommit => "push_commit",
+            ActionName::SelectRows => "select_rows",
+            ActionName::InsertRow => "insert_row",
+            ActionName::UpdateRow => "update_row",
+            ActionName::DeleteRow => "delete_row",
+            ActionName::ReadFile => "read_file",
+            ActionName::WriteFile => "write_file",
+            ActionName::DeleteFile => "delete_file",
+            ActionName::ListDir => "list_dir",
+        }
+    }
+
+    /// The action of this name, whatever its system type (names are unique across types).
+    pub fn parse(s: &str) -> Option<ActionName> {
+        ACTIONS.iter().map(|a| a.name).find(|n| n.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for ActionName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for ActionName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 
@@ -93,9 +151,12 @@ pub struct ArgSpec {
 #[derive(Debug, Clone, Copy)]
 pub struct ActionSpec {
     pub kind: SystemKind,
-    pub name: &'static str,
+    pub name: ActionName,
     /// Read-only actions change nothing, so rollback skips them.
     pub read_only: bool,
+    /// Whether rollback can reverse it (`merge_pr` cannot: no one can unmerge), decided here
+    /// so that the inverse plan (and `rollback --dry-run`) is exact.
+    pub reversible: bool,
     pub args: &'static [ArgSpec],
 }
 
@@ -120,8 +181,9 @@ use SystemKind::*;
 pub const ACTIONS: &[ActionSpec] = &[
     ActionSpec {
         kind: Github,
-        name: "create_branch",
+        name: ActionName::CreateBranch,
         read_only: false,
+        reversible: true,
         args: &[
             req("repo", Repo),
             req("branch", Branch),
@@ -130,14 +192,16 @@ pub const ACTIONS: &[ActionSpec] = &[
     },
     ActionSpec {
         kind: Github,
-        name: "delete_branch",
+        name: ActionName::DeleteBranch,
         read_only: false,
+        reversible: true,
         args: &[req("repo", Repo), req("branch", Branch)],
     },
     ActionSpec {
         kind: Github,
-        name: "create_pr",
+        name: ActionName::CreatePr,
         read_only: false,
+        reversible: true,
         args: &[
             req("repo", Repo),
             req("title", Str),
@@ -148,8 +212,9 @@ pub const ACTIONS: &[ActionSpec] = &[
     },
     ActionSpec {
         kind: Github,
-        name: "create_issue",
+        name: ActionName::CreateIssue,
         read_only: false,
+        reversible: true,
         args: &[
             req("repo", Repo),
             req("title", Str),
@@ -158,14 +223,16 @@ pub const ACTIONS: &[ActionSpec] = &[
     },
     ActionSpec {
         kind: Github,
-        name: "merge_pr",
+        name: ActionName::MergePr,
         read_only: false,
+        reversible: false,
         args: &[req("repo", Repo), req("pr_number", PositiveInt)],
     },
     ActionSpec {
         kind: Github,
-        name: "push_commit",
+        name: ActionName::PushCommit,
         read_only: false,
+        reversible: true,
         args: &[
             req("repo", Repo),
             req("branch", Branch),
@@ -175,8 +242,9 @@ pub const ACTIONS: &[ActionSpec] = &[
     },
     ActionSpec {
         kind: Postgres,
-        name: "select_rows",
+        name: ActionName::SelectRows,
         read_only: true,
+        reversible: true,
         args: &[
             req("table", Table),
             opt("where", Object, "{}"),
@@ -185,14 +253,16 @@ pub const ACTIONS: &[ActionSpec] = &[
     },
     ActionSpec {
         kind: Postgres,
-        name: "insert_row",
+        name: ActionName::InsertRow,
         read_only: false,
+        reversible: true,
         args: &[req("table", Table), req("data", Object)],
     },
     ActionSpec {
         kind: Postgres,
-        name: "update_row",
+        name: ActionName::UpdateRow,
         read_only: false,
+        reversible: true,
         // `where` defaults to {} so that policies (and the connector) can name the empty-where
         // case instead of a generic "missing argument".
         args: &[
@@ -203,37 +273,57 @@ pub const ACTIONS: &[ActionSpec] = &[
     },
     ActionSpec {
         kind: Postgres,
-        name: "delete_row",
+        name: ActionName::DeleteRow,
         read_only: false,
+        reversible: true,
         args: &[req("table", Table), opt("where", Object, "{}")],
     },
     ActionSpec {
         kind: Filesystem,
-        name: "read_file",
+        name: ActionName::ReadFile,
         read_only: true,
+        reversible: true,
         args: &[req("path", Path)],
     },
     ActionSpec {
         kind: Filesystem,
-        name: "write_file",
+        name: ActionName::WriteFile,
         read_only: false,
+        reversible: true,
         args: &[req("path", Path), req("content", Str)],
     },
     ActionSpec {
         kind: Filesystem,
-        name: "delete_file",
+        name: ActionName::DeleteFile,
         read_only: false,
+        reversible: true,
         args: &[req("path", Path)],
     },
     ActionSpec {
         kind: Filesystem,
-        name: "list_dir",
+        name: ActionName::ListDir,
         read_only: true,
+        reversible: true,
         args: &[opt("path", Path, "\".\"")],
     },
 ];
 
 /// Looks up an action of a system type.
 pub fn spec(kind: SystemKind, action: &str) -> Option<&'static ActionSpec> {
-    ACTIONS.iter().find(|a| a.kind == kind && a.name == action)
+    ACTIONS
+        .iter()
+        .find(|a| a.kind == kind && a.name.as_str() == action)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_has_one_spec() {
+        for a in ACTIONS {
+            assert_eq!(ACTIONS.iter().filter(|b| b.name == a.name).count(), 1);
+            assert_eq!(ActionName::parse(a.name.as_str()), Some(a.name));
+        }
+    }
 }

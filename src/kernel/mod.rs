@@ -11,4 +11,5 @@ pub mod policy;
 pub mod receipt;
 pub mod rollback;
 pub mod schema;
+pub mod typed;
 pub mod workflow;

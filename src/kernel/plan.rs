@@ -6,22 +6,121 @@
 //! `input_schema`.
 
 use serde::Serialize;
+use serde::ser::SerializeMap;
 use serde_json::{Map, Value};
 
-use super::action::{self, ArgType, SystemKind};
+use super::action::{self, ActionName, ArgType, SystemKind};
+use super::schema;
+use super::typed::Action;
+use super::workflow::{Workflow, WorkflowBody};
 
-/// One planned connector action.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One planned connector action, typed: built once by [`normalise_step`].
+#[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     /// The configured system's name (`[systems.<name>]`).
     pub system: String,
-    #[serde(skip)]
-    pub kind: SystemKind,
+    pub action: Action,
+    /// A condition checked by the engine just before this step runs.
+    pub guard: Option<Guard>,
+}
+
+impl Step {
+    pub fn kind(&self) -> SystemKind {
+        self.action.kind()
+    }
+    pub fn name(&self) -> ActionName {
+        self.action.name()
+    }
+    /// The step's arguments as JSON (receipts, step records, previews).
+    pub fn args(&self) -> Map<String, Value> {
+        self.action.args()
+    }
+    /// The step as shown to callers and recorded in receipts: `{system, action, args}`.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({"system": self.system, "action": self.name().as_str(), "args": self.args()})
+    }
+}
+
+impl Serialize for Step {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut m = serializer.serialize_map(None)?;
+        m.serialize_entry("system", &self.system)?;
+        m.serialize_entry("action", self.name().as_str())?;
+        m.serialize_entry("args", &self.args())?;
+        if let Some(guard) = &self.guard {
+            m.serialize_entry("guard", guard)?;
+        }
+        m.end()
+    }
+}
+
+/// A step before normalisation: a declared step after templating, or a built-in's step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawStep {
+    pub system: String,
     pub action: String,
     pub args: Map<String, Value>,
-    /// A condition checked by the engine just before this step runs.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub guard: Option<Guard>,
+}
+
+/// A validated call: its arguments (defaults applied) and its typed plan.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub args: Map<String, Value>,
+    pub steps: Vec<Step>,
+}
+
+/// Validates a call's arguments and builds its plan. `Err` is the `input_schema` reason.
+/// `inexact`: numbers the transport found in the raw arguments whose value a double cannot
+/// hold (their parsed form has already been rounded). `scope` names the configured systems.
+pub fn build(
+    workflow: &Workflow,
+    raw: &Map<String, Value>,
+    inexact: &[String],
+    scope: &dyn Fn(&str) -> Option<SystemScope>,
+) -> Result<Planned, String> {
+    if let Some(n) = inexact.first() {
+        return Err(format!(
+            "number {n} cannot be represented exactly as a double"
+        ));
+    }
+    let scope_of =
+        |system: &str| scope(system).ok_or_else(|| format!("system `{system}` is not configured"));
+    let args = schema::validate_arguments(&workflow.inputs, raw)?;
+    // Both kinds of workflow produce raw steps first; every step is then normalised against
+    // its system the same way, so policies always see one form.
+    let raw_steps: Vec<RawStep> = match &workflow.body {
+        WorkflowBody::Declared { steps } => {
+            let mut out = Vec::new();
+            for (i, t) in steps.iter().enumerate() {
+                let value = substitute(&Value::Object(t.args.clone()), &args)
+                    .map_err(|e| format!("step {}: {e}", i + 1))?;
+                let Value::Object(map) = value else {
+                    return Err(format!("step {}: arguments are not an object", i + 1));
+                };
+                scope_of(&t.system)?;
+                out.push(RawStep {
+                    system: t.system.clone(),
+                    action: t.action.clone(),
+                    args: map,
+                    guard: None,
+                });
+            }
+            out
+        }
+        WorkflowBody::Builtin { builtin, system } => builtin.plan(system, &args)?,
+    };
+    let mut steps = Vec::new();
+    for step in raw_steps {
+        let scope = scope_of(&step.system)?;
+        let action = normalise_step(&scope, &step.action, &step.args)?;
+        steps.push(Step {
+            system: step.system,
+            action,
+            guard: step.guard,
+        });
+    }
+    Ok(Planned { args, steps })
 }
 
 /// A run-time condition on a step, evaluated against earlier steps' outputs.
@@ -150,12 +249,12 @@ pub fn json_type_name(v: &Value) -> &'static str {
 
 /// Checks and normalises one step's arguments against its action's spec and its system:
 /// defaults filled in, unknown arguments refused, branch names validated and stripped of
-/// `refs/heads/`, repos checked against the system's `repos`.
+/// `refs/heads/`, repos checked against the system's `repos`; then builds the typed action.
 pub fn normalise_step(
     system: &SystemScope,
     action_name: &str,
     args: &Map<String, Value>,
-) -> Result<Map<String, Value>, String> {
+) -> Result<Action, String> {
     let Some(spec) = action::spec(system.kind, action_name) else {
         return Err(format!("`{action_name}` is not a {} action", system.kind));
     };
@@ -178,7 +277,7 @@ pub fn normalise_step(
             .map_err(|e| format!("{ctx}: argument `{}`: {e}", arg.name))?;
         out.insert(arg.name.to_string(), value);
     }
-    Ok(out)
+    Action::from_args(spec.name, &out).map_err(|e| format!("{ctx}: {e}"))
 }
 
 fn check_arg(system: &SystemScope, ty: ArgType, value: Value) -> Result<Value, String> {
@@ -471,7 +570,7 @@ mod tests {
             root: None,
         };
         let args = inputs(json!({"repo": "acme/app", "branch": "refs/heads/agent/x"}));
-        let out = normalise_step(&sys, "create_branch", &args);
+        let out = normalise_step(&sys, "create_branch", &args).map(|a| a.args());
         assert_eq!(
             out,
             Ok(inputs(
@@ -512,9 +611,68 @@ mod tests {
             &sys,
             "read_file",
             &inputs(json!({"path": "/srv/ws/a/b.txt"})),
-        );
+        )
+        .map(|a| a.args());
         assert_eq!(out, Ok(inputs(json!({"path": "a/b.txt"}))));
-        let out = normalise_step(&sys, "read_file", &inputs(json!({"path": "/srv/wsx/a"})));
+        let out = normalise_step(&sys, "read_file", &inputs(json!({"path": "/srv/wsx/a"})))
+            .map(|a| a.args());
         assert_eq!(out, Ok(inputs(json!({"path": "/srv/wsx/a"}))));
+    }
+}
+
+/// Typed steps for the policy tests and scenarios, which judge plans without a configured
+/// system.
+#[cfg(test)]
+pub(crate) mod test_steps {
+    use super::*;
+
+    /// A typed step from JSON with defaults filled in and no system scope (policy tests and
+    /// scenarios, which judge plans without a configured system).
+    pub fn unscoped_step(
+        system: &str,
+        kind: SystemKind,
+        action_name: &str,
+        args: &Map<String, Value>,
+    ) -> Result<Step, String> {
+        let spec = action::spec(kind, action_name)
+            .ok_or_else(|| format!("`{action_name}` is not a {kind} action"))?;
+        let mut full = args.clone();
+        for arg in spec.args {
+            if let (None, Some(default)) = (full.get(arg.name), arg.default) {
+                let v = serde_json::from_str(default).map_err(|e| e.to_string())?;
+                full.insert(arg.name.to_string(), v);
+            }
+        }
+        Ok(Step {
+            system: system.to_string(),
+            action: Action::from_args(spec.name, &full)?,
+            guard: None,
+        })
+    }
+
+    /// [`unscoped_step`] with every missing required argument given a plain sample value (policy
+    /// unit tests name only the arguments their policy reads).
+    pub fn sample_step(
+        system: &str,
+        kind: SystemKind,
+        action_name: &str,
+        args: &Map<String, Value>,
+    ) -> Result<Step, String> {
+        let spec = action::spec(kind, action_name)
+            .ok_or_else(|| format!("`{action_name}` is not a {kind} action"))?;
+        let mut full = args.clone();
+        for arg in spec.args.iter().filter(|a| a.default.is_none()) {
+            let sample = match arg.ty {
+                ArgType::Repo => Value::from("acme/app"),
+                ArgType::Branch => Value::from("agent/x"),
+                ArgType::PositiveInt | ArgType::NonNegativeInt => Value::from(1),
+                ArgType::Object | ArgType::FileMap => Value::Object(Map::new()),
+                ArgType::Table => Value::from("t"),
+                ArgType::Path => Value::from("."),
+                ArgType::Str => Value::from(""),
+            };
+            full.entry(arg.name.to_string()).or_insert(sample);
+        }
+        unscoped_step(system, kind, action_name, &full)
     }
 }

@@ -1,13 +1,15 @@
 //! Receipts (SPEC §5.1–5.2): the signed record of one run. Pure: building, canonical bytes,
 //! HMAC-SHA256 signing, constant-time verification, chain hashes and the MCP (redacted) view.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use super::context::Actor;
 use super::jcs::canonicalize;
-use super::policy::{Decision, PolicyResult};
+use super::policy::{Decision, PolicyResult, Verdict};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -64,6 +66,83 @@ pub struct Receipt {
     pub signature: String,
 }
 
+/// What a run's receipt records besides its verdict and actions.
+#[derive(Debug, Clone, Copy)]
+pub struct RunHeader<'a> {
+    pub run_id: &'a str,
+    pub workflow: &'a str,
+    pub actor: &'a Actor,
+    /// The call's raw arguments.
+    pub payload: &'a Value,
+    /// The arguments after defaults (absent for an input-schema BLOCK).
+    pub inputs: Option<&'a Map<String, Value>>,
+    /// The resolved plan as JSON (`[]` for an input-schema BLOCK).
+    pub plan: &'a Value,
+    pub now: DateTime<Utc>,
+    pub policy_set_hash: &'a str,
+}
+
+impl Receipt {
+    /// A run's receipt, not yet chained or signed (the store does both on append).
+    pub fn for_run(run: &RunHeader<'_>, verdict: Verdict, actions: Vec<ActionRecord>) -> Receipt {
+        Receipt {
+            kind: "receipt".into(),
+            run_id: run.run_id.into(),
+            workflow: run.workflow.into(),
+            actor_email: run.actor.email.clone(),
+            actor_role: run.actor.role.clone(),
+            payload: stored_payload(run.payload),
+            inputs: run
+                .inputs
+                .map(|i| stored_payload(&Value::Object(i.clone()))),
+            policy_results: verdict.results,
+            decision: verdict.decision,
+            actions_taken: actions,
+            timestamp: timestamp(run.now),
+            rollback_of: None,
+            plan: run.plan.clone(),
+            policy_set_hash: run.policy_set_hash.into(),
+            interrupted: false,
+            seq: 0,
+            prev_hash: GENESIS_HASH.into(),
+            signature: String::new(),
+        }
+    }
+
+    /// The receipt of rollback `run_id` of `original`, not yet chained or signed: the
+    /// original's actor, workflow `rollback:<workflow>`, PASS or PARTIAL.
+    pub fn for_rollback(
+        run_id: &str,
+        original: &Receipt,
+        plan: Value,
+        decision: Decision,
+        actions: Vec<ActionRecord>,
+        now: DateTime<Utc>,
+        policy_set_hash: &str,
+    ) -> Receipt {
+        Receipt {
+            kind: "receipt".into(),
+            run_id: run_id.into(),
+            workflow: format!("rollback:{}", original.workflow),
+            actor_email: original.actor_email.clone(),
+            actor_role: original.actor_role.clone(),
+            payload: json!({"original_run_id": original.run_id}),
+            inputs: None,
+            policy_results: vec![],
+            decision,
+            actions_taken: actions,
+            timestamp: timestamp(now),
+            rollback_of: Some(original.run_id.clone()),
+            plan,
+            policy_set_hash: policy_set_hash.into(),
+            interrupted: false,
+            seq: 0,
+            prev_hash: GENESIS_HASH.into(),
+            signature: String::new(),
+        }
+    }
+}
+
 /// The payload as stored: verbatim, or `{sha256, bytes}` when larger than 64 KiB. A number a
 /// double cannot hold exactly (only in the payload of the BLOCK that refused it) is stored as
 /// the string of its digits, so every RFC 8785 implementation verifies the receipt (SPEC §5.2);
@@ -91,20 +170,49 @@ pub fn chain_hash(receipt: &Value) -> String {
     hex::encode(Sha256::digest(canonicalize(receipt)))
 }
 
+/// Why a record cannot be signed. Never replaced by a default: a receipt is signed with the
+/// configured key over its exact contents, or not written at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SigningError {
+    #[error("the signing key cannot be used: {0}")]
+    Key(String),
+    #[error("the record cannot be serialised for signing: {0}")]
+    Serialise(String),
+}
+
+/// The HMAC-SHA256 key receipts and journal records are signed with, keyed once (at config
+/// load, or when a store is opened) and cloned for each signature.
+#[derive(Clone)]
+pub struct MacKey(HmacSha256);
+
+impl MacKey {
+    pub fn new(secret: &[u8]) -> Result<MacKey, SigningError> {
+        HmacSha256::new_from_slice(secret)
+            .map(MacKey)
+            .map_err(|e| SigningError::Key(e.to_string()))
+    }
+}
+
+impl std::fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MacKey([redacted])")
+    }
+}
+
 /// The signature of a receipt value (its `signature` field, if any, is left out).
-pub fn sign(receipt: &Value, secret: &[u8]) -> String {
+pub fn sign(receipt: &Value, key: &MacKey) -> String {
     let mut unsigned = receipt.clone();
     if let Value::Object(map) = &mut unsigned {
         map.remove("signature");
     }
-    let mut mac = mac(secret);
+    let mut mac = key.0.clone();
     mac.update(&canonicalize(&unsigned));
     hex::encode(mac.finalize().into_bytes())
 }
 
 /// Checks a receipt value's `signature` in constant time; anything but exactly 64 lowercase
 /// hex characters is rejected.
-pub fn verify(receipt: &Value, secret: &[u8]) -> bool {
+pub fn verify(receipt: &Value, key: &MacKey) -> bool {
     let Some(sig) = receipt.get("signature").and_then(Value::as_str) else {
         return false;
     };
@@ -122,27 +230,22 @@ pub fn verify(receipt: &Value, secret: &[u8]) -> bool {
     if let Value::Object(map) = &mut unsigned {
         map.remove("signature");
     }
-    let mut mac = mac(secret);
+    let mut mac = key.0.clone();
     mac.update(&canonicalize(&unsigned));
     mac.verify_slice(&expected).is_ok()
 }
 
-fn mac(secret: &[u8]) -> HmacSha256 {
-    // HMAC accepts keys of any length, so this cannot fail; the fallback keeps the type total.
-    HmacSha256::new_from_slice(secret)
-        .unwrap_or_else(|_| <HmacSha256 as hmac::digest::KeyInit>::new(&Default::default()))
-}
-
 impl Receipt {
     /// The receipt as a JSON value (what is signed and stored).
-    pub fn to_value(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
+    pub fn to_value(&self) -> Result<Value, SigningError> {
+        serde_json::to_value(self).map_err(|e| SigningError::Serialise(e.to_string()))
     }
 
     /// Fills in `signature` for the current contents.
-    pub fn sign(&mut self, secret: &[u8]) {
+    pub fn sign(&mut self, key: &MacKey) -> Result<(), SigningError> {
         self.signature = String::new();
-        self.signature = sign(&self.to_value(), secret);
+        self.signature = sign(&self.to_value()?, key);
+        Ok(())
     }
 }
 
@@ -170,9 +273,18 @@ pub fn is_valid_run_id(s: &str) -> bool {
         })
 }
 
+/// RFC 3339 UTC with microseconds, e.g. `2026-11-26T01:02:03.456789Z`.
+pub fn timestamp(now: DateTime<Utc>) -> String {
+    now.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key(secret: &[u8]) -> MacKey {
+        MacKey::new(secret).unwrap()
+    }
 
     fn sample() -> Receipt {
         Receipt {
@@ -214,7 +326,7 @@ mod tests {
     fn signature_matches_an_independent_hmac() {
         let v = json!({"b": "x", "a": 1, "signature": "ignored"});
         assert_eq!(
-            sign(&v, &[b'k'; 32]),
+            sign(&v, &key(&[b'k'; 32])),
             "17226dafb6001e55a12726bc15c30efe44b49c2183d0a0e85327f462f49c3cd6"
         );
     }
@@ -222,34 +334,34 @@ mod tests {
     #[test]
     fn signed_receipt_verifies_and_resists_reformatting() {
         let mut r = sample();
-        r.sign(b"0123456789abcdef0123456789abcdef");
-        let v = r.to_value();
-        assert!(verify(&v, b"0123456789abcdef0123456789abcdef"));
+        r.sign(&key(b"0123456789abcdef0123456789abcdef")).unwrap();
+        let v = r.to_value().unwrap();
+        assert!(verify(&v, &key(b"0123456789abcdef0123456789abcdef")));
         let pretty = serde_json::to_string_pretty(&v).unwrap_or_default();
         let reparsed: Value = serde_json::from_str(&pretty).unwrap_or(Value::Null);
-        assert!(verify(&reparsed, b"0123456789abcdef0123456789abcdef"));
-        assert!(!verify(&v, b"another key that is long enough!!"));
+        assert!(verify(&reparsed, &key(b"0123456789abcdef0123456789abcdef")));
+        assert!(!verify(&v, &key(b"another key that is long enough!!")));
     }
 
     #[test]
     fn malformed_signatures_are_rejected() {
         let mut r = sample();
-        r.sign(b"0123456789abcdef0123456789abcdef");
+        r.sign(&key(b"0123456789abcdef0123456789abcdef")).unwrap();
         for bad in [
             r.signature.to_uppercase(),
             format!("{}0", r.signature),
             r.signature[..63].to_string(),
             String::new(),
         ] {
-            let mut v = r.to_value();
+            let mut v = r.to_value().unwrap();
             v["signature"] = json!(bad);
-            assert!(!verify(&v, b"0123456789abcdef0123456789abcdef"));
+            assert!(!verify(&v, &key(b"0123456789abcdef0123456789abcdef")));
         }
     }
 
     #[test]
     fn redaction_replaces_rollback_data_with_its_digest() {
-        let v = redacted(&sample().to_value());
+        let v = redacted(&sample().to_value().unwrap());
         assert_eq!(
             v["actions_taken"][0]["rollback_data"],
             digest_summary(&json!({"existed": false}))
@@ -321,9 +433,9 @@ mod tests {
             r.payload = json!({"path": "a.txt", "content": content});
             r.actions_taken[0].rollback_data = json!({"existed": true, "content": content});
             r.seq = seq;
-            let key = b"0123456789abcdef0123456789abcdef";
-            r.sign(key);
-            let v = r.to_value();
+            let key = &key(b"0123456789abcdef0123456789abcdef");
+            r.sign(key).unwrap();
+            let v = r.to_value().unwrap();
             proptest::prop_assert!(verify(&v, key));
             let mut paths = Vec::new();
             leaves(&v, String::new(), &mut paths);

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::action::{self, SystemKind};
+use super::action::{self, ActionName, ActionSpec, SystemKind};
 use super::receipt::ActionRecord;
 
 /// What rollback does with one recorded action.
@@ -14,6 +14,9 @@ pub enum UndoKind {
     Undo,
     /// A read-only action: nothing to reverse; recorded as a succeeded step.
     SkipReadOnly,
+    /// An action no one can reverse (`merge_pr`): recorded as a failed step, so the rollback
+    /// is PARTIAL; the connector is not asked.
+    Irreversible,
 }
 
 /// One step of an inverse plan.
@@ -45,10 +48,17 @@ pub fn inverse_plan(actions: &[ActionRecord], only: Option<&[usize]>) -> Vec<Und
             action: a.action.clone(),
             system: a.system.clone(),
             target: describe_target(a),
-            kind: if is_read_only(a) {
-                UndoKind::SkipReadOnly
-            } else {
-                UndoKind::Undo
+            kind: match spec_of(a) {
+                Some(s) if s.read_only => UndoKind::SkipReadOnly,
+                // A change that happened and cannot be reversed; an irreversible action that
+                // changed nothing (recovered as not done) is left to the connector to skip.
+                Some(s)
+                    if !s.reversible
+                        && a.output.get("already_done") == Some(&Value::Bool(false)) =>
+                {
+                    UndoKind::Irreversible
+                }
+                _ => UndoKind::Undo,
             },
         })
         .collect()
@@ -95,20 +105,20 @@ fn recorded_number(a: &ActionRecord, key: &str) -> Option<u64> {
 
 fn file_target(a: &ActionRecord) -> Option<String> {
     let path = recorded(a, "path")?;
-    Some(match a.action.as_str() {
-        "list_dir" => format!("folder {path}"),
+    Some(match ActionName::parse(&a.action) {
+        Some(ActionName::ListDir) => format!("folder {path}"),
         _ => format!("file {path}"),
     })
 }
 
 fn github_target(a: &ActionRecord) -> Option<String> {
     let repo = recorded(a, "repo")?;
-    match a.action.as_str() {
-        "create_pr" | "merge_pr" => {
+    match ActionName::parse(&a.action) {
+        Some(ActionName::CreatePr | ActionName::MergePr) => {
             let n = recorded_number(a, "pr_number")?;
             Some(format!("pull request #{n} in {repo}"))
         }
-        "create_issue" => {
+        Some(ActionName::CreateIssue) => {
             let n = recorded_number(a, "issue_number")?;
             Some(format!("issue #{n} in {repo}"))
         }
@@ -128,15 +138,15 @@ fn postgres_target(a: &ActionRecord) -> Option<String> {
         (Some(schema), Some(table)) => format!("{schema}.{table}"),
         _ => a.args.get("table").and_then(Value::as_str)?.to_string(),
     };
-    let rows: Vec<&Value> = match a.action.as_str() {
-        "insert_row" => data.get("row").into_iter().collect(),
-        "update_row" => data
+    let rows: Vec<&Value> = match ActionName::parse(&a.action) {
+        Some(ActionName::InsertRow) => data.get("row").into_iter().collect(),
+        Some(ActionName::UpdateRow) => data
             .get("new_rows")
             .or_else(|| data.get("old_rows"))
             .and_then(Value::as_array)
             .map(|r| r.iter().collect())
             .unwrap_or_default(),
-        "delete_row" => data
+        Some(ActionName::DeleteRow) => data
             .get("rows")
             .and_then(Value::as_array)
             .map(|r| r.iter().collect())
@@ -178,14 +188,14 @@ fn key_label(key: &[&str], row: &Value) -> String {
         .join(", ")
 }
 
-fn is_read_only(a: &ActionRecord) -> bool {
+/// The spec of a recorded action, if its system type and name are known.
+fn spec_of(a: &ActionRecord) -> Option<&'static ActionSpec> {
     let kind = a
         .target
         .get("type")
         .and_then(Value::as_str)
-        .and_then(SystemKind::parse);
-    kind.and_then(|k| action::spec(k, &a.action))
-        .is_some_and(|s| s.read_only)
+        .and_then(SystemKind::parse)?;
+    action::spec(kind, &a.action)
 }
 
 #[cfg(test)]

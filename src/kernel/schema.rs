@@ -321,6 +321,17 @@ pub fn short(v: &Value) -> String {
     }
 }
 
+/// A duration in the largest unit that divides it exactly: `500ms`, `30s`, `2m`, `1h`.
+pub fn format_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, scale) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        if ms > 0 && ms.is_multiple_of(scale) {
+            return format!("{}{unit}", ms / scale);
+        }
+    }
+    format!("{ms}ms")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,8 +3,14 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::action::SystemKind;
-use super::plan::{Guard, Step};
+use super::action::{ActionName, SystemKind};
+use super::plan::{Guard, RawStep};
+
+/// The names of Enact's own tools beside the workflows (`enact check` lists them too).
+pub const PREVIEW: &str = "enact_preview";
+pub const LIST_RECEIPTS: &str = "enact_list_receipts";
+pub const GET_RECEIPT: &str = "enact_get_receipt";
+pub const ROLLBACK: &str = "enact_rollback";
 
 /// The JSON type of a workflow input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -108,11 +114,16 @@ impl Builtin {
     }
 
     /// The actions its plan may use (each must be in the system's `allowed_actions`).
-    pub fn actions(self) -> &'static [&'static str] {
-        match self {
-            Builtin::AgentPrWorkflow => &["create_branch", "push_commit", "create_pr"],
-            Builtin::DbSafeInsert => &["select_rows", "insert_row"],
-        }
+    pub fn actions(self) -> Vec<&'static str> {
+        let names: &[ActionName] = match self {
+            Builtin::AgentPrWorkflow => &[
+                ActionName::CreateBranch,
+                ActionName::PushCommit,
+                ActionName::CreatePr,
+            ],
+            Builtin::DbSafeInsert => &[ActionName::SelectRows, ActionName::InsertRow],
+        };
+        names.iter().map(|n| n.as_str()).collect()
     }
 
     pub fn description(self) -> &'static str {
@@ -181,12 +192,11 @@ impl Builtin {
     }
 
     /// The plan for one call, before per-action normalisation. `args` already has defaults.
-    pub fn plan(self, system: &str, args: &Map<String, Value>) -> Result<Vec<Step>, String> {
+    pub fn plan(self, system: &str, args: &Map<String, Value>) -> Result<Vec<RawStep>, String> {
         let get = |k: &str| args.get(k).cloned().unwrap_or(Value::Null);
-        let step = |kind, action: &str, args: Value, guard| Step {
+        let step = |_kind: SystemKind, action: ActionName, args: Value, guard| RawStep {
             system: system.to_string(),
-            kind,
-            action: action.to_string(),
+            action: action.as_str().to_string(),
             args: match args {
                 Value::Object(m) => m,
                 _ => Map::new(),
@@ -197,7 +207,7 @@ impl Builtin {
             Builtin::AgentPrWorkflow => {
                 let mut steps = vec![step(
                     SystemKind::Github,
-                    "create_branch",
+                    ActionName::CreateBranch,
                     json!({"repo": get("repo"), "branch": get("branch"), "from_branch": get("base")}),
                     None,
                 )];
@@ -212,14 +222,14 @@ impl Builtin {
                     };
                     steps.push(step(
                         SystemKind::Github,
-                        "push_commit",
+                        ActionName::PushCommit,
                         json!({"repo": get("repo"), "branch": get("branch"), "message": message, "files": get("files")}),
                         None,
                     ));
                 }
                 steps.push(step(
                     SystemKind::Github,
-                    "create_pr",
+                    ActionName::CreatePr,
                     json!({"repo": get("repo"), "title": get("title"), "body": get("body"), "head": get("branch"), "base": get("base")}),
                     None,
                 ));
@@ -241,7 +251,7 @@ impl Builtin {
                     filter.insert(key.to_string(), value.clone());
                     steps.push(step(
                         SystemKind::Postgres,
-                        "select_rows",
+                        ActionName::SelectRows,
                         json!({"table": get("table"), "where": filter, "limit": 1}),
                         None,
                     ));
@@ -256,7 +266,7 @@ impl Builtin {
                 }
                 steps.push(step(
                     SystemKind::Postgres,
-                    "insert_row",
+                    ActionName::InsertRow,
                     json!({"table": get("table"), "data": data}),
                     guard,
                 ));

@@ -11,6 +11,7 @@ pub mod framing;
 mod resources;
 pub mod rounds;
 mod server;
+pub mod summary;
 pub mod tools;
 
 use std::sync::Arc;

@@ -7,7 +7,6 @@ use super::tools::{receipt_json, receipts_json};
 use crate::engine::Engine;
 use crate::kernel::schema;
 use crate::kernel::workflow::WorkflowBody;
-use crate::registry::policies_json;
 use crate::store::{ListFilter, StoreError};
 
 pub const RECEIPTS: &str = "enact://receipts";
@@ -60,7 +59,7 @@ pub fn read(engine: &Engine, uri: &str) -> Result<Value, ReadError> {
             },
         )
         .map_err(ReadError::Internal),
-        POLICIES => Ok(json!({"policies": policies_json(&engine.registry().config)})),
+        POLICIES => Ok(json!({"policies": engine.policies_json()})),
         WORKFLOWS => Ok(workflows_json(engine)),
         _ => match uri.strip_prefix("enact://receipts/") {
             Some(run_id) => match receipt_json(engine, run_id) {
@@ -77,9 +76,7 @@ pub fn read(engine: &Engine, uri: &str) -> Result<Value, ReadError> {
 /// `{"workflows": [{name, description, inputs, input_schema, steps | builtin+system+actions}]}`.
 fn workflows_json(engine: &Engine) -> Value {
     let list: Vec<Value> = engine
-        .registry()
-        .config
-        .workflows
+        .workflows()
         .iter()
         .map(|w| {
             let mut entry = json!({

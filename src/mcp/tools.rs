@@ -2,19 +2,19 @@
 //! `enact_get_receipt` and (when enabled) `enact_rollback`. Each returns `structuredContent`,
 //! a one-line human summary and the same JSON as text.
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::rounds::{Outcome, ToolCall};
-use crate::engine::{CallError, Cancel, Engine, Requester};
+use super::summary::Summarise;
+use crate::engine::{CallError, CallResult, Cancel, Engine, Preview, Requester, RollbackResult};
 use crate::kernel::policy::Decision;
 use crate::kernel::receipt;
 use crate::kernel::schema;
-use crate::store::{ListFilter, StoreError};
+use crate::store::{ListFilter, StoreError, Summary};
 
-pub const PREVIEW: &str = "enact_preview";
-pub const LIST_RECEIPTS: &str = "enact_list_receipts";
-pub const GET_RECEIPT: &str = "enact_get_receipt";
-pub const ROLLBACK: &str = "enact_rollback";
+pub use crate::kernel::workflow::{GET_RECEIPT, LIST_RECEIPTS, PREVIEW, ROLLBACK};
 
 /// The largest `limit` of `enact_list_receipts`.
 pub const MAX_LIST_LIMIT: u64 = 500;
@@ -59,9 +59,8 @@ pub struct ToolSpec {
 
 /// Every tool this engine serves, workflows first in config order.
 pub fn tool_specs(engine: &Engine) -> Vec<ToolSpec> {
-    let config = &engine.registry().config;
-    let mut out: Vec<ToolSpec> = config
-        .workflows
+    let workflows = engine.workflows();
+    let mut out: Vec<ToolSpec> = workflows
         .iter()
         .map(|w| ToolSpec {
             name: w.name.clone(),
@@ -70,130 +69,108 @@ pub fn tool_specs(engine: &Engine) -> Vec<ToolSpec> {
             } else {
                 w.description.clone()
             },
+            // Workflows exist only at run time: their input schema is built from the config.
             input_schema: schema::input_schema(&w.inputs),
-            output_schema: object_schema(call_result_properties(), CALL_RESULT_REQUIRED),
+            output_schema: schema_of::<CallResult>(),
         })
         .collect();
-    let names: Vec<Value> = config.workflows.iter().map(|w| json!(w.name)).collect();
-    let mut workflow_prop = json!({"type": "string", "description": "The workflow (tool) name"});
-    if !names.is_empty() {
-        workflow_prop["enum"] = Value::Array(names);
+    let mut preview_input = schema_of::<PreviewArgs>();
+    let names: Vec<Value> = workflows.iter().map(|w| json!(w.name)).collect();
+    if !names.is_empty()
+        && let Some(Value::Object(workflow)) = preview_input
+            .get_mut("properties")
+            .and_then(|p| p.get_mut("workflow"))
+    {
+        workflow.insert("enum".into(), Value::Array(names));
     }
     out.push(ToolSpec {
         name: PREVIEW.into(),
         description: "Evaluate the policy gate for a workflow call without running anything or writing a receipt: returns the plan and every policy result.".into(),
-        input_schema: object_schema(
-            json!({
-                "workflow": workflow_prop,
-                "arguments": {"type": "object", "description": "The arguments the workflow would be called with"}
-            }),
-            &["workflow"],
-        ),
-        output_schema: object_schema(
-            json!({
-                "workflow": {"type": "string"},
-                "decision": {"type": "string", "enum": ["PASS", "BLOCK"]},
-                "plan": {"type": "array", "items": {"type": "object"}},
-                "policy_results": policy_results_schema(),
-            }),
-            &["workflow", "decision", "plan", "policy_results"],
-        ),
+        input_schema: preview_input,
+        output_schema: schema_of::<Preview>(),
     });
     out.push(ToolSpec {
         name: LIST_RECEIPTS.into(),
-        description: "List receipts newest first (summaries), optionally filtered by workflow or decision.".into(),
-        input_schema: object_schema(
-            json!({
-                "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT, "default": DEFAULT_LIST_LIMIT},
-                "workflow": {"type": "string"},
-                "decision": {"type": "string", "enum": ["PASS", "BLOCK", "PARTIAL"]}
-            }),
-            &[],
-        ),
-        output_schema: object_schema(
-            json!({"receipts": {"type": "array", "items": summary_schema()}}),
-            &["receipts"],
-        ),
+        description:
+            "List receipts newest first (summaries), optionally filtered by workflow or decision."
+                .into(),
+        input_schema: schema_of::<ListReceiptsArgs>(),
+        output_schema: schema_of::<ReceiptList>(),
     });
     out.push(ToolSpec {
         name: GET_RECEIPT.into(),
         description: "Get one receipt (rollback data shown only as a digest) and whether its signature verifies.".into(),
-        input_schema: object_schema(json!({"run_id": {"type": "string"}}), &["run_id"]),
-        output_schema: object_schema(
-            json!({"receipt": {"type": "object"}, "signature_valid": {"type": "boolean"}}),
-            &["receipt", "signature_valid"],
-        ),
+        input_schema: schema_of::<RunIdArgs>(),
+        output_schema: schema_of::<ReceiptView>(),
     });
-    if config.rollback_enabled {
+    if engine.rollback_enabled() {
         out.push(ToolSpec {
             name: ROLLBACK.into(),
             description: "Roll back one of this server's runs from its receipt: undo its actions in reverse order, each only if the target still holds what the run left.".into(),
-            input_schema: object_schema(json!({"run_id": {"type": "string"}}), &["run_id"]),
-            output_schema: object_schema(
-                json!({
-                    "run_id": {"type": "string"},
-                    "rollback_of": {"type": "string"},
-                    "decision": {"type": "string", "enum": ["PASS", "PARTIAL"]},
-                    "success": {"type": "boolean"},
-                    "actions": {"type": "array", "items": {"type": "object"}},
-                    "receipt": {"type": "string"}
-                }),
-                &["run_id", "rollback_of", "decision", "success", "actions", "receipt"],
-            ),
+            input_schema: schema_of::<RunIdArgs>(),
+            output_schema: schema_of::<RollbackResult>(),
         });
     }
     out
 }
 
-const CALL_RESULT_REQUIRED: &[&str] = &[
-    "run_id",
-    "workflow",
-    "decision",
-    "success",
-    "actions",
-    "policy_results",
-    "receipt",
-];
-
-fn call_result_properties() -> Value {
-    json!({
-        "run_id": {"type": "string"},
-        "workflow": {"type": "string"},
-        "decision": {"type": "string", "enum": ["PASS", "BLOCK"]},
-        "success": {"type": "boolean"},
-        "actions": {"type": "array", "items": {"type": "object", "properties": {
-            "action": {"type": "string"}, "system": {"type": "string"},
-            "success": {"type": "boolean"}, "output": {}
-        }}},
-        "policy_results": policy_results_schema(),
-        "receipt": {"type": "string"}
-    })
+/// `enact_preview`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewArgs {
+    /// The workflow (tool) name
+    pub workflow: String,
+    /// The arguments the workflow would be called with
+    #[serde(default)]
+    pub arguments: Map<String, Value>,
 }
 
-fn policy_results_schema() -> Value {
-    json!({"type": "array", "items": {"type": "object", "properties": {
-        "policy": {"type": "string"}, "passed": {"type": "boolean"}, "reason": {"type": "string"}
-    }}})
+/// `enact_list_receipts`' arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListReceiptsArgs {
+    /// At most this many summaries, newest first
+    #[serde(default = "default_list_limit")]
+    #[schemars(range(min = 1, max = MAX_LIST_LIMIT))]
+    pub limit: u64,
+    /// Only receipts of this workflow
+    #[serde(default)]
+    pub workflow: Option<String>,
+    /// Only receipts with this decision
+    #[serde(default)]
+    pub decision: Option<Decision>,
 }
 
-fn summary_schema() -> Value {
-    json!({"type": "object", "properties": {
-        "run_id": {"type": "string"}, "workflow": {"type": "string"},
-        "actor_email": {"type": "string"}, "decision": {"type": "string"},
-        "timestamp": {"type": "string"}, "rollback_of": {"type": ["string", "null"]}
-    }})
+fn default_list_limit() -> u64 {
+    DEFAULT_LIST_LIMIT
 }
 
-/// `{"type": "object", "properties": …, "required": …, "additionalProperties": false}`.
-fn object_schema(properties: Value, required: &[&str]) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("type".into(), json!("object"));
-    m.insert("properties".into(), properties);
-    if !required.is_empty() {
-        m.insert("required".into(), json!(required));
+/// `enact_get_receipt`'s and `enact_rollback`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunIdArgs {
+    pub run_id: String,
+}
+
+/// `enact_list_receipts`' result (and `enact://receipts`).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReceiptList {
+    pub receipts: Vec<Summary>,
+}
+
+/// `enact_get_receipt`'s result: the receipt with `rollback_data` redacted.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReceiptView {
+    pub receipt: Map<String, Value>,
+    pub signature_valid: bool,
+}
+
+/// The JSON Schema of `T` (derived), as a tool's `inputSchema` / `outputSchema`.
+fn schema_of<T: JsonSchema>() -> Map<String, Value> {
+    match schemars::schema_for!(T).to_value() {
+        Value::Object(m) => m,
+        _ => Map::new(),
     }
-    m.insert("additionalProperties".into(), json!(false));
-    m
 }
 
 /// Why a call could not be routed: a JSON-RPC error, not a tool result.
@@ -206,7 +183,7 @@ pub enum Unroutable {
 /// is set before its first action; none of these tools asks for input yet, so every outcome
 /// is `Complete`.
 pub async fn call(engine: &Engine, call: ToolCall) -> Result<Outcome, Unroutable> {
-    let rollback_enabled = engine.registry().config.rollback_enabled;
+    let rollback_enabled = engine.rollback_enabled();
     let ToolCall {
         name,
         arguments: args,
@@ -219,7 +196,7 @@ pub async fn call(engine: &Engine, call: ToolCall) -> Result<Outcome, Unroutable
         LIST_RECEIPTS => list_receipts(engine, &args),
         GET_RECEIPT => get_receipt(engine, &args),
         ROLLBACK if rollback_enabled => rollback(engine, &args).await,
-        _ if engine.registry().workflow(&name).is_some() => {
+        _ if engine.workflow(&name).is_some() => {
             workflow_call(engine, &name, args, &inexact, &cancel).await
         }
         _ => return Err(Unroutable::UnknownTool(name)),
@@ -359,13 +336,13 @@ fn list_receipts(engine: &Engine, args: &Map<String, Value>) -> Answer {
 
 /// `{"receipts": [summaries]}`, as `enact_list_receipts` and `enact://receipts` show them.
 pub fn receipts_json(engine: &Engine, filter: &ListFilter) -> Result<Value, String> {
-    let receipts = engine.store().list(filter).map_err(|e| e.to_string())?;
+    let receipts = engine.receipts(filter).map_err(|e| e.to_string())?;
     Ok(json!({ "receipts": receipts }))
 }
 
 /// One receipt as shown over MCP: `rollback_data` redacted, plus `signature_valid`.
 pub fn receipt_json(engine: &Engine, run_id: &str) -> Result<Value, StoreError> {
-    let loaded = engine.store().load(run_id)?;
+    let loaded = engine.load_receipt(run_id)?;
     Ok(json!({
         "receipt": receipt::redacted(&loaded.value),
         "signature_valid": loaded.signature_valid,
@@ -408,4 +385,46 @@ async fn rollback(engine: &Engine, args: &Map<String, Value>) -> Answer {
         },
         Err(refused) => Answer::refused(refused.0),
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_schemas_refuse_unknown_arguments_and_keep_the_limits() {
+        let list = Value::Object(schema_of::<ListReceiptsArgs>());
+        assert_eq!(list["type"], "object");
+        assert_eq!(list["additionalProperties"], false);
+        assert_eq!(
+            list["properties"]["limit"]["maximum"],
+            json!(MAX_LIST_LIMIT)
+        );
+        assert_eq!(list["properties"]["limit"]["minimum"], json!(1));
+        assert_eq!(
+            list["properties"]["limit"]["default"],
+            json!(DEFAULT_LIST_LIMIT)
+        );
+        let run = Value::Object(schema_of::<RunIdArgs>());
+        assert_eq!(run["required"], json!(["run_id"]));
+        let out = Value::Object(schema_of::<CallResult>());
+        for field in CALL_FIELDS {
+            assert!(
+                out["required"]
+                    .as_array()
+                    .is_some_and(|r| r.contains(&json!(field))),
+                "{field}: {out}"
+            );
+        }
+    }
+
+    const CALL_FIELDS: [&str; 7] = [
+        "run_id",
+        "workflow",
+        "decision",
+        "success",
+        "actions",
+        "policy_results",
+        "receipt",
+    ];
 }

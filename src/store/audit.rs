@@ -27,14 +27,50 @@ use std::fs;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::head::{self, HeadState};
-use super::problem_kind::{
+use self::problem_kind::{
     BAD_HEAD, BAD_SIGNATURE, DUPLICATE_SEQ, EDITED, GAP, INVALID, REORDERED, TRUNCATED,
     UNKNOWN_FILE,
 };
+use super::head::{self, HeadState};
 use super::segment::{self, Line, Reader, Span};
-use super::{LOCK_FILE, LOCKS_DIR, OWNERS_DIR, Problem, Store, StoreError, strict};
+use super::{LOCK_FILE, LOCKS_DIR, OWNERS_DIR, Store, StoreError, strict};
 use crate::kernel::receipt::{self, GENESIS_HASH};
+
+/// One problem found by [`Store::verify_all`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    /// The run id (or record position) concerned.
+    pub subject: String,
+    /// One of the constants in [`problem_kind`], e.g. `bad_signature`.
+    pub kind: String,
+    pub message: String,
+}
+
+/// The kinds of [`Problem`] that [`Store::verify_all`] reports.
+pub mod problem_kind {
+    /// A record's signature does not verify with this folder's key.
+    pub const BAD_SIGNATURE: &str = "bad_signature";
+    /// A line that is not a valid record: not JSON, duplicate keys, over 16 MiB, missing
+    /// fields, a run id used twice.
+    pub const INVALID: &str = "invalid";
+    /// A receipt changed after the next link (receipt or head record) was chained to it.
+    pub const EDITED: &str = "edited";
+    /// Receipts out of order: a `seq` going backwards, or a `prev_hash` that links to another
+    /// receipt than the one before it.
+    pub const REORDERED: &str = "reordered";
+    /// One or more `seq` values are missing (a receipt was removed).
+    pub const GAP: &str = "gap";
+    /// Two receipts claim the same `seq`.
+    pub const DUPLICATE_SEQ: &str = "duplicate_seq";
+    /// The head record names a newer receipt than any present: the newest were removed.
+    pub const TRUNCATED: &str = "truncated";
+    /// The head record is missing (with receipts present), unreadable or wrongly signed.
+    pub const BAD_HEAD: &str = "bad_head";
+    /// A file in the folder that is not the store's own.
+    pub const UNKNOWN_FILE: &str = "unknown_file";
+    /// `--expect-head`: no receipt has the expected chain hash.
+    pub const EXPECTED_HEAD: &str = "expected_head";
+}
 
 /// What `verify_all` found.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -79,7 +115,7 @@ fn at(span: Span) -> String {
 
 /// See the module documentation. Must run under the folder lock.
 pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
-    let key = store.secret.expose().as_bytes();
+    let key = store.key();
     let mut audit = Audit {
         head_hash: GENESIS_HASH.into(),
         ..Audit::default()

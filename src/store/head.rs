@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::segment;
 use super::strict;
-use crate::kernel::receipt;
+use crate::kernel::receipt::{self, MacKey};
 
 /// File name of the head record, inside the journal folder.
 pub(crate) const HEAD_FILE: &str = "head";
@@ -57,7 +57,7 @@ struct Record {
     signature: String,
 }
 
-fn encode(head: &Head, key: &[u8]) -> io::Result<Vec<u8>> {
+fn encode(head: &Head, key: &MacKey) -> io::Result<Vec<u8>> {
     let mut record = Record {
         kind: KIND.into(),
         head: head.clone(),
@@ -74,7 +74,7 @@ fn encode(head: &Head, key: &[u8]) -> io::Result<Vec<u8>> {
     Ok(line)
 }
 
-fn decode(slot: &[u8], key: &[u8]) -> Result<Head, String> {
+fn decode(slot: &[u8], key: &MacKey) -> Result<Head, String> {
     let text = std::str::from_utf8(slot).map_err(|_| "not UTF-8".to_string())?;
     let text = text.trim_end_matches(['\n', ' ', '\0']);
     if text.is_empty() {
@@ -92,7 +92,7 @@ fn decode(slot: &[u8], key: &[u8]) -> Result<Head, String> {
 }
 
 /// Reads the newest valid slot.
-pub(crate) fn read(journal: &Path, key: &[u8]) -> io::Result<HeadState> {
+pub(crate) fn read(journal: &Path, key: &MacKey) -> io::Result<HeadState> {
     let path = journal.join(HEAD_FILE);
     let file = match segment::open_read(&path) {
         Ok(f) => f,
@@ -126,7 +126,7 @@ pub(crate) fn read(journal: &Path, key: &[u8]) -> io::Result<HeadState> {
 }
 
 /// Writes `head` into its slot (both slots when `both`, for a new file).
-pub(crate) fn write(journal: &Path, head: &Head, key: &[u8], both: bool) -> io::Result<()> {
+pub(crate) fn write(journal: &Path, head: &Head, key: &MacKey, both: bool) -> io::Result<()> {
     let file = segment::open_write(&journal.join(HEAD_FILE), both)?;
     let line = encode(head, key)?;
     if both {

@@ -65,7 +65,7 @@ pub(super) fn migrate(store: &Store) -> Result<usize, StoreError> {
                 reason: "its signed run_id is not the file name".into(),
             });
         }
-        if !receipt::verify(&value, store.secret.expose().as_bytes()) {
+        if !receipt::verify(&value, store.key()) {
             tracing::warn!(
                 run_id = id,
                 "migrating a receipt whose signature does not verify (verify will report it)"

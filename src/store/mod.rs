@@ -19,10 +19,13 @@
 //! head is written only once its receipt is durable, so it is never ahead of the journal.
 
 mod audit;
+mod error;
 mod head;
 mod index;
 mod legacy;
 mod lock;
+mod recovery;
+mod rollback;
 mod segment;
 mod strict;
 
@@ -41,10 +44,13 @@ use self::head::{Head, HeadState};
 use self::index::{Entry, Index};
 use self::segment::{JOURNAL_DIR, Line, Pos, Reader, SEGMENT_MAX, Span};
 use crate::kernel::policy::RateQuery;
-use crate::kernel::receipt::{self, GENESIS_HASH, Receipt, is_valid_run_id};
+use crate::kernel::receipt::{self, GENESIS_HASH, MacKey, Receipt, is_valid_run_id};
 use crate::secret::Secret;
 
-pub use self::audit::Audit;
+pub use self::audit::{Audit, Problem, problem_kind};
+pub use self::error::StoreError;
+pub use self::recovery::{Interrupted, OwnerClaims};
+pub use self::rollback::RollbackLock;
 
 const LOCK_FILE: &str = ".lock";
 const LOCKS_DIR: &str = ".locks";
@@ -54,51 +60,6 @@ const OWNERS_DIR: &str = "owners";
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Room reserved past a record written before an action, beyond three times its own length.
 const RESERVE_SLACK: u64 = 64 * 1024;
-
-/// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// `Invalid run_id: '<id>'`
-    #[error("Invalid run_id: '{0}'")]
-    InvalidRunId(String),
-    /// `No receipt found for run_id: <id>`
-    #[error("No receipt found for run_id: {0}")]
-    NotFound(String),
-    /// The record exists but is not a valid receipt (bad JSON, duplicate keys).
-    #[error("receipt `{run_id}` is invalid: {reason}")]
-    Invalid { run_id: String, reason: String },
-    /// The run already has a receipt (recovery racing another process, or a reused id).
-    #[error("run `{0}` already has a receipt")]
-    Duplicate(String),
-    /// The chain was truncated or rewound: appends wait for `receipts repair`.
-    #[error(
-        "the receipts chain is truncated or its head record is damaged ({0}); appends are refused until an operator runs `enact receipts repair --accept-truncation`"
-    )]
-    Truncated(String),
-    /// A receipts folder of the earlier layout, not migrated yet.
-    #[error(
-        "receipts folder `{0}` holds receipts in the earlier layout (one file per run): run `enact receipts migrate` first"
-    )]
-    Legacy(String),
-    /// Rate counts cannot be taken (the journal holds receipts whose signature does not
-    /// verify), so a `rate_limit` policy fails closed; the message is the one the gate gets.
-    #[error("{0}")]
-    Uncountable(String),
-    #[error("receipts folder `{path}`: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-}
-
-impl StoreError {
-    fn io(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-        move |source| StoreError::Io {
-            path: path.display().to_string(),
-            source,
-        }
-    }
-}
 
 /// Rate-limit counts keyed by the `rate_limit` policy's index in the config (`Err`: the count
 /// could not be taken, so the policy fails closed).
@@ -112,7 +73,7 @@ pub struct Loaded {
 }
 
 /// One line of a listing (SPEC §3.1 `enact_list_receipts`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Summary {
     pub run_id: String,
     pub workflow: String,
@@ -131,57 +92,6 @@ pub struct ListFilter {
     pub limit: usize,
     pub workflow: Option<String>,
     pub decision: Option<String>,
-}
-
-/// One problem found by [`Store::verify_all`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Problem {
-    /// The run id (or record position) concerned.
-    pub subject: String,
-    /// One of the constants in [`problem_kind`], e.g. `bad_signature`.
-    pub kind: String,
-    pub message: String,
-}
-
-/// The kinds of [`Problem`] that [`Store::verify_all`] reports.
-pub mod problem_kind {
-    /// A record's signature does not verify with this folder's key.
-    pub const BAD_SIGNATURE: &str = "bad_signature";
-    /// A line that is not a valid record: not JSON, duplicate keys, over 16 MiB, missing
-    /// fields, a run id used twice.
-    pub const INVALID: &str = "invalid";
-    /// A receipt changed after the next link (receipt or head record) was chained to it.
-    pub const EDITED: &str = "edited";
-    /// Receipts out of order: a `seq` going backwards, or a `prev_hash` that links to another
-    /// receipt than the one before it.
-    pub const REORDERED: &str = "reordered";
-    /// One or more `seq` values are missing (a receipt was removed).
-    pub const GAP: &str = "gap";
-    /// Two receipts claim the same `seq`.
-    pub const DUPLICATE_SEQ: &str = "duplicate_seq";
-    /// The head record names a newer receipt than any present: the newest were removed.
-    pub const TRUNCATED: &str = "truncated";
-    /// The head record is missing (with receipts present), unreadable or wrongly signed.
-    pub const BAD_HEAD: &str = "bad_head";
-    /// A file in the folder that is not the store's own.
-    pub const UNKNOWN_FILE: &str = "unknown_file";
-    /// `--expect-head`: no receipt has the expected chain hash.
-    pub const EXPECTED_HEAD: &str = "expected_head";
-}
-
-/// A run interrupted by a crash: its intent, its step records, and the owner that died.
-#[derive(Debug, Clone)]
-pub struct Interrupted {
-    pub run_id: String,
-    pub owner: String,
-    pub intent: Value,
-    pub steps: Vec<Value>,
-}
-
-/// Owner locks of dead processes, held while their runs are recovered.
-#[derive(Debug, Default)]
-pub struct OwnerClaims {
-    claims: Vec<(PathBuf, File)>,
 }
 
 /// This process's owner id and the lock that says it is alive.
@@ -203,7 +113,8 @@ pub struct Store {
     dir: PathBuf,
     journal: PathBuf,
     fsync: bool,
-    secret: Secret,
+    /// The signing key, keyed once when the store is opened.
+    key: MacKey,
     index: Mutex<Index>,
     synced: Mutex<Synced>,
     owner: OnceLock<Result<Owner, String>>,
@@ -235,7 +146,7 @@ impl Store {
             journal: dir.join(JOURNAL_DIR),
             dir,
             fsync,
-            secret,
+            key: MacKey::new(secret.expose().as_bytes())?,
             index: Mutex::new(Index::default()),
             synced: Mutex::new(Synced::default()),
             owner: OnceLock::new(),
@@ -279,8 +190,8 @@ impl Store {
         &self.dir
     }
 
-    fn key(&self) -> &[u8] {
-        self.secret.expose().as_bytes()
+    fn key(&self) -> &MacKey {
+        &self.key
     }
 
     fn lock_folder(&self) -> Result<lock::Exclusive, StoreError> {
@@ -636,7 +547,7 @@ impl Store {
         if !is_valid_run_id(&receipt.run_id) {
             return Err(StoreError::InvalidRunId(receipt.run_id));
         }
-        let key = self.secret.expose().as_bytes().to_vec();
+        let key = self.key.clone();
         let mut written = None;
         self.append_line(|index| {
             if index.get(&receipt.run_id).is_some() {
@@ -644,8 +555,8 @@ impl Store {
             }
             (receipt.seq, receipt.prev_hash) = index.next_link();
             receipt.kind = "receipt".into();
-            receipt.sign(&key);
-            let value = receipt.to_value();
+            receipt.sign(&key)?;
+            let value = receipt.to_value()?;
             written = Some(receipt.clone());
             Ok(Some((value, true)))
         })?;
@@ -798,237 +709,6 @@ impl Store {
         audit::verify_all(self)
     }
 
-    /// Rollback receipts whose `rollback_of` is `original`, oldest first: (run id, decision,
-    /// the rollback receipt value). Only validly signed receipts are returned.
-    pub fn rollbacks_of(&self, original: &str) -> Result<Vec<(String, String, Value)>, StoreError> {
-        if !is_valid_run_id(original) {
-            return Err(StoreError::InvalidRunId(original.into()));
-        }
-        self.refresh()?;
-        let found: Vec<(String, Span)> = {
-            let index = self.index();
-            let mut entries = index.rollbacks_of(original);
-            entries.sort_by_key(|e| e.seq);
-            entries.iter().map(|e| (e.run_id.clone(), e.span)).collect()
-        };
-        let mut out = Vec::new();
-        for (run_id, span) in found {
-            let value = self.read_record(&run_id, span)?;
-            if !receipt::verify(&value, self.key())
-                || value.get("rollback_of").and_then(Value::as_str) != Some(original)
-            {
-                tracing::warn!(run_id = %run_id, "ignoring rollback receipt whose signature does not verify");
-                continue;
-            }
-            let decision = value
-                .get("decision")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            out.push((run_id, decision, value));
-        }
-        Ok(out)
-    }
-
-    /// Holds an exclusive cross-process lock for rolling back `original` until dropped, so two
-    /// rollbacks of one run cannot interleave. Blocks while another holder has it.
-    pub fn lock_rollback(&self, original: &str) -> Result<RollbackLock, StoreError> {
-        if !is_valid_run_id(original) {
-            return Err(StoreError::InvalidRunId(original.into()));
-        }
-        let dir = self.dir.join(LOCKS_DIR);
-        fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
-        let path = dir.join(format!("rollback-{original}.lock"));
-        Ok(RollbackLock {
-            _lock: lock::exclusive(&path).map_err(StoreError::io(&path))?,
-        })
-    }
-
-    /// Runs with an intent and no receipt whose owner process is gone, with their step
-    /// records; their owners' locks are held (in the returned claims) until recovery is done,
-    /// so two recovering processes never finish the same run twice. Runs of live processes
-    /// (this one included) are left alone.
-    pub fn interrupted(&self) -> Result<(Vec<Interrupted>, OwnerClaims), StoreError> {
-        self.refresh()?;
-        let mine = self
-            .owner
-            .get()
-            .and_then(|o| o.as_ref().ok())
-            .map(|o| o.id.clone());
-        let open: Vec<(String, index::Open)> = self
-            .index()
-            .open
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let mut claims = OwnerClaims::default();
-        let mut dead = std::collections::BTreeMap::<String, bool>::new();
-        let mut runs = Vec::new();
-        for (run_id, open) in open {
-            if Some(&open.owner) == mine.as_ref() {
-                continue;
-            }
-            let is_dead = match dead.get(&open.owner) {
-                Some(d) => *d,
-                None => {
-                    let d = self.claim_owner(&open.owner, &mut claims)?;
-                    dead.insert(open.owner.clone(), d);
-                    d
-                }
-            };
-            if !is_dead {
-                continue;
-            }
-            let intent = self.read_record(&run_id, open.intent)?;
-            let mut steps = Vec::new();
-            for span in &open.steps {
-                steps.push(self.read_record(&run_id, *span)?);
-            }
-            runs.push(Interrupted {
-                run_id,
-                owner: open.owner,
-                intent,
-                steps,
-            });
-        }
-        runs.sort_by(|a, b| {
-            let t = |r: &Interrupted| {
-                r.intent
-                    .get("timestamp")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            };
-            t(a).cmp(&t(b))
-        });
-        Ok((runs, claims))
-    }
-
-    /// Tries to take a (dead) owner's lock. `Ok(false)`: the owner is alive.
-    fn claim_owner(&self, owner: &str, claims: &mut OwnerClaims) -> Result<bool, StoreError> {
-        if !is_valid_run_id(owner) {
-            // Not an id this store hands out: nobody can hold its lock.
-            return Ok(true);
-        }
-        let dir = self.dir.join(OWNERS_DIR);
-        fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
-        let path = dir.join(format!("{owner}.lock"));
-        let file = segment::open_write(&path, true).map_err(StoreError::io(&path))?;
-        match file.try_lock() {
-            Ok(()) => {
-                claims.claims.push((path, file));
-                Ok(true)
-            }
-            Err(std::fs::TryLockError::WouldBlock) => Ok(false),
-            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::io(&path)(e)),
-        }
-    }
-
-    /// Removes the lock files of dead owners that have no open run left.
-    pub fn release_claims(&self, claims: OwnerClaims) {
-        let _ = self.refresh();
-        let index = self.index();
-        for (path, file) in claims.claims {
-            let owner = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if !index.open.values().any(|o| o.owner == owner) {
-                let _ = fs::remove_file(&path);
-            }
-            drop(file);
-        }
-    }
-
-    /// `enact receipts repair --accept-truncation` (SPEC §5.4): appends a signed
-    /// `ACK_TRUNCATION` record whose seq follows the highest seq the head record knew and whose
-    /// `prev_hash` is the chain hash of the last surviving receipt; `lost.to_seq` is `null`
-    /// when the head record was missing or invalid (how many were lost is then unknown).
-    /// `Ok(None)`: nothing to repair.
-    pub fn repair_truncation(
-        &self,
-        operator: &str,
-        now: DateTime<Utc>,
-        run_id: &str,
-    ) -> Result<Option<Value>, StoreError> {
-        if !is_valid_run_id(run_id) {
-            return Err(StoreError::InvalidRunId(run_id.into()));
-        }
-        let _lock = self.lock_folder()?;
-        let mut index = self.index();
-        if let Some(torn) = self.read_tail(&mut index)? {
-            self.cut_torn_line(torn)?;
-        }
-        let problem = match self.check_chain(&index) {
-            Ok(_) => return Ok(None),
-            Err(StoreError::Truncated(why)) => why,
-            Err(e) => return Err(e),
-        };
-        if index.has_run(run_id) {
-            return Err(StoreError::Duplicate(run_id.into()));
-        }
-        let head = head::read(&self.journal, self.key()).map_err(StoreError::io(&self.journal))?;
-        let (surviving_seq, prev_hash) = match &index.newest {
-            Some((s, h)) => (Some(*s), h.clone()),
-            None => (None, GENESIS_HASH.to_owned()),
-        };
-        let head_known = match &head {
-            HeadState::Valid(h) => h.seq,
-            _ => None,
-        };
-        let seq = match (head_known, surviving_seq) {
-            (Some(h), Some(s)) => h.max(s) + 1,
-            (Some(h), None) => h + 1,
-            (None, Some(s)) => s + 1,
-            (None, None) => 0,
-        };
-        let from_seq = surviving_seq.map_or(0, |s| s + 1);
-        // Without a valid head record nobody knows how many receipts were lost.
-        let to_seq = head_known.map(|_| seq.saturating_sub(1));
-        let lost = json!({
-            "from_seq": from_seq,
-            "to_seq": to_seq,
-            "head_hash": match &head { HeadState::Valid(h) => json!(h.hash), _ => Value::Null },
-            "reason": problem,
-        });
-        let record = json!({
-            "kind": "receipt",
-            "run_id": run_id,
-            "workflow": "receipts:repair",
-            "actor_email": operator,
-            "payload": {},
-            "policy_results": [],
-            "decision": "ACK_TRUNCATION",
-            "actions_taken": [],
-            "timestamp": crate::engine::timestamp(now),
-            "rollback_of": null,
-            "lost": lost,
-            "seq": seq,
-            "prev_hash": prev_hash,
-        });
-        let value = self.sign(record);
-        // The head check is what refuses ordinary appends; this record is the acknowledgement,
-        // so it is written without it — under the same lock hold, so two repairs cannot both
-        // acknowledge.
-        let (span, hash) = self.write_record(&mut index, &value, true)?;
-        drop(index);
-        self.make_durable(span.end())?;
-        // Both slots, so an old head left in the other slot cannot outrank this one.
-        let end = span.end();
-        head::write(
-            &self.journal,
-            &Head {
-                seq: Some(seq),
-                hash,
-                segment: end.segment,
-                offset: end.offset,
-            },
-            self.key(),
-            true,
-        )
-        .map_err(StoreError::io(&self.journal))?;
-        Ok(Some(value))
-    }
-
     /// The chain hash of the newest receipt (what the next receipt's `prev_hash` will be).
     pub fn head_hash(&self) -> Result<String, StoreError> {
         self.refresh()?;
@@ -1071,12 +751,6 @@ fn count(
         .as_ref()
         .map(|(arg, value)| (arg.as_str(), index::value_digest(value)));
     Ok(index.count(actor_email, q.workflows.as_deref(), per, from))
-}
-
-/// See [`Store::lock_rollback`].
-#[derive(Debug)]
-pub struct RollbackLock {
-    _lock: lock::Exclusive,
 }
 
 impl From<&Entry> for Summary {

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use enact::mcp::summary::Summarise;
 use serde_json::{Value, json};
 
 use crate::engine::{FILES_CONFIG, SECRET, args, setup_with};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use enact::engine::{Engine, Requester};
 use enact::kernel::policy::Decision;
+use enact::mcp::summary::Summarise;
 use enact::registry::Registry;
 use enact::store::Store;
 use serde_json::{Map, Value, json};

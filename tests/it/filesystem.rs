@@ -37,6 +37,7 @@ fn config(receipts_dir: PathBuf, secret_file: PathBuf, path: PathBuf) -> Config 
             role: "engineer".into(),
         },
         secret: Secret::new("0123456789abcdef0123456789abcdef"),
+        mac_key: enact::kernel::receipt::MacKey::new(b"0123456789abcdef0123456789abcdef").unwrap(),
         secret_file: Some(secret_file),
         receipts_dir,
         fsync: true,

@@ -1,6 +1,11 @@
 //! Integration tests: one binary (faster to build), one module per area. The policy
 //! scenarios (`tests/fixtures/policies/*.json`) run as unit tests of `kernel::policy`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test that cannot set up or finds a wrong value fails by panicking"
+)]
 
 mod cli;
 mod config;

@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use enact::engine::{CallResult, Engine, Requester};
 use enact::kernel::policy::Decision;
+use enact::mcp::summary::Summarise;
 use enact::registry::Registry;
 use enact::sandbox::TempPostgres;
 use enact::store::Store;

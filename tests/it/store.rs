@@ -275,7 +275,7 @@ fn append_then_load_round_trips_as_one_signed_compact_line() {
     assert_eq!(written.kind, "receipt");
     assert_eq!(written.seq, 0);
     assert_eq!(written.prev_hash, GENESIS_HASH);
-    assert!(receipt::verify(&written.to_value(), KEY.as_bytes()));
+    assert!(receipt::verify(&written.to_value().unwrap(), &mac(KEY)));
 
     let expected = json!({
         "kind": "receipt",
@@ -316,7 +316,7 @@ fn append_then_load_round_trips_as_one_signed_compact_line() {
     let loaded = store.load(&id(1)).unwrap();
     assert!(loaded.signature_valid);
     assert_eq!(loaded.value, expected);
-    assert_eq!(loaded.value, written.to_value());
+    assert_eq!(loaded.value, written.to_value().unwrap());
 }
 
 #[test]
@@ -327,7 +327,7 @@ fn the_record_kind_is_signed() {
     assert_eq!(v["kind"], json!("receipt"));
     let mut unkinded = v.clone();
     unkinded.as_object_mut().unwrap().remove("kind");
-    assert!(!receipt::verify(&unkinded, KEY.as_bytes()));
+    assert!(!receipt::verify(&unkinded, &mac(KEY)));
 
     // The same length, so the record stays where the index has it.
     edit_line(dir.path(), &id(0), |l| {
@@ -704,8 +704,8 @@ fn a_listing_leaves_out_records_whose_signature_does_not_verify() {
     forged.kind = "receipt".into();
     forged.seq = 6;
     forged.prev_hash = store.head_hash().unwrap();
-    forged.sign(OTHER_KEY.as_bytes());
-    let mut line = serde_json::to_vec(&forged.to_value()).unwrap();
+    forged.sign(&mac(OTHER_KEY)).unwrap();
+    let mut line = serde_json::to_vec(&forged.to_value().unwrap()).unwrap();
     line.push(b'\n');
     append_raw(&seg1(dir.path()), &line);
     let ids: Vec<String> = list(&store, 2, None, None)
@@ -722,7 +722,10 @@ fn a_listing_leaves_out_records_whose_signature_does_not_verify() {
     // It keeps its place in the chain: the next receipt links to it, and `verify` names it.
     let next = store.append(receipt(&id(31), "a", Decision::Pass)).unwrap();
     assert_eq!(next.seq, 7);
-    assert_eq!(next.prev_hash, receipt::chain_hash(&forged.to_value()));
+    assert_eq!(
+        next.prev_hash,
+        receipt::chain_hash(&forged.to_value().unwrap())
+    );
     assert_eq!(
         kinds(&store.verify_all().unwrap().problems),
         expect(&[("bad_signature", &id(30))])
@@ -940,7 +943,7 @@ fn a_record_found_where_another_run_was_does_not_verify() {
     write_lines(dir.path(), &all);
     let loaded = running.load(&id(1)).unwrap();
     assert_eq!(loaded.value["run_id"], json!(id(2)));
-    assert!(receipt::verify(&loaded.value, KEY.as_bytes()));
+    assert!(receipt::verify(&loaded.value, &mac(KEY)));
     assert!(!loaded.signature_valid, "a valid receipt of another run");
     // A store opened now finds each where it is.
     assert!(open(dir.path()).load(&id(1)).unwrap().signature_valid);
@@ -951,7 +954,7 @@ fn a_receipt_resigned_with_another_key_is_a_bad_signature() {
     let audit = tampered(|dir| {
         edit_value(dir, &id(4), |v| {
             v["payload"]["content"] = json!("rewritten");
-            v["signature"] = json!(receipt::sign(v, OTHER_KEY.as_bytes()));
+            v["signature"] = json!(receipt::sign(v, &mac(OTHER_KEY)));
         });
     });
     assert_eq!(
@@ -961,7 +964,7 @@ fn a_receipt_resigned_with_another_key_is_a_bad_signature() {
     // Only re-signed (the content unchanged): the chain still holds, the signature does not.
     let audit = tampered(|dir| {
         edit_value(dir, &id(4), |v| {
-            v["signature"] = json!(receipt::sign(v, OTHER_KEY.as_bytes()));
+            v["signature"] = json!(receipt::sign(v, &mac(OTHER_KEY)));
         });
     });
     assert_eq!(
@@ -1155,7 +1158,7 @@ fn repair_acknowledges_the_truncation_and_appends_continue() {
         .repair_truncation("ops@company.com", now(), &id(90))
         .unwrap()
         .unwrap();
-    assert!(receipt::verify(&ack, KEY.as_bytes()));
+    assert!(receipt::verify(&ack, &mac(KEY)));
     assert_eq!(ack["kind"], json!("receipt"));
     assert_eq!(ack["run_id"], json!(id(90)));
     assert_eq!(ack["decision"], json!("ACK_TRUNCATION"));
@@ -1793,7 +1796,10 @@ fn query(
 /// Calls `gate_and_intend` for `actor`; `grant` decides whether the call passes (then with an
 /// intent of `workflow` with `args` stamped `at`). Returns the counts `decide` saw and whether
 /// an intent was appended.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a test helper that sets every field of a rate query"
+)]
 fn gate(
     store: &Store,
     queries: &[RateQuery],
@@ -1871,7 +1877,7 @@ fn the_gate_counts_runs_in_flight_and_a_refused_call_appends_nothing() {
     );
     assert_eq!(record_kinds(dir.path()), vec!["intent", "intent"]);
     let written = serde_json::from_str::<Value>(&lines(dir.path())[0]).unwrap();
-    assert!(receipt::verify(&written, KEY.as_bytes()));
+    assert!(receipt::verify(&written, &mac(KEY)));
     assert_eq!(written["run_id"], json!(id(1)));
     assert!(written["owner"].is_string());
 
@@ -2123,7 +2129,7 @@ fn a_receipt_whose_signature_fails_makes_rate_counts_fail_closed() {
     };
     // Re-signed in place with another key: a store opened now cannot tell whether it counts.
     edit_value(dir.path(), &id(1), |v| {
-        v["signature"] = json!(receipt::sign(v, OTHER_KEY.as_bytes()));
+        v["signature"] = json!(receipt::sign(v, &mac(OTHER_KEY)));
     });
     fails_closed(&open(dir.path()), 1);
     // The running store verified it when it was appended (an edit in place never lowers
@@ -2133,8 +2139,8 @@ fn a_receipt_whose_signature_fails_makes_rate_counts_fail_closed() {
     forged.kind = "receipt".into();
     forged.timestamp = stamp(now());
     forged.seq = 3;
-    forged.sign(OTHER_KEY.as_bytes());
-    let mut line = serde_json::to_vec(&forged.to_value()).unwrap();
+    forged.sign(&mac(OTHER_KEY)).unwrap();
+    let mut line = serde_json::to_vec(&forged.to_value().unwrap()).unwrap();
     line.push(b'\n');
     append_raw(&seg1(dir.path()), &line);
     fails_closed(&running, 1);
@@ -2202,14 +2208,14 @@ fn assert_interrupted(run: &enact::store::Interrupted, run_id: &str, steps: u64)
     assert_eq!(run.intent["run_id"], json!(run_id));
     assert_eq!(run.intent["owner"], json!(run.owner));
     assert_eq!(run.intent["workflow"], json!("save_note"));
-    assert!(receipt::verify(&run.intent, KEY.as_bytes()));
+    assert!(receipt::verify(&run.intent, &mac(KEY)));
     assert_eq!(run.steps.len() as u64, steps);
     for (i, s) in run.steps.iter().enumerate() {
         assert_eq!(s["kind"], json!("step"));
         assert_eq!(s["run_id"], json!(run_id));
         assert_eq!(s["index"], json!(i));
         assert_eq!(s["pre"], json!({"existed": false}));
-        assert!(receipt::verify(s, KEY.as_bytes()));
+        assert!(receipt::verify(s, &mac(KEY)));
     }
 }
 
@@ -2308,8 +2314,8 @@ fn legacy_folder(dir: &Path, n: u128) -> Vec<Value> {
         let mut r = receipt(&id(i), "save_note", Decision::Pass);
         r.seq = i as u64;
         r.prev_hash = prev.clone();
-        r.sign(KEY.as_bytes());
-        let value = r.to_value();
+        r.sign(&mac(KEY)).unwrap();
+        let value = r.to_value().unwrap();
         assert!(value.get("kind").is_none());
         prev = receipt::chain_hash(&value);
         let mut text = serde_json::to_string_pretty(&r).unwrap();
@@ -2403,7 +2409,7 @@ fn rollbacks_of_lists_validly_signed_rollback_receipts_oldest_first() {
     other.rollback_of = Some(id(1));
     store.append(other).unwrap();
     edit_value(dir.path(), &id(12), |v| {
-        v["signature"] = json!(receipt::sign(v, OTHER_KEY.as_bytes()));
+        v["signature"] = json!(receipt::sign(v, &mac(OTHER_KEY)));
     });
 
     let found = |store: &Store| -> Vec<(String, String)> {
@@ -2414,7 +2420,7 @@ fn rollbacks_of_lists_validly_signed_rollback_receipts_oldest_first() {
             .map(|(r, d, v)| {
                 assert_eq!(v["run_id"], json!(r));
                 assert_eq!(v["rollback_of"], json!(id(0)));
-                (r, d)
+                (r, d.as_str().to_string())
             })
             .collect()
     };
@@ -2460,4 +2466,9 @@ fn a_rollback_lock_excludes_a_second_holder_until_dropped() {
     waiter.join().unwrap();
     // The lock files live in the store's own folder, which the audit ignores.
     assert_clean(&store);
+}
+
+/// The signing key for a secret, as the store keys it.
+fn mac(secret: &str) -> enact::kernel::receipt::MacKey {
+    enact::kernel::receipt::MacKey::new(secret.as_bytes()).unwrap()
 }

@@ -11,6 +11,7 @@ use super::MAX_FILE_BYTES;
 use super::jail::{Entry, Jail, Location, too_big};
 use crate::connector::{ActionOutcome, Recovered, StepLog, UndoMode};
 use crate::kernel::receipt::ActionRecord;
+use crate::kernel::typed::FilesystemAction;
 
 /// Runs one action; every error becomes a failed outcome. `log.before` is called once, just
 /// before the file changes (read-only actions: first, with `{}`); its error is the outcome's.
@@ -31,6 +32,19 @@ pub(super) fn execute(
             Some(_) => str_arg(args, "path").and_then(|p| list_dir(jail, p, log)),
         },
         other => Err(format!("unknown filesystem action `{other}`")),
+    };
+    result.unwrap_or_else(ActionOutcome::failed)
+}
+
+/// Runs one typed action (arguments checked when the plan was built).
+pub(super) fn run(jail: &Jail, action: &FilesystemAction, log: &mut dyn StepLog) -> ActionOutcome {
+    let result = match action {
+        FilesystemAction::ReadFile { path } => read_file(jail, path.as_str(), log),
+        FilesystemAction::WriteFile { path, content } => {
+            write_file(jail, path.as_str(), content, log)
+        }
+        FilesystemAction::DeleteFile { path } => delete_file(jail, path.as_str(), log),
+        FilesystemAction::ListDir { path } => list_dir(jail, path.as_str(), log),
     };
     result.unwrap_or_else(ActionOutcome::failed)
 }

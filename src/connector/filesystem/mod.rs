@@ -33,12 +33,20 @@ use tokio::sync::oneshot;
 use serde_json::{Map, Value, json};
 
 use super::{ActionOutcome, Recovered, StepLog, recover_without_asking};
-use crate::config::Config;
 use crate::kernel::receipt::ActionRecord;
+use crate::kernel::typed::FilesystemAction;
 use jail::Jail;
 
 /// The largest file content read, written or captured for rollback (10 MiB).
 pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Enact's own files, which a filesystem root must never expose (the jail refuses them).
+#[derive(Debug, Clone, Copy)]
+pub struct OwnFiles<'a> {
+    pub receipts_dir: &'a Path,
+    pub secret_file: Option<&'a Path>,
+    pub config_file: &'a Path,
+}
 
 /// A filesystem system: one root folder.
 pub struct FsConnector {
@@ -48,13 +56,9 @@ pub struct FsConnector {
 impl FsConnector {
     /// `root` must be absolute (the config makes it so). Contacts nothing: the root is opened
     /// on each call, so it may be created after the server starts.
-    pub fn new(root: &Path, config: &Config) -> Result<Self, String> {
-        let jail = Jail::new(
-            root,
-            &config.receipts_dir,
-            config.secret_file.as_deref(),
-            &config.path,
-        )?;
+    pub fn new<'a>(root: &Path, own: impl Into<OwnFiles<'a>>) -> Result<Self, String> {
+        let own = own.into();
+        let jail = Jail::new(root, own.receipts_dir, own.secret_file, own.config_file)?;
         Ok(FsConnector {
             jail: Arc::new(jail),
         })
@@ -73,16 +77,34 @@ impl FsConnector {
         args: &Map<String, Value>,
         log: &mut dyn StepLog,
     ) -> ActionOutcome {
-        let (jail, action, args) = (Arc::clone(&self.jail), action.to_string(), args.clone());
+        let (action, args) = (action.to_string(), args.clone());
+        self.on_blocking_pool(log, move |jail, relay| {
+            actions::execute(jail, &action, &args, relay)
+        })
+        .await
+    }
+
+    /// Runs one typed action (the engine's path: no argument is parsed again).
+    pub async fn run(&self, action: &FilesystemAction, log: &mut dyn StepLog) -> ActionOutcome {
+        let action = action.clone();
+        self.on_blocking_pool(log, move |jail, relay| actions::run(jail, &action, relay))
+            .await
+    }
+
+    /// Runs `work` on tokio's blocking pool, relaying its step record to `log`.
+    async fn on_blocking_pool(
+        &self,
+        log: &mut dyn StepLog,
+        work: impl FnOnce(&Jail, &mut Relay) -> ActionOutcome + Send + 'static,
+    ) -> ActionOutcome {
+        let jail = Arc::clone(&self.jail);
         let (pre_tx, pre_rx) = oneshot::channel();
         let (ack_tx, ack_rx) = oneshot::channel();
         let mut relay = Relay {
             pre: Some(pre_tx),
             ack: Some(ack_rx),
         };
-        let task = tokio::task::spawn_blocking(move || {
-            actions::execute(&jail, &action, &args, &mut relay)
-        });
+        let task = tokio::task::spawn_blocking(move || work(&jail, &mut relay));
         // No step record comes when the action ends before changing anything (the sender is
         // dropped with the task's closure).
         if let Ok(pre) = pre_rx.await {

@@ -18,8 +18,10 @@ use octocrab::Octocrab;
 use serde_json::{Map, Value, json};
 
 use super::{ActionOutcome, Recovered, StepLog, recover_without_asking};
-use crate::kernel::plan::{repo_in_scope, validate_branch, validate_repo_path};
+use crate::kernel::action::{self, ActionName, SystemKind};
+use crate::kernel::plan::repo_in_scope;
 use crate::kernel::receipt::ActionRecord;
+use crate::kernel::typed::{Branch, GithubAction, PrNumber, RelPath, Repo};
 use crate::secret::Secret;
 use client::{Client, RepoName};
 
@@ -27,35 +29,6 @@ use client::{Client, RepoName};
 pub struct GithubConnector {
     client: Client,
     repos: Vec<String>,
-}
-
-/// One planned action, its arguments checked.
-enum Call {
-    CreateBranch {
-        branch: String,
-        from: String,
-    },
-    DeleteBranch {
-        branch: String,
-    },
-    CreatePr {
-        title: String,
-        head: String,
-        base: String,
-        body: String,
-    },
-    CreateIssue {
-        title: String,
-        body: String,
-    },
-    MergePr {
-        number: u64,
-    },
-    PushCommit {
-        branch: String,
-        message: String,
-        files: Vec<(String, String)>,
-    },
 }
 
 impl GithubConnector {
@@ -73,17 +46,27 @@ impl GithubConnector {
         json!({"type": "github", "base_url": self.client.base_url()})
     }
 
-    /// Runs one action; its step record goes through `log` just before the request that
-    /// changes what others see (`push_commit`: after the new commit exists, before the branch
-    /// moves to it).
+    /// Runs one action given as JSON (a direct caller, not the engine): its arguments are
+    /// checked here, before any URL is built, with the catalogue's defaults filled in.
     pub async fn execute(
         &self,
         action: &str,
         args: &Map<String, Value>,
         log: &mut dyn StepLog,
     ) -> ActionOutcome {
-        let (repo, call) = match self.parse_call(action, args) {
-            Ok(parsed) => parsed,
+        match parse_call(action, args) {
+            Ok(call) => self.run(&call, log).await,
+            Err(e) => ActionOutcome::failed(format!("{action}: {e}")),
+        }
+    }
+
+    /// Runs one typed action; its step record goes through `log` just before the request that
+    /// changes what others see (`push_commit`: after the new commit exists, before the branch
+    /// moves to it).
+    pub async fn run(&self, call: &GithubAction, log: &mut dyn StepLog) -> ActionOutcome {
+        let action = call.name().as_str();
+        let repo = match self.scoped(call.repo()) {
+            Ok(repo) => repo,
             Err(e) => return ActionOutcome::failed(format!("{action}: {e}")),
         };
         let gh = match self.client.get() {
@@ -98,26 +81,42 @@ impl GithubConnector {
             base_url: self.client.base_url(),
         };
         match call {
-            Call::CreateBranch { branch, from } => {
-                actions::create_branch(&cx, &branch, &from, log).await
+            GithubAction::CreateBranch { branch, from, .. } => {
+                actions::create_branch(&cx, branch.as_str(), from.as_str(), log).await
             }
-            Call::DeleteBranch { branch } => actions::delete_branch(&cx, &branch, log).await,
-            Call::CreatePr {
+            GithubAction::DeleteBranch { branch, .. } => {
+                actions::delete_branch(&cx, branch.as_str(), log).await
+            }
+            GithubAction::CreatePr {
                 title,
                 head,
                 base,
                 body,
-            } => actions::create_pr(&cx, &title, &head, &base, &body, log).await,
-            Call::CreateIssue { title, body } => {
-                actions::create_issue(&cx, &title, &body, log).await
+                ..
+            } => actions::create_pr(&cx, title, head.as_str(), base.as_str(), body, log).await,
+            GithubAction::CreateIssue { title, body, .. } => {
+                actions::create_issue(&cx, title, body, log).await
             }
-            Call::MergePr { number } => actions::merge_pr(&cx, number, log).await,
-            Call::PushCommit {
+            GithubAction::MergePr { number, .. } => actions::merge_pr(&cx, number.get(), log).await,
+            GithubAction::PushCommit {
                 branch,
                 message,
                 files,
-            } => actions::push_commit(&cx, &branch, &message, &files, log).await,
+                ..
+            } => {
+                let files: Vec<(String, String)> = files
+                    .iter()
+                    .map(|(p, c)| (p.as_str().to_string(), c.clone()))
+                    .collect();
+                actions::push_commit(&cx, branch.as_str(), message, &files, log).await
+            }
         }
+    }
+
+    /// A typed repo, checked once more against this system's `repos` (the plan builder
+    /// checked it against the same list; a direct caller may not have).
+    fn scoped(&self, repo: &Repo) -> Result<RepoName, String> {
+        self.checked_repo(Some(&Value::String(repo.as_str().to_string())))
     }
 
     /// Whether an interrupted action happened, asked of GitHub (see [`recover`]).
@@ -154,7 +153,7 @@ impl GithubConnector {
         if !fresh {
             return ActionOutcome::ok(json!({"skipped": "nothing to undo"}), json!({}));
         }
-        if record.action == "merge_pr" {
+        if record.action == ActionName::MergePr.as_str() {
             return ActionOutcome::failed("'merge_pr' cannot be reversed");
         }
         let label = format!("undo {}", record.action);
@@ -202,70 +201,83 @@ impl GithubConnector {
         }
         Ok(repo)
     }
+}
 
-    fn parse_call(
-        &self,
-        action: &str,
-        args: &Map<String, Value>,
-    ) -> Result<(RepoName, Call), String> {
-        let repo = self.checked_repo(args.get("repo"))?;
-        let call = match action {
-            "create_branch" => Call::CreateBranch {
-                branch: branch(args, "branch", None)?,
-                from: branch(args, "from_branch", Some("main"))?,
-            },
-            "delete_branch" => Call::DeleteBranch {
-                branch: branch(args, "branch", None)?,
-            },
-            "create_pr" => Call::CreatePr {
-                title: text(args, "title", None)?,
-                head: branch(args, "head", None)?,
-                base: branch(args, "base", Some("main"))?,
-                body: text(args, "body", Some(""))?,
-            },
-            "create_issue" => Call::CreateIssue {
-                title: text(args, "title", None)?,
-                body: text(args, "body", Some(""))?,
-            },
-            "merge_pr" => Call::MergePr {
-                number: positive(args, "pr_number")?,
-            },
-            "push_commit" => Call::PushCommit {
-                branch: branch(args, "branch", None)?,
-                message: text(args, "message", None)?,
-                files: files(args)?,
-            },
-            other => return Err(format!("`{other}` is not a github action")),
-        };
-        Ok((repo, call))
+/// A JSON action (a direct caller's) as a typed one, with the catalogue's defaults filled in.
+fn parse_call(action: &str, args: &Map<String, Value>) -> Result<GithubAction, String> {
+    let Some(spec) = action::spec(SystemKind::Github, action) else {
+        return Err(format!("`{action}` is not a github action"));
+    };
+    let mut full = args.clone();
+    for arg in spec.args {
+        if let (None, Some(default)) = (full.get(arg.name), arg.default) {
+            let value = serde_json::from_str(default).map_err(|e| format!("bad default: {e}"))?;
+            full.insert(arg.name.to_string(), value);
+        }
+    }
+    let args = &full;
+    let repo = Repo::parse(
+        args.get("repo")
+            .and_then(Value::as_str)
+            .ok_or("argument `repo` is missing or not a string")?,
+    )?;
+    Ok(match spec.name {
+        ActionName::CreateBranch => GithubAction::CreateBranch {
+            repo,
+            branch: branch(args, "branch")?,
+            from: branch(args, "from_branch")?,
+        },
+        ActionName::DeleteBranch => GithubAction::DeleteBranch {
+            repo,
+            branch: branch(args, "branch")?,
+        },
+        ActionName::CreatePr => GithubAction::CreatePr {
+            repo,
+            title: text(args, "title")?,
+            head: branch(args, "head")?,
+            base: branch(args, "base")?,
+            body: text(args, "body")?,
+        },
+        ActionName::CreateIssue => GithubAction::CreateIssue {
+            repo,
+            title: text(args, "title")?,
+            body: text(args, "body")?,
+        },
+        ActionName::MergePr => GithubAction::MergePr {
+            repo,
+            number: positive(args, "pr_number")?,
+        },
+        ActionName::PushCommit => GithubAction::PushCommit {
+            repo,
+            branch: branch(args, "branch")?,
+            message: text(args, "message")?,
+            files: files(args)?,
+        },
+        other => return Err(format!("`{other}` is not a github action")),
+    })
+}
+
+/// A string argument (defaults are already filled in).
+fn text(args: &Map<String, Value>, name: &str) -> Result<String, String> {
+    match args.get(name) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(format!("argument `{name}` must be a string")),
+        None => Err(format!("missing argument `{name}`")),
     }
 }
 
-/// A string argument; optional ones take the same defaults as the action catalogue, so a
-/// direct caller gets what a plan would have filled in.
-fn text(args: &Map<String, Value>, name: &str, default: Option<&str>) -> Result<String, String> {
-    match (args.get(name), default) {
-        (Some(Value::String(s)), _) => Ok(s.clone()),
-        (Some(_), _) => Err(format!("argument `{name}` must be a string")),
-        (None, Some(d)) => Ok(d.to_string()),
-        (None, None) => Err(format!("missing argument `{name}`")),
-    }
+fn branch(args: &Map<String, Value>, name: &str) -> Result<Branch, String> {
+    Branch::parse(&text(args, name)?)
 }
 
-fn branch(args: &Map<String, Value>, name: &str, default: Option<&str>) -> Result<String, String> {
-    let s = text(args, name, default)?;
-    validate_branch(&s)?;
-    Ok(s)
-}
-
-fn positive(args: &Map<String, Value>, name: &str) -> Result<u64, String> {
+fn positive(args: &Map<String, Value>, name: &str) -> Result<PrNumber, String> {
     match args.get(name).and_then(Value::as_u64) {
-        Some(n) if n > 0 => Ok(n),
+        Some(n) if n > 0 => PrNumber::new(n),
         _ => Err(format!("argument `{name}` must be a positive integer")),
     }
 }
 
-fn files(args: &Map<String, Value>) -> Result<Vec<(String, String)>, String> {
+fn files(args: &Map<String, Value>) -> Result<Vec<(RelPath, String)>, String> {
     let Some(Value::Object(map)) = args.get("files") else {
         return Err("argument `files` must be an object of path → content".into());
     };
@@ -274,11 +286,11 @@ fn files(args: &Map<String, Value>) -> Result<Vec<(String, String)>, String> {
     }
     map.iter()
         .map(|(path, content)| {
-            validate_repo_path(path)?;
+            let path = RelPath::parse(path)?;
             let content = content
                 .as_str()
                 .ok_or_else(|| format!("content of '{path}' must be a string"))?;
-            Ok((path.clone(), content.to_string()))
+            Ok((path, content.to_string()))
         })
         .collect()
 }

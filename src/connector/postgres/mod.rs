@@ -214,7 +214,7 @@ impl PgConnector {
         if failure.cancelled {
             message.push_str(&format!(
                 " — statement_timeout ({}) reached, nothing was changed",
-                crate::config::format_duration(self.statement_timeout)
+                crate::kernel::schema::format_duration(self.statement_timeout)
             ));
         }
         self.scrub(message)

@@ -18,11 +18,13 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::context::Context;
+use super::plan::Step;
+use super::typed::{Action, GithubAction, PrNumber, Repo};
 
 pub use params::parse_window;
 
 /// The verdict of one policy on one call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct PolicyResult {
     pub policy: String,
     pub passed: bool,
@@ -69,7 +71,9 @@ impl Outcome {
 }
 
 /// The decision recorded in a receipt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub enum Decision {
     #[serde(rename = "PASS")]
     Pass,
@@ -299,6 +303,56 @@ pub struct RateQuery {
     pub workflows: Option<Vec<String>>,
     /// Only runs whose argument `.0` equals `.1` count.
     pub per: Option<(String, Value)>,
+}
+
+/// `no_merge_to_main`: the base branch of a planned pull request merge, asked of a GitHub
+/// system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrBaseRequest {
+    pub system: String,
+    pub repo: Repo,
+    pub number: PrNumber,
+}
+
+/// Every fact the policies in scope of a call need from live systems. The engine looks them
+/// up before the gate and hands the answers in through [`Facts`](crate::kernel::context::Facts);
+/// a lookup that fails blocks (the policy then fails closed).
+#[derive(Debug, Clone, Default)]
+pub struct FactRequests {
+    /// Keyed in `Facts::pr_bases` by (repo, number).
+    pub pr_bases: Vec<PrBaseRequest>,
+    /// Counted under the journal's lock with the gate; keyed in `Facts::rate_counts` by index.
+    pub rate_counts: Vec<RateQuery>,
+}
+
+/// What the policies in scope of `workflow` need looked up for this plan.
+pub fn fact_requests(
+    policies: &[Policy],
+    workflow: &str,
+    payload: &Map<String, Value>,
+    plan: &[Step],
+) -> FactRequests {
+    let needs_bases = policies
+        .iter()
+        .any(|p| p.applies_to(workflow) && matches!(p.kind, PolicyKind::NoMergeToMain { .. }));
+    let pr_bases = if needs_bases {
+        plan.iter()
+            .filter_map(|s| match &s.action {
+                Action::Github(GithubAction::MergePr { repo, number }) => Some(PrBaseRequest {
+                    system: s.system.clone(),
+                    repo: repo.clone(),
+                    number: *number,
+                }),
+                _ => None,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    FactRequests {
+        pr_bases,
+        rate_counts: rate_queries(policies, workflow, payload),
+    }
 }
 
 /// The rate queries of the `rate_limit` policies in scope of this workflow.

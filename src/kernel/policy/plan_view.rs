@@ -1,14 +1,12 @@
 //! The plan as the policies read it: the steps of one system type and action, and their
 //! arguments with the type a policy expects.
 //!
-//! The plan builder has already checked and normalised every argument, so a surprise here
-//! (a missing argument, a wrong type) means a policy cannot decide: it is an `Err`, which the
-//! gate turns into a failing `policy error: …` (fail closed), never a silent pass.
+//! The plan is typed (built once by the plan builder), so a policy reads its arguments from
+//! the action's variant; there is no missing argument or wrong type left to handle.
 
-use serde_json::{Map, Value};
-
-use crate::kernel::action::SystemKind;
-use crate::kernel::plan::{Step, json_type_name};
+use crate::kernel::action::ActionName;
+use crate::kernel::plan::Step;
+use crate::kernel::typed::{Action, FilesystemAction, GithubAction, PostgresAction};
 
 /// One planned step, with its 1-based position for messages.
 #[derive(Debug, Clone, Copy)]
@@ -17,77 +15,60 @@ pub(super) struct Planned<'a> {
     pub step: &'a Step,
 }
 
-/// The steps of `kind` whose action is one of `actions`, in plan order.
-pub(super) fn steps<'a>(
-    plan: &'a [Step],
-    kind: SystemKind,
-    actions: &[&str],
-) -> impl Iterator<Item = Planned<'a>> {
+impl Planned<'_> {
+    /// `step 2 (gh.create_branch)`: where a problem is, for messages.
+    pub fn label(&self) -> String {
+        format!(
+            "step {} ({}.{})",
+            self.number,
+            self.step.system,
+            self.step.name()
+        )
+    }
+}
+
+/// The steps whose action is one of `actions`, in plan order.
+fn steps<'a>(plan: &'a [Step], actions: &'a [ActionName]) -> impl Iterator<Item = Planned<'a>> {
     plan.iter()
         .enumerate()
-        .filter(move |(_, s)| s.kind == kind && actions.contains(&s.action.as_str()))
+        .filter(move |(_, s)| actions.contains(&s.name()))
         .map(|(i, step)| Planned {
             number: i + 1,
             step,
         })
 }
 
-impl<'a> Planned<'a> {
-    /// A string argument; missing or of another type is an error.
-    pub fn str_arg(&self, name: &str) -> Result<&'a str, String> {
-        match self.step.args.get(name) {
-            Some(Value::String(s)) => Ok(s),
-            Some(other) => Err(self.wrong_type(name, "a string", other)),
-            None => Err(self.missing(name)),
-        }
-    }
+/// The GitHub steps among `actions`, with their typed action.
+pub(super) fn github<'a>(
+    plan: &'a [Step],
+    actions: &'a [ActionName],
+) -> impl Iterator<Item = (Planned<'a>, &'a GithubAction)> {
+    steps(plan, actions).filter_map(|p| match &p.step.action {
+        Action::Github(a) => Some((p, a)),
+        _ => None,
+    })
+}
 
-    /// An object argument that may be absent (`None`); present with another type is an error.
-    pub fn optional_object_arg(
-        &self,
-        name: &str,
-    ) -> Result<Option<&'a Map<String, Value>>, String> {
-        match self.step.args.get(name) {
-            Some(Value::Object(map)) => Ok(Some(map)),
-            Some(other) => Err(self.wrong_type(name, "an object", other)),
-            None => Ok(None),
-        }
-    }
+/// The Postgres steps among `actions`, with their typed action.
+pub(super) fn postgres<'a>(
+    plan: &'a [Step],
+    actions: &'a [ActionName],
+) -> impl Iterator<Item = (Planned<'a>, &'a PostgresAction)> {
+    steps(plan, actions).filter_map(|p| match &p.step.action {
+        Action::Postgres(a) => Some((p, a)),
+        _ => None,
+    })
+}
 
-    /// An object argument; missing or of another type is an error.
-    pub fn object_arg(&self, name: &str) -> Result<&'a Map<String, Value>, String> {
-        self.optional_object_arg(name)?
-            .ok_or_else(|| self.missing(name))
-    }
-
-    /// A positive integer argument (JSON Schema semantics: `5.0` is an integer).
-    pub fn positive_int_arg(&self, name: &str) -> Result<u64, String> {
-        let value = self.step.args.get(name).ok_or_else(|| self.missing(name))?;
-        crate::kernel::plan::integer_value(value)
-            .and_then(|n| u64::try_from(n).ok())
-            .filter(|n| *n > 0)
-            .ok_or_else(|| self.wrong_type(name, "a positive integer", value))
-    }
-
-    /// `step 2 (gh.create_branch)`: where a problem is, for messages.
-    pub fn label(&self) -> String {
-        format!(
-            "step {} ({}.{})",
-            self.number, self.step.system, self.step.action
-        )
-    }
-
-    fn missing(&self, name: &str) -> String {
-        format!("{}: argument `{name}` is missing", self.label())
-    }
-
-    fn wrong_type(&self, name: &str, expected: &str, got: &Value) -> String {
-        format!(
-            "{}: argument `{name}` must be {expected}, got {}",
-            self.label(),
-            json_type_name(got)
-        )
-    }
+/// The filesystem steps among `actions`, with their typed action.
+pub(super) fn filesystem<'a>(
+    plan: &'a [Step],
+    actions: &'a [ActionName],
+) -> impl Iterator<Item = (Planned<'a>, &'a FilesystemAction)> {
+    steps(plan, actions).filter_map(|p| match &p.step.action {
+        Action::Filesystem(a) => Some((p, a)),
+        _ => None,
+    })
 }
 
 /// Values in first-seen order, each once (a plan may name one branch or path many times).
@@ -133,61 +114,39 @@ pub(super) fn plain_list(items: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::kernel::action::SystemKind;
+    use crate::kernel::plan::test_steps::unscoped_step;
+    use serde_json::{Value, json};
 
     fn step(kind: SystemKind, action: &str, args: Value) -> Step {
-        let args = match args {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
-        Step {
-            system: "s".into(),
-            kind,
-            action: action.into(),
-            args,
-            guard: None,
-        }
+        let args = args.as_object().cloned().unwrap_or_default();
+        unscoped_step("s", kind, action, &args).unwrap()
     }
 
     #[test]
-    fn steps_filter_by_kind_and_action_and_number_from_one() {
+    fn steps_filter_by_action_and_number_from_one() {
         let plan = vec![
-            step(SystemKind::Filesystem, "create_branch", json!({})),
-            step(SystemKind::Github, "create_pr", json!({})),
-            step(SystemKind::Github, "create_branch", json!({})),
+            step(SystemKind::Filesystem, "read_file", json!({"path": "a"})),
+            step(
+                SystemKind::Github,
+                "create_pr",
+                json!({"repo": "a/b", "title": "t", "head": "x"}),
+            ),
+            step(
+                SystemKind::Github,
+                "create_branch",
+                json!({"repo": "a/b", "branch": "x"}),
+            ),
         ];
-        let found: Vec<usize> = steps(&plan, SystemKind::Github, &["create_branch"])
-            .map(|p| p.number)
+        let found: Vec<usize> = github(&plan, &[ActionName::CreateBranch])
+            .map(|(p, _)| p.number)
             .collect();
         assert_eq!(found, vec![3]);
-    }
-
-    #[test]
-    fn argument_errors_name_the_step_and_argument() {
-        let plan = [step(
-            SystemKind::Github,
-            "merge_pr",
-            json!({"repo": 5, "pr_number": "7"}),
-        )];
-        let p = Planned {
-            number: 1,
-            step: &plan[0],
-        };
         assert_eq!(
-            p.str_arg("repo"),
-            Err("step 1 (s.merge_pr): argument `repo` must be a string, got an integer".into())
-        );
-        assert_eq!(
-            p.str_arg("branch"),
-            Err("step 1 (s.merge_pr): argument `branch` is missing".into())
-        );
-        assert_eq!(
-            p.positive_int_arg("pr_number"),
-            Err("step 1 (s.merge_pr): argument `pr_number` must be a positive integer, got a string".into())
-        );
-        assert_eq!(
-            p.object_arg("repo"),
-            Err("step 1 (s.merge_pr): argument `repo` must be an object, got an integer".into())
+            github(&plan, &[ActionName::CreatePr])
+                .map(|(p, _)| p.label())
+                .collect::<Vec<_>>(),
+            vec!["step 2 (s.create_pr)".to_string()]
         );
     }
 

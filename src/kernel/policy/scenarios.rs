@@ -144,13 +144,7 @@ fn run(case: Case) -> Result<(), String> {
         .map(|s| {
             let kind = SystemKind::parse(&s.kind)
                 .ok_or_else(|| format!("unknown system kind {:?}", s.kind))?;
-            Ok(Step {
-                system: s.system,
-                kind,
-                action: s.action,
-                args: s.args,
-                guard: None,
-            })
+            crate::kernel::plan::test_steps::unscoped_step(&s.system, kind, &s.action, &s.args)
         })
         .collect::<Result<_, String>>()?;
     let mut facts = Facts::default();
