@@ -23,13 +23,14 @@ use std::fs;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::check::{self, Item};
 use super::head::{self, HeadState};
 use super::problem_kind::{
     BAD_HEAD, BAD_SIGNATURE, DUPLICATE_SEQ, EDITED, GAP, INVALID, REORDERED, TRUNCATED,
     UNKNOWN_FILE,
 };
-use super::segment::{self, Line, Reader, Span};
-use super::{LOCK_FILE, LOCKS_DIR, OWNERS_DIR, Problem, Store, StoreError, strict};
+use super::segment::{self, Reader, Span};
+use super::{LOCK_FILE, LOCKS_DIR, OWNERS_DIR, Problem, Store, StoreError};
 use crate::kernel::receipt::{self, GENESIS_HASH};
 
 /// What `verify_all` found.
@@ -92,31 +93,31 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
     for n in segments {
         let path = segment::segment_path(&store.journal, n);
         let mut reader = Reader::open(&store.journal, n, 0).map_err(StoreError::io(&path))?;
-        while let Some(line) = reader.next_line().map_err(StoreError::io(&path))? {
-            let (span, bytes) = match line {
-                Line::Record(span, bytes) => (span, bytes),
-                Line::TooLong(span) => {
+        check::read_checked(&mut reader, key, |item| {
+            let (span, checked) = match item {
+                Item::Record(span, checked) => (span, checked),
+                Item::TooLong(span) => {
                     problems.push(problem(&at(span), INVALID, "a record over 16 MiB".into()));
-                    continue;
+                    return;
                 }
-                Line::Partial(pos) => {
+                Item::Partial(pos) => {
                     audit.notes.push(format!(
                         "an unfinished line at journal/{}:{} (a crash during a write; cut at the next append)",
                         segment::segment_name(pos.segment),
                         pos.offset
                     ));
-                    continue;
+                    return;
                 }
             };
-            let value = match strict::parse(&bytes) {
-                Ok(v) if v.is_object() => v,
+            let (value, signature_valid, hash) = match checked {
+                Ok(c) if c.value.is_object() => (c.value, c.verified, c.hash),
                 Ok(_) => {
                     problems.push(problem(&at(span), INVALID, "not a JSON object".into()));
-                    continue;
+                    return;
                 }
                 Err(e) => {
                     problems.push(problem(&at(span), INVALID, format!("not valid JSON: {e}")));
-                    continue;
+                    return;
                 }
             };
             let run_id = value
@@ -129,7 +130,6 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
             } else {
                 run_id.clone()
             };
-            let signature_valid = receipt::verify(&value, key);
             // One report per run (its intent, steps and receipt share the run id).
             if !signature_valid && bad_signatures.insert(subject.clone()) {
                 problems.push(problem(
@@ -143,7 +143,7 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
                 .and_then(Value::as_str)
                 .unwrap_or("receipt");
             if kind != "receipt" {
-                continue;
+                return;
             }
             let (Some(seq), Some(prev_hash)) = (
                 value.get("seq").and_then(Value::as_u64),
@@ -154,7 +154,7 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
                     INVALID,
                     format!("{subject}: no seq or prev_hash"),
                 ));
-                continue;
+                return;
             };
             if !seen_runs.insert(run_id.clone()) {
                 problems.push(problem(
@@ -162,7 +162,7 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
                     INVALID,
                     format!("{subject}: a second receipt for this run id"),
                 ));
-                continue;
+                return;
             }
             audit.receipts += 1;
             if value.get("decision").and_then(Value::as_str) == Some("ACK_TRUNCATION") {
@@ -174,7 +174,7 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
                     lost
                 ));
             }
-            let hash = receipt::chain_hash(&value);
+            let hash = hash.unwrap_or_else(|| receipt::chain_hash(&value));
             let expected_prev = prev.as_ref().map_or(GENESIS_HASH, |p| p.hash.as_str());
             let expected_seq = prev.as_ref().map_or(0, |p| p.seq + 1);
             if seq != expected_seq {
@@ -247,7 +247,8 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
                 hash,
                 signature_valid,
             });
-        }
+        })
+        .map_err(StoreError::io(&path))?;
     }
     if let Some((_, hash)) = &newest {
         audit.head_hash = hash.clone();

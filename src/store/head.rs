@@ -11,6 +11,10 @@
 //! so a torn write can only damage the slot being replaced: the other still holds a valid,
 //! older head, and a head behind the journal is normal (the next append moves it forward).
 //! Writing in place (one `pwrite`) instead of temp-and-rename keeps an append to no new inode.
+//!
+//! Decoding a slot (strict parse, HMAC) is a pure function of its bytes, so a [`SlotCache`]
+//! remembers the last decoded bytes of each slot: every append reads the file again, but only
+//! decodes a slot whose bytes changed since (another process's head, an edit).
 
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -91,8 +95,48 @@ fn decode(slot: &[u8], key: &[u8]) -> Result<Head, String> {
     Ok(record.head)
 }
 
+/// The last bytes seen in each slot and what they decoded to (with the key of the store that
+/// owns the cache: the key never changes for one store).
+#[derive(Debug, Default)]
+pub(crate) struct SlotCache {
+    slots: [Option<Decoded>; 2],
+}
+
+/// A slot's bytes and what they decode to.
+type Decoded = (Vec<u8>, Result<Head, String>);
+
+impl SlotCache {
+    fn decode(&mut self, i: usize, slot: &[u8], key: &[u8]) -> Result<Head, String> {
+        if let Some(Some((bytes, decoded))) = self.slots.get(i)
+            && bytes.as_slice() == slot
+        {
+            return decoded.clone();
+        }
+        let decoded = decode(slot, key);
+        if let Some(entry) = self.slots.get_mut(i) {
+            *entry = Some((slot.to_vec(), decoded.clone()));
+        }
+        decoded
+    }
+
+    fn remember(&mut self, i: usize, slot: &[u8], head: &Head) {
+        if let Some(entry) = self.slots.get_mut(i) {
+            *entry = Some((slot.to_vec(), Ok(head.clone())));
+        }
+    }
+}
+
 /// Reads the newest valid slot.
 pub(crate) fn read(journal: &Path, key: &[u8]) -> io::Result<HeadState> {
+    read_cached(journal, key, &mut SlotCache::default())
+}
+
+/// [`read`], decoding only the slots whose bytes are not those `cache` last saw.
+pub(crate) fn read_cached(
+    journal: &Path,
+    key: &[u8],
+    cache: &mut SlotCache,
+) -> io::Result<HeadState> {
     let path = journal.join(HEAD_FILE);
     let file = match segment::open_read(&path) {
         Ok(f) => f,
@@ -109,7 +153,11 @@ pub(crate) fn read(journal: &Path, key: &[u8]) -> io::Result<HeadState> {
         read += n;
     }
     buf.truncate(read);
-    let slots: Vec<Result<Head, String>> = buf.chunks(SLOT).map(|s| decode(s, key)).collect();
+    let slots: Vec<Result<Head, String>> = buf
+        .chunks(SLOT)
+        .enumerate()
+        .map(|(i, s)| cache.decode(i, s, key))
+        .collect();
     let best = slots
         .iter()
         .filter_map(|s| s.as_ref().ok())
@@ -125,16 +173,31 @@ pub(crate) fn read(journal: &Path, key: &[u8]) -> io::Result<HeadState> {
     })
 }
 
-/// Writes `head` into its slot (both slots when `both`, for a new file).
-pub(crate) fn write(journal: &Path, head: &Head, key: &[u8], both: bool) -> io::Result<()> {
+/// Writes `head` into its slot (both slots when `both`, for a new file), remembering in
+/// `cache` what the written slots now hold.
+pub(crate) fn write_cached(
+    journal: &Path,
+    head: &Head,
+    key: &[u8],
+    both: bool,
+    cache: &mut SlotCache,
+) -> io::Result<()> {
     let file = segment::open_write(&journal.join(HEAD_FILE), both)?;
     let line = encode(head, key)?;
-    if both {
-        file.write_all_at(&line, 0)?;
-        file.write_all_at(&line, SLOT as u64)?;
+    let slots: &[usize] = if both {
+        &[0, 1]
+    } else if head.seq.is_some_and(|s| s % 2 == 1) {
+        &[1]
     } else {
-        let slot = head.seq.map_or(0, |s| s % 2) as u64;
-        file.write_all_at(&line, slot * SLOT as u64)?;
+        &[0]
+    };
+    for &slot in slots {
+        if let Err(e) = file.write_all_at(&line, (slot * SLOT) as u64) {
+            // What the slot holds now is unknown: decode it on the next read.
+            cache.slots = Default::default();
+            return Err(e);
+        }
+        cache.remember(slot, &line, head);
     }
     Ok(())
 }

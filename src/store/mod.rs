@@ -19,6 +19,7 @@
 //! head is written only once its receipt is durable, so it is never ahead of the journal.
 
 mod audit;
+mod check;
 mod head;
 mod index;
 mod legacy;
@@ -36,9 +37,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use self::check::Item;
 use self::head::{Head, HeadState};
 use self::index::{Entry, Index};
-use self::segment::{JOURNAL_DIR, Line, Pos, Reader, SEGMENT_MAX, Span};
+use self::segment::{JOURNAL_DIR, Pos, Reader, SEGMENT_MAX, Span};
 use crate::kernel::policy::RateQuery;
 use crate::kernel::receipt::{self, GENESIS_HASH, Receipt, is_valid_run_id};
 use crate::secret::Secret;
@@ -199,6 +201,8 @@ pub struct Store {
     secret: Secret,
     index: Mutex<Index>,
     synced: Mutex<Synced>,
+    /// Head slots already decoded (module `head`).
+    head_cache: Mutex<head::SlotCache>,
     owner: OnceLock<Result<Owner, String>>,
     lock_timeout: Duration,
 }
@@ -231,6 +235,7 @@ impl Store {
             secret,
             index: Mutex::new(Index::default()),
             synced: Mutex::new(Synced::default()),
+            head_cache: Mutex::new(head::SlotCache::default()),
             owner: OnceLock::new(),
             lock_timeout,
         })
@@ -257,8 +262,7 @@ impl Store {
                 segment: 1,
                 offset: 0,
             };
-            head::write(&self.journal, &empty, self.key(), true)
-                .map_err(StoreError::io(&self.journal))?;
+            self.write_head(&empty, true)?;
         }
         if self.fsync {
             segment::sync_dir(&self.journal).map_err(StoreError::io(&self.journal))?;
@@ -309,36 +313,37 @@ impl Store {
             let mut reader =
                 Reader::open(&self.journal, n, offset).map_err(StoreError::io(&path))?;
             index.tail = Pos { segment: n, offset };
-            while let Some(line) = reader.next_line().map_err(StoreError::io(&path))? {
-                match line {
-                    Line::Record(span, bytes) => {
-                        self.index_line(index, span, &bytes);
-                        index.tail = span.end();
-                    }
-                    Line::TooLong(span) => {
-                        index.skipped.push((span, "a record over 16 MiB".into()));
-                        index.tail = span.end();
-                    }
-                    Line::Partial(pos) => partial = Some(pos),
+            check::read_checked(&mut reader, self.key(), |item| match item {
+                Item::Record(span, checked) => {
+                    Self::index_line(index, span, checked);
+                    index.tail = span.end();
                 }
-            }
+                Item::TooLong(span) => {
+                    index.skipped.push((span, "a record over 16 MiB".into()));
+                    index.tail = span.end();
+                }
+                Item::Partial(pos) => partial = Some(pos),
+            })
+            .map_err(StoreError::io(&path))?;
         }
         Ok(partial)
     }
 
-    fn index_line(&self, index: &mut Index, span: Span, bytes: &[u8]) {
-        match strict::parse(bytes) {
-            Ok(value) => {
-                let verified = receipt::verify(&value, self.key());
-                if !verified {
-                    let id = value.get("run_id").and_then(Value::as_str).unwrap_or("?");
+    fn index_line(
+        index: &mut Index,
+        span: Span,
+        checked: Result<check::Checked, serde_json::Error>,
+    ) {
+        match checked {
+            Ok(c) => {
+                if !c.verified {
+                    let id = c.value.get("run_id").and_then(Value::as_str).unwrap_or("?");
                     tracing::warn!(
                         run_id = id,
                         "journal record whose signature does not verify: never trusted"
                     );
                 }
-                let hash = receipt::chain_hash(&value);
-                index.apply(span, &value, hash, verified);
+                index.apply(span, &c.value, c.hash.unwrap_or_default(), c.verified);
             }
             Err(e) => index
                 .skipped
@@ -439,7 +444,7 @@ impl Store {
     /// `Ok(Some(hash))`: the head names the newest receipt with another hash (an edit in
     /// place), and the next receipt links to the head's hash.
     fn check_chain(&self, index: &Index) -> Result<Option<String>, StoreError> {
-        match head::read(&self.journal, self.key()).map_err(StoreError::io(&self.journal))? {
+        match self.read_head()? {
             HeadState::Valid(h) => match (h.seq, &index.newest) {
                 (None, _) => Ok(None),
                 (Some(s), Some((newest, hash))) if s == *newest => {
@@ -474,7 +479,26 @@ impl Store {
         // append may have moved the head further already, but the slot for this seq is still
         // the right one to fill (readers take the newest valid slot), and a head behind the
         // journal is normal.
-        head::write(&self.journal, &head, self.key(), false).map_err(StoreError::io(&self.journal))
+        self.write_head(&head, false)
+    }
+
+    /// The head record, decoding only slots that changed since this store last saw them.
+    fn read_head(&self) -> Result<HeadState, StoreError> {
+        let mut cache = self
+            .head_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        head::read_cached(&self.journal, self.key(), &mut cache)
+            .map_err(StoreError::io(&self.journal))
+    }
+
+    fn write_head(&self, head: &Head, both: bool) -> Result<(), StoreError> {
+        let mut cache = self
+            .head_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        head::write_cached(&self.journal, head, self.key(), both, &mut cache)
+            .map_err(StoreError::io(&self.journal))
     }
 
     /// With `fsync`: syncs the journal up to `end`, sharing one sync with concurrent appends.
@@ -524,7 +548,7 @@ impl Store {
     pub fn check_writable(&self) -> Result<(), StoreError> {
         self.owner()?;
         let _lock = self.lock_folder()?;
-        head::read(&self.journal, self.key()).map_err(StoreError::io(&self.journal))?;
+        self.read_head()?;
         let tail = self.index().tail;
         let path = segment::segment_path(&self.journal, tail.segment.max(1));
         segment::open_append(&path, false).map_err(StoreError::io(&path))?;
@@ -896,7 +920,7 @@ impl Store {
             Err(StoreError::Truncated(why)) => why,
             Err(e) => return Err(e),
         };
-        let head = head::read(&self.journal, self.key()).map_err(StoreError::io(&self.journal))?;
+        let head = self.read_head()?;
         let (surviving_seq, prev_hash) = match &index.newest {
             Some((s, h)) => (Some(*s), h.clone()),
             None => (None, GENESIS_HASH.to_owned()),
@@ -968,18 +992,15 @@ impl Store {
         };
         // Both slots, so an old head left in the other slot cannot outrank this one.
         let end = span.end();
-        head::write(
-            &self.journal,
+        self.write_head(
             &Head {
                 seq: Some(seq),
                 hash,
                 segment: end.segment,
                 offset: end.offset,
             },
-            self.key(),
             true,
-        )
-        .map_err(StoreError::io(&self.journal))?;
+        )?;
         Ok(Some(value))
     }
 

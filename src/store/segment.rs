@@ -167,11 +167,15 @@ impl Reader {
     pub fn open(journal: &Path, segment: u64, offset: u64) -> io::Result<Reader> {
         let path = segment_path(journal, segment);
         let mut file = open_read(&path)?;
+        // A large buffer for loading a journal, a small one for the few new lines an append
+        // reads (allocating 256 KiB per append would cost more than the read).
+        let left = file.metadata()?.len().saturating_sub(offset);
+        let capacity = left.clamp(8 * 1024, 256 * 1024) as usize;
         file.seek(SeekFrom::Start(offset))?;
         Ok(Reader {
             segment,
             offset,
-            inner: BufReader::with_capacity(256 * 1024, file),
+            inner: BufReader::with_capacity(capacity, file),
             done: false,
         })
     }
