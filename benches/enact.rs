@@ -679,6 +679,13 @@ fn main() {
         echo_server::main().unwrap();
         return;
     }
+    // For profiling: `ENACT_BENCH_FILL=DIR` builds the 100k folder in DIR and stops.
+    if let Some(dir) = std::env::var_os("ENACT_BENCH_FILL") {
+        let config_path = setup(Path::new(&dir), false, RATE_LIMIT);
+        let took = fill(&config(&config_path), BIG);
+        println!("{}: {BIG} receipts in {took:.1?}", config_path.display());
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
