@@ -1,6 +1,6 @@
 //! Checking journal records as they are read: strict parse, signature, chain hash — the
-//! expensive part of opening a journal and of `verify`. Records are checked in batches on up
-//! to four threads and handed on in journal order.
+//! expensive part of opening a journal and of `verify`. (Checking on two threads was tried: no
+//! faster here, as the time goes to the allocator, which the threads then contend for.)
 //!
 //! The canonical form (JCS) is computed once per record: its members sorting before
 //! `signature` and those after are canonicalized apart, so the bytes signed (without the
@@ -37,12 +37,6 @@ pub(crate) enum Item {
 }
 
 const SIGNATURE: &str = "signature";
-/// Records read before a batch is checked: small, so the parsed records of a batch (several
-/// times the bytes) stay a small, reused working set rather than a peak the allocator keeps.
-const BATCH: usize = 512;
-const BATCH_BYTES: usize = 1024 * 1024;
-/// Fewer records than this are checked on the calling thread.
-const PARALLEL_FROM: usize = 64;
 
 /// Parses and checks one record.
 pub(crate) fn check(bytes: &[u8], key: &[u8]) -> Result<Checked, serde_json::Error> {
@@ -151,78 +145,20 @@ fn verifies(sig: &str, key: &[u8], unsigned: &[&[u8]]) -> bool {
     mac.verify_slice(&expected).is_ok()
 }
 
-/// Checks the records among `lines`, in parallel when there are many.
-fn check_all(lines: &[Line], key: &[u8]) -> Vec<Option<Result<Checked, serde_json::Error>>> {
-    let one = |line: &Line| match line {
-        Line::Record(_, bytes) => Some(check(bytes, key)),
-        _ => None,
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4);
-    if lines.len() < PARALLEL_FROM || threads < 2 {
-        return lines.iter().map(one).collect();
-    }
-    let chunk = lines.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let mut chunks = lines.chunks(chunk);
-        let first = chunks.next().unwrap_or_default();
-        let spawned: Vec<_> = chunks
-            .map(|c| {
-                let handle = std::thread::Builder::new()
-                    .spawn_scoped(scope, move || c.iter().map(one).collect::<Vec<_>>());
-                (c, handle)
-            })
-            .collect();
-        let mut out: Vec<_> = first.iter().map(one).collect();
-        for (c, handle) in spawned {
-            // A thread that could not start (or failed) is made up for here.
-            match handle.map(|h| h.join()) {
-                Ok(Ok(results)) => out.extend(results),
-                _ => out.extend(c.iter().map(one)),
-            }
-        }
-        out
-    })
-}
-
 /// Reads the rest of `reader`'s segment, handing every line to `f`, checked, in order.
 pub(crate) fn read_checked(
     reader: &mut Reader,
     key: &[u8],
     mut f: impl FnMut(Item),
 ) -> io::Result<()> {
-    loop {
-        let mut lines = Vec::new();
-        let mut bytes = 0;
-        let mut end = false;
-        while lines.len() < BATCH && bytes < BATCH_BYTES {
-            match reader.next_line()? {
-                None => {
-                    end = true;
-                    break;
-                }
-                Some(line) => {
-                    if let Line::Record(_, b) = &line {
-                        bytes += b.len();
-                    }
-                    lines.push(line);
-                }
-            }
-        }
-        let checked = check_all(&lines, key);
-        for (line, checked) in lines.into_iter().zip(checked) {
-            f(match (line, checked) {
-                (Line::Record(span, _), Some(c)) => Item::Record(span, c),
-                (Line::Record(span, bytes), None) => Item::Record(span, check(&bytes, key)),
-                (Line::TooLong(span), _) => Item::TooLong(span),
-                (Line::Partial(pos), _) => Item::Partial(pos),
-            });
-        }
-        if end {
-            return Ok(());
-        }
+    while let Some(line) = reader.next_line()? {
+        f(match line {
+            Line::Record(span, bytes) => Item::Record(span, check(&bytes, key)),
+            Line::TooLong(span) => Item::TooLong(span),
+            Line::Partial(pos) => Item::Partial(pos),
+        });
     }
+    Ok(())
 }
 
 #[cfg(test)]
