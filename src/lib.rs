@@ -12,9 +12,9 @@ pub mod connector;
 #[cfg(feature = "fake-github")]
 pub mod demo;
 pub mod engine;
-pub mod faults;
 #[cfg(feature = "fake-github")]
 pub mod fake_github;
+pub mod faults;
 pub mod init;
 pub mod kernel;
 pub mod mcp;

@@ -2,6 +2,7 @@
 //! only sets up logging, calls [`run`], and exits with its code.
 
 mod check;
+mod http_token;
 mod receipts;
 mod recover;
 mod rollback;
@@ -35,8 +36,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the configured workflows as MCP tools over stdio.
-    Serve(ConfigArg),
+    /// Serve the configured workflows as MCP tools over stdio (or streamable HTTP with --http).
+    Serve(ServeArgs),
     /// Validate the config without contacting any system; print what would be served.
     Check(ConfigArg),
     /// Write a commented starter enact.toml, a secret and a workspace folder.
@@ -57,6 +58,17 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Print a new bearer token for `serve --http`, and the [[http.clients]] lines with its SHA-256.
+    HttpToken {
+        /// The client's name (e.g. ci-bot).
+        name: String,
+        /// The actor this client acts as.
+        #[arg(long)]
+        email: String,
+        /// The actor's role.
+        #[arg(long, default_value = "unknown")]
+        role: String,
+    },
     /// Finish the records of runs interrupted by a crash (serve and rollback do this on start).
     Recover(ConfigArg),
     /// Run a self-contained demo: a BLOCK, a PASS and a ROLLBACK through the real MCP server.
@@ -68,6 +80,15 @@ pub enum Command {
         #[arg(long)]
         no_postgres: bool,
     },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Serve MCP streamable HTTP at http(s)://ADDR/mcp instead of stdio (e.g. 127.0.0.1:8787).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -139,7 +160,11 @@ pub enum ReceiptsCommand {
 /// Runs a parsed command; returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
     match cli.command {
-        Command::Serve(c) => serve::run(&c).await,
+        Command::Serve(args) => match &args.http {
+            None => serve::run(&args.config).await,
+            Some(addr) => serve::run_http(&args.config, addr).await,
+        },
+        Command::HttpToken { name, email, role } => http_token::run(&name, &email, &role),
         Command::Check(c) => check::run(&c),
         Command::Init { dir } => crate::init::run(dir.as_deref().unwrap_or(Path::new("."))),
         Command::Receipts(cmd) => receipts::run(cmd),

@@ -13,7 +13,7 @@ mod recovery;
 pub use recovery::{RecoveredRun, RecoveryReport};
 
 use crate::connector::{ActionOutcome, Connector, Recovered, StepLog, UndoMode};
-use crate::kernel::context::{Context, Facts};
+use crate::kernel::context::{Actor, Context, Facts};
 use crate::kernel::plan::{self, Guard, Step};
 use crate::kernel::policy::{self, Decision, PolicyKind, PolicyResult, Verdict};
 use crate::kernel::receipt::{self, ActionRecord, Receipt};
@@ -260,6 +260,7 @@ pub struct Engine {
 /// What a run's records share.
 struct Run<'a> {
     run_id: &'a str,
+    actor: &'a Actor,
     workflow: &'a str,
     payload: &'a Value,
     inputs: Option<&'a Map<String, Value>>,
@@ -270,6 +271,7 @@ struct Run<'a> {
 impl<'a> Run<'a> {
     fn new(
         run_id: &'a str,
+        actor: &'a Actor,
         workflow: &'a str,
         payload: &'a Value,
         inputs: Option<&'a Map<String, Value>>,
@@ -278,6 +280,7 @@ impl<'a> Run<'a> {
     ) -> Self {
         Run {
             run_id,
+            actor,
             workflow,
             payload,
             inputs,
@@ -501,6 +504,18 @@ impl Engine {
         raw: &Map<String, Value>,
         inexact: &[String],
     ) -> Result<Preview, CallError> {
+        self.preview_as(&self.registry.config.actor, workflow, raw, inexact)
+            .await
+    }
+
+    /// [`Engine::preview`] for a call made by `actor` (an HTTP client, SPEC §10).
+    pub async fn preview_as(
+        &self,
+        actor: &Actor,
+        workflow: &str,
+        raw: &Map<String, Value>,
+        inexact: &[String],
+    ) -> Result<Preview, CallError> {
         let wf = self
             .registry
             .workflow(workflow)
@@ -522,11 +537,11 @@ impl Engine {
         for q in policy::rate_queries(policies, workflow, &planned.args) {
             let count = self
                 .store
-                .count_runs(&q, &self.registry.config.actor.email, now)
+                .count_runs(&q, &actor.email, now)
                 .map_err(|e| e.to_string());
             facts.rate_counts.insert(q.index, count);
         }
-        let verdict = self.judge(workflow, &planned, now, &facts);
+        let verdict = self.judge(actor, workflow, &planned, now, &facts);
         Ok(Preview {
             workflow: workflow.into(),
             decision: verdict.decision,
@@ -537,6 +552,7 @@ impl Engine {
 
     fn judge(
         &self,
+        actor: &Actor,
         workflow: &str,
         planned: &Planned,
         now: DateTime<Utc>,
@@ -544,7 +560,7 @@ impl Engine {
     ) -> Verdict {
         let ctx = Context {
             workflow,
-            actor: &self.registry.config.actor,
+            actor,
             payload: &planned.args,
             plan: &planned.steps,
             now,
@@ -579,6 +595,21 @@ impl Engine {
         inexact: &[String],
         cancel: &Cancel,
     ) -> Result<CallResult, CallError> {
+        self.call_as(&self.registry.config.actor, workflow, raw, inexact, cancel)
+            .await
+    }
+
+    /// [`Engine::call_cancellable`] for a call made by `actor` rather than `[actor]`: an HTTP
+    /// client acts as its own actor (SPEC §10) — in the gate (roles, rate counts), in the
+    /// intent and receipt, and for its own-actor rollbacks.
+    pub async fn call_as(
+        &self,
+        actor: &Actor,
+        workflow: &str,
+        raw: Map<String, Value>,
+        inexact: &[String],
+        cancel: &Cancel,
+    ) -> Result<CallResult, CallError> {
         let wf = self
             .registry
             .workflow(workflow)
@@ -595,12 +626,13 @@ impl Engine {
                     decision: Decision::Block,
                     results: vec![PolicyResult::fail(INPUT_SCHEMA, reason)],
                 };
-                let run = Run::new(&run_id, workflow, &payload, None, &[], now);
+                let run = Run::new(&run_id, actor, workflow, &payload, None, &[], now);
                 return self.finish(&run, verdict, vec![]);
             }
         };
         let run = Run::new(
             &run_id,
+            actor,
             workflow,
             &payload,
             Some(&planned.args),
@@ -612,12 +644,11 @@ impl Engine {
         let policies = &self.registry.config.policies;
         let queries = policy::rate_queries(policies, workflow, &planned.args);
         let mut verdict = None;
-        let actor = self.registry.config.actor.email.clone();
         let intended = self
             .store
-            .gate_and_intend(&queries, &actor, now, &mut |counts| {
+            .gate_and_intend(&queries, &actor.email, now, &mut |counts| {
                 facts.rate_counts = counts.clone();
-                let v = self.judge(workflow, &planned, now, &facts);
+                let v = self.judge(actor, workflow, &planned, now, &facts);
                 let pass = v.decision == Decision::Pass && !cancel.is_cancelled();
                 let intent = pass.then(|| self.intent_fields(&run, &v));
                 verdict = Some(v);
@@ -743,8 +774,8 @@ impl Engine {
             kind: "receipt".into(),
             run_id: run.run_id.into(),
             workflow: run.workflow.into(),
-            actor_email: self.registry.config.actor.email.clone(),
-            actor_role: self.registry.config.actor.role.clone(),
+            actor_email: run.actor.email.clone(),
+            actor_role: run.actor.role.clone(),
             payload: receipt::stored_payload(run.payload),
             inputs: run
                 .inputs
@@ -848,6 +879,7 @@ impl Engine {
         &self,
         run_id: &str,
         requester: Requester,
+        actor: &Actor,
     ) -> Result<(Receipt, Vec<UndoStep>, Vec<usize>), RollbackRefused> {
         if !self.registry.config.rollback_enabled {
             return Err(RollbackRefused(
@@ -876,8 +908,7 @@ impl Engine {
                 "Cannot rollback a blocked run — no actions were taken".into(),
             ));
         }
-        if requester == Requester::Agent && original.actor_email != self.registry.config.actor.email
-        {
+        if requester == Requester::Agent && original.actor_email != actor.email {
             return Err(RollbackRefused(format!(
                 "Run {run_id} belongs to another actor and cannot be rolled back here"
             )));
@@ -949,7 +980,7 @@ impl Engine {
             .store
             .lock_rollback(run_id)
             .map_err(|e| RollbackRefused(e.to_string()))?;
-        self.prepare_rollback(run_id, requester)
+        self.prepare_rollback(run_id, requester, &self.registry.config.actor)
             .map(|(_, steps, _)| steps)
     }
 
@@ -961,13 +992,25 @@ impl Engine {
         run_id: &str,
         requester: Requester,
     ) -> Result<RollbackResult, RollbackRefused> {
+        self.rollback_as(run_id, requester, &self.registry.config.actor)
+            .await
+    }
+
+    /// [`Engine::rollback`] asked for by `actor`: over MCP an agent may roll back only its
+    /// own actor's runs.
+    pub async fn rollback_as(
+        &self,
+        run_id: &str,
+        requester: Requester,
+        actor: &Actor,
+    ) -> Result<RollbackResult, RollbackRefused> {
         if !receipt::is_valid_run_id(run_id) {
             return Err(RollbackRefused(format!("Invalid run_id: '{run_id}'")));
         }
         // Held across the undo so two rollbacks of one run (in any process) cannot interleave.
         let _lock = blocking(|| self.store.lock_rollback(run_id))
             .map_err(|e| RollbackRefused(e.to_string()))?;
-        let (original, steps, after_crash) = self.prepare_rollback(run_id, requester)?;
+        let (original, steps, after_crash) = self.prepare_rollback(run_id, requester, actor)?;
         let now = self.clock.now();
         let rb_id = self.ids.run_id();
         let plan = serde_json::to_value(&steps)

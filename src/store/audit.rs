@@ -169,8 +169,14 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
                 let lost = value.get("lost").cloned().unwrap_or(Value::Null);
                 audit.notes.push(format!(
                     "acknowledged truncation by {} at {} ({subject}): {}",
-                    value.get("actor_email").and_then(Value::as_str).unwrap_or("?"),
-                    value.get("timestamp").and_then(Value::as_str).unwrap_or("?"),
+                    value
+                        .get("actor_email")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?"),
+                    value
+                        .get("timestamp")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?"),
                     lost
                 ));
             }

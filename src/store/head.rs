@@ -133,7 +133,7 @@ pub(crate) fn write(journal: &Path, head: &Head, key: &[u8], both: bool) -> io::
         file.write_all_at(&line, 0)?;
         file.write_all_at(&line, SLOT as u64)?;
     } else {
-        let slot = head.seq.map_or(0, |s| s % 2) as u64;
+        let slot = head.seq.map_or(0, |s| s % 2);
         file.write_all_at(&line, slot * SLOT as u64)?;
     }
     Ok(())

@@ -139,7 +139,10 @@ async fn a_crash_at_each_point_of_the_write_order_is_recovered_exactly() {
         assert_eq!(receipts.len(), 1, "{point}");
         let r = &receipts[0];
         assert!(
-            stdout(&o).starts_with(&format!("recovered {} (run of `save`)", r["run_id"].as_str().unwrap())),
+            stdout(&o).starts_with(&format!(
+                "recovered {} (run of `save`)",
+                r["run_id"].as_str().unwrap()
+            )),
             "{point}: {}",
             stdout(&o)
         );
@@ -192,7 +195,9 @@ async fn sigkill_at_random_times_leaves_no_change_unrecorded() {
         let mut burst = Vec::new();
         for k in 0..8u64 {
             burst.extend_from_slice(
-                save(k + 1, &format!("notes/f{k}.md"), &format!("v1-{round}")).to_string().as_bytes(),
+                save(k + 1, &format!("notes/f{k}.md"), &format!("v1-{round}"))
+                    .to_string()
+                    .as_bytes(),
             );
             burst.push(b'\n');
         }
@@ -203,7 +208,12 @@ async fn sigkill_at_random_times_leaves_no_change_unrecorded() {
         wait_exit(&mut raw).await;
 
         let o = enact(&f, &["recover"], &[]);
-        assert!(o.status.success(), "round {round}: {}{}", stdout(&o), stderr(&o));
+        assert!(
+            o.status.success(),
+            "round {round}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
         assert!(open_intents(&f.receipts()).is_empty(), "round {round}");
         let receipts = journal::receipts(&f.receipts());
         for (path, content) in notes(&f) {
@@ -223,7 +233,12 @@ async fn sigkill_at_random_times_leaves_no_change_unrecorded() {
                 .is_some_and(|a| a.iter().any(|x| x["success"] == true))
         }) {
             let o = enact(&f, &["rollback", r["run_id"].as_str().unwrap()], &[]);
-            assert!(o.status.success(), "round {round}: {}{}", stdout(&o), stderr(&o));
+            assert!(
+                o.status.success(),
+                "round {round}: {}{}",
+                stdout(&o),
+                stderr(&o)
+            );
         }
         assert_eq!(notes(&f), before, "round {round}: every run rolled back");
     }
@@ -241,16 +256,29 @@ async fn sigterm_finishes_and_records_started_runs_and_exits_0() {
         raw.initialize("2025-11-25").await;
         let mut burst = Vec::new();
         for k in 0..20u64 {
-            burst.extend_from_slice(save(k + 1, &format!("notes/t{k}.md"), "x").to_string().as_bytes());
+            burst.extend_from_slice(
+                save(k + 1, &format!("notes/t{k}.md"), "x")
+                    .to_string()
+                    .as_bytes(),
+            );
             burst.push(b'\n');
         }
         raw.send(&burst[..burst.len() - 1]).await;
         tokio::time::sleep(Duration::from_millis(rng.next(6))).await;
         let pid = raw.child.id().unwrap().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
         let status = wait_exit(&mut raw).await;
         assert_eq!(status.code(), Some(0), "round {round}");
-        assert!(open_intents(&f.receipts()).is_empty(), "round {round}: a run left unfinished");
+        assert!(
+            open_intents(&f.receipts()).is_empty(),
+            "round {round}: a run left unfinished"
+        );
         let receipts = journal::receipts(&f.receipts());
         for path in notes(&f).keys() {
             assert_eq!(covering(&receipts, path).len(), 1, "round {round}: {path}");
@@ -281,18 +309,33 @@ async fn a_rollback_interrupted_by_a_crash_is_recovered_and_the_retry_passes() {
         raw.finish().await;
         assert_ne!(notes(&f), before);
 
-        let o = enact(&f, &["rollback", &run_id], &[("ENACT_TEST_CRASH_AT", point)]);
-        assert!(o.status.code().is_none(), "{point}: the rollback was meant to abort");
+        let o = enact(
+            &f,
+            &["rollback", &run_id],
+            &[("ENACT_TEST_CRASH_AT", point)],
+        );
+        assert!(
+            o.status.code().is_none(),
+            "{point}: the rollback was meant to abort"
+        );
         // The retry recovers the interrupted rollback first, then retries its failed steps.
         let o = enact(&f, &["rollback", &run_id], &[]);
         assert!(o.status.success(), "{point}: {}{}", stdout(&o), stderr(&o));
-        assert!(stdout(&o).starts_with("ROLLBACK PASS"), "{point}: {}", stdout(&o));
+        assert!(
+            stdout(&o).starts_with("ROLLBACK PASS"),
+            "{point}: {}",
+            stdout(&o)
+        );
         assert_eq!(notes(&f), before, "{point}");
         let rollbacks: Vec<Value> = journal::receipts(&f.receipts())
             .into_iter()
             .filter(|r| r["rollback_of"] == run_id)
             .collect();
-        assert_eq!(rollbacks.len(), 2, "{point}: the recovered one and the retry");
+        assert_eq!(
+            rollbacks.len(),
+            2,
+            "{point}: the recovered one and the retry"
+        );
         assert_eq!(rollbacks[0]["interrupted"], true);
         assert_eq!(rollbacks[0]["decision"], "PARTIAL");
         assert_eq!(rollbacks[1]["decision"], "PASS");
@@ -386,7 +429,10 @@ fn call_result(answer: &Value) -> (bool, String) {
     let result = &answer["result"];
     (
         result["isError"] == true,
-        result["content"][0]["text"].as_str().unwrap_or_default().to_owned(),
+        result["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
     )
 }
 
@@ -414,7 +460,8 @@ async fn a_full_disk_fails_closed_and_nothing_runs() {
     let (err, text) = call_result(&raw.recv().await);
     assert!(err, "{text}");
     assert!(
-        text.starts_with("the receipts journal cannot be written: ") && text.ends_with(" — nothing was done"),
+        text.starts_with("the receipts journal cannot be written: ")
+            && text.ends_with(" — nothing was done"),
         "{text}"
     );
     assert!(!f.workspace().join("notes/second.md").exists());
@@ -424,7 +471,10 @@ async fn a_full_disk_fails_closed_and_nothing_runs() {
     let (err, text) = call_result(&raw.recv().await);
     assert!(!err, "{text}");
     raw.finish().await;
-    assert_eq!(covering(&journal::receipts(&f.receipts()), "notes/third.md").len(), 1);
+    assert_eq!(
+        covering(&journal::receipts(&f.receipts()), "notes/third.md").len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -446,7 +496,9 @@ async fn serve_refuses_to_start_on_a_read_only_receipts_folder() {
         .await
         .unwrap();
     assert!(
-        err.contains("error: the receipts journal cannot be written, so nothing could run safely: "),
+        err.contains(
+            "error: the receipts journal cannot be written, so nothing could run safely: "
+        ),
         "{err}"
     );
 }
@@ -507,6 +559,7 @@ async fn fifos_symlinks_and_devices_in_the_journal_are_errors_never_hangs() {
         f
     };
     let segment = |f: &Folder| f.receipts().join("journal/00000000000000000002.log");
+    #[allow(clippy::type_complexity)]
     let cases: Vec<(&str, Box<dyn Fn(&Folder)>)> = vec![
         (
             "a FIFO named like a segment",
@@ -558,10 +611,17 @@ async fn fifos_symlinks_and_devices_in_the_journal_are_errors_never_hangs() {
                 // `list` does not read the head record: answering is fine, hanging is not.
                 continue;
             }
-            assert_eq!(o.status.code(), Some(1), "{what}: {}{}", stdout(&o), stderr(&o));
+            assert_eq!(
+                o.status.code(),
+                Some(1),
+                "{what}: {}{}",
+                stdout(&o),
+                stderr(&o)
+            );
             let text = stdout(&o) + &stderr(&o);
             assert!(
-                text.contains("is not a regular file") || text.contains("is a symlink, which is never followed"),
+                text.contains("is not a regular file")
+                    || text.contains("is a symlink, which is never followed"),
                 "{what}: {text}"
             );
         }
@@ -578,12 +638,19 @@ async fn a_truncated_chain_is_never_continued_silently_until_repair() {
     let mut raw = Raw::start(&f).await;
     raw.initialize("2025-11-25").await;
     for k in 0..4u64 {
-        raw.send_json(save(k + 1, &format!("notes/r{k}.md"), "x")).await;
+        raw.send_json(save(k + 1, &format!("notes/r{k}.md"), "x"))
+            .await;
         assert!(!call_result(&raw.recv().await).0);
     }
     raw.finish().await;
     let o = enact(&f, &["receipts", "verify"], &[]);
-    let kept_head = stdout(&o).lines().last().unwrap().strip_prefix("head: ").unwrap().to_owned();
+    let kept_head = stdout(&o)
+        .lines()
+        .last()
+        .unwrap()
+        .strip_prefix("head: ")
+        .unwrap()
+        .to_owned();
 
     // Remove the two newest receipts (and everything after them) and the head record.
     let seg = &journal::segments(&f.receipts())[0];
@@ -600,9 +667,21 @@ async fn a_truncated_chain_is_never_continued_silently_until_repair() {
 
     let o = enact(&f, &["receipts", "verify"], &[]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).contains("journal/head: bad_head: "), "{}", stdout(&o));
-    let o = enact(&f, &["receipts", "verify", "--expect-head", &kept_head], &[]);
-    assert!(stdout(&o).contains("journal: expected_head: "), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("journal/head: bad_head: "),
+        "{}",
+        stdout(&o)
+    );
+    let o = enact(
+        &f,
+        &["receipts", "verify", "--expect-head", &kept_head],
+        &[],
+    );
+    assert!(
+        stdout(&o).contains("journal: expected_head: "),
+        "{}",
+        stdout(&o)
+    );
 
     // A call is refused, runs nothing.
     let mut raw = Raw::start(&f).await;
@@ -610,17 +689,34 @@ async fn a_truncated_chain_is_never_continued_silently_until_repair() {
     raw.send_json(save(9, "notes/after.md", "x")).await;
     let (err, text) = call_result(&raw.recv().await);
     assert!(err, "{text}");
-    assert!(text.contains("enact receipts repair --accept-truncation"), "{text}");
+    assert!(
+        text.contains("enact receipts repair --accept-truncation"),
+        "{text}"
+    );
     assert!(!f.workspace().join("notes/after.md").exists());
     raw.finish().await;
 
     let o = enact(&f, &["receipts", "repair"], &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    let o = enact(&f, &["receipts", "repair", "--accept-truncation", "--as", "ops@company.com"], &[]);
+    let o = enact(
+        &f,
+        &[
+            "receipts",
+            "repair",
+            "--accept-truncation",
+            "--as",
+            "ops@company.com",
+        ],
+        &[],
+    );
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let o = enact(&f, &["receipts", "verify"], &[]);
     assert!(o.status.success(), "{}", stdout(&o));
-    assert!(stdout(&o).contains("note: acknowledged truncation"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("note: acknowledged truncation"),
+        "{}",
+        stdout(&o)
+    );
     let ack = journal::receipts(&f.receipts()).pop().unwrap();
     assert_eq!(ack["decision"], "ACK_TRUNCATION");
     assert_eq!(ack["actor_email"], "ops@company.com");
@@ -648,12 +744,18 @@ async fn an_edited_receipt_makes_rate_limits_fail_closed() {
     let mut raw = Raw::start(&f).await;
     raw.initialize("2025-11-25").await;
     for k in 0..2u64 {
-        raw.send_json(save(k + 1, &format!("notes/e{k}.md"), "x")).await;
+        raw.send_json(save(k + 1, &format!("notes/e{k}.md"), "x"))
+            .await;
         assert!(!call_result(&raw.recv().await).0);
     }
     raw.finish().await;
-    let first = journal::receipts(&f.receipts())[0]["run_id"].as_str().unwrap().to_owned();
-    journal::edit_receipt(&f.receipts(), &first, |l| l.replace("\"decision\":\"PASS\"", "\"decision\":\"XXXX\""));
+    let first = journal::receipts(&f.receipts())[0]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    journal::edit_receipt(&f.receipts(), &first, |l| {
+        l.replace("\"decision\":\"PASS\"", "\"decision\":\"XXXX\"")
+    });
     let mut raw = Raw::start(&f).await;
     raw.initialize("2025-11-25").await;
     raw.send_json(save(5, "notes/e5.md", "x")).await;
@@ -681,7 +783,11 @@ async fn three_processes_share_one_chain_exact_counts_and_one_rollback_per_run()
     for (i, raw) in servers.iter_mut().enumerate() {
         let mut burst = Vec::new();
         for k in 0..4u64 {
-            burst.extend_from_slice(save(k + 1, &format!("notes/p{i}-{k}.md"), "x").to_string().as_bytes());
+            burst.extend_from_slice(
+                save(k + 1, &format!("notes/p{i}-{k}.md"), "x")
+                    .to_string()
+                    .as_bytes(),
+            );
             burst.push(b'\n');
         }
         raw.send(&burst[..burst.len() - 1]).await;
@@ -696,9 +802,15 @@ async fn three_processes_share_one_chain_exact_counts_and_one_rollback_per_run()
     }
     let receipts = journal::receipts(&f.receipts());
     assert_eq!(receipts.len(), 12);
-    let seqs: Vec<u64> = receipts.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> = receipts
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
     assert_eq!(seqs, (0..12).collect::<Vec<_>>());
-    let passed: Vec<&Value> = receipts.iter().filter(|r| r["decision"] == "PASS").collect();
+    let passed: Vec<&Value> = receipts
+        .iter()
+        .filter(|r| r["decision"] == "PASS")
+        .collect();
     assert_eq!(passed.len(), 5);
     assert_eq!(notes(&f).len(), 5);
     assert_verifies(&f);
@@ -721,7 +833,11 @@ async fn three_processes_share_one_chain_exact_counts_and_one_rollback_per_run()
     let outs: Vec<Output> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(outs.iter().filter(|o| o.status.success()).count(), 1);
     for o in outs.iter().filter(|o| !o.status.success()) {
-        assert!(stderr(o).contains("was already rolled back by"), "{}", stderr(o));
+        assert!(
+            stderr(o).contains("was already rolled back by"),
+            "{}",
+            stderr(o)
+        );
     }
     let rollbacks = journal::receipts(&f.receipts())
         .into_iter()
@@ -739,7 +855,8 @@ async fn an_earlier_layout_is_refused_then_migrated_keeping_signatures() {
     let mut raw = Raw::start(&f).await;
     raw.initialize("2025-11-25").await;
     for k in 0..3u64 {
-        raw.send_json(save(k + 1, &format!("notes/m{k}.md"), "x")).await;
+        raw.send_json(save(k + 1, &format!("notes/m{k}.md"), "x"))
+            .await;
         assert!(!call_result(&raw.recv().await).0);
     }
     raw.finish().await;
@@ -750,16 +867,26 @@ async fn an_earlier_layout_is_refused_then_migrated_keeping_signatures() {
     std::fs::remove_dir_all(f.receipts()).unwrap();
     std::fs::create_dir_all(f.receipts()).unwrap();
     for r in &receipts {
-        let path = f.receipts().join(format!("{}.json", r["run_id"].as_str().unwrap()));
+        let path = f
+            .receipts()
+            .join(format!("{}.json", r["run_id"].as_str().unwrap()));
         std::fs::write(path, serde_json::to_string_pretty(r).unwrap()).unwrap();
     }
     let mut raw = Raw::start(&f).await;
     assert_eq!(wait_exit(&mut raw).await.code(), Some(1));
     let o = enact(&f, &["receipts", "list"], &[]);
-    assert!(stderr(&o).contains("run `enact receipts migrate` first"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("run `enact receipts migrate` first"),
+        "{}",
+        stderr(&o)
+    );
     let o = enact(&f, &["receipts", "migrate"], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).starts_with("migrated 3 receipt(s)"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("migrated 3 receipt(s)"),
+        "{}",
+        stdout(&o)
+    );
     let o = enact(&f, &["receipts", "verify"], &[]);
     assert!(o.status.success(), "{}", stdout(&o));
     assert_eq!(stdout(&o).lines().last().unwrap(), head);
@@ -770,7 +897,8 @@ async fn an_earlier_layout_is_refused_then_migrated_keeping_signatures() {
     for r in &receipts {
         let id = r["run_id"].as_str().unwrap();
         let exported: Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join(format!("{id}.json"))).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(out.join(format!("{id}.json"))).unwrap())
+                .unwrap();
         assert_eq!(&exported, r);
     }
 }
@@ -803,7 +931,10 @@ async fn a_crash_inside_a_postgres_update_is_recovered_by_the_transaction_status
         let receipts = journal::receipts(&f.receipts());
         assert_eq!(receipts.len(), 1);
         let action = &receipts[0]["actions_taken"][0];
-        assert_eq!(action["output"]["recovered"], recovered, "{point}: {action}");
+        assert_eq!(
+            action["output"]["recovered"], recovered,
+            "{point}: {action}"
+        );
         let now: String = c
             .query_one(&format!("SELECT v FROM {table} WHERE id = 1"), &[])
             .await
@@ -845,7 +976,11 @@ async fn sigkill_during_postgres_updates_leaves_no_row_change_unrecorded() {
         raw.initialize("2025-11-25").await;
         let mut burst = Vec::new();
         for k in 1..=6u64 {
-            burst.extend_from_slice(update(k, &table, k, &format!("v1-{round}")).to_string().as_bytes());
+            burst.extend_from_slice(
+                update(k, &table, k, &format!("v1-{round}"))
+                    .to_string()
+                    .as_bytes(),
+            );
             burst.push(b'\n');
         }
         raw.send(&burst[..burst.len() - 1]).await;
@@ -854,7 +989,12 @@ async fn sigkill_during_postgres_updates_leaves_no_row_change_unrecorded() {
         wait_exit(&mut raw).await;
 
         let o = enact(&f, &["recover"], &[("TEST_PG_DSN", &dsn)]);
-        assert!(o.status.success(), "round {round}: {}{}", stdout(&o), stderr(&o));
+        assert!(
+            o.status.success(),
+            "round {round}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
         let receipts = journal::receipts(&f.receipts());
         let rows = c
             .query(&format!("SELECT id, v FROM {table} ORDER BY id"), &[])
@@ -866,7 +1006,8 @@ async fn sigkill_during_postgres_updates_leaves_no_row_change_unrecorded() {
                 changed_total += 1;
                 let covered = receipts.iter().any(|r| {
                     r["actions_taken"].as_array().is_some_and(|a| {
-                        a.iter().any(|x| x["success"] == true && x["args"]["where"]["id"] == id)
+                        a.iter()
+                            .any(|x| x["success"] == true && x["args"]["where"]["id"] == id)
                     })
                 });
                 assert!(covered, "round {round}: row {id} changed with no receipt");
@@ -878,10 +1019,23 @@ async fn sigkill_during_postgres_updates_leaves_no_row_change_unrecorded() {
                 .as_array()
                 .is_some_and(|a| a.iter().any(|x| x["success"] == true))
         }) {
-            let o = enact(&f, &["rollback", r["run_id"].as_str().unwrap()], &[("TEST_PG_DSN", &dsn)]);
-            assert!(o.status.success(), "round {round}: {}{}", stdout(&o), stderr(&o));
+            let o = enact(
+                &f,
+                &["rollback", r["run_id"].as_str().unwrap()],
+                &[("TEST_PG_DSN", &dsn)],
+            );
+            assert!(
+                o.status.success(),
+                "round {round}: {}{}",
+                stdout(&o),
+                stderr(&o)
+            );
         }
-        assert_eq!(crate::postgres::dump(&c, &table, "id").await, before, "round {round}");
+        assert_eq!(
+            crate::postgres::dump(&c, &table, "id").await,
+            before,
+            "round {round}"
+        );
     }
     eprintln!("postgres sigkill loop: {changed_total} changed rows, all recorded");
 }

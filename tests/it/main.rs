@@ -9,6 +9,7 @@ mod faults;
 mod filesystem;
 mod github;
 mod github_mcp;
+mod http;
 mod invariants;
 pub mod journal;
 pub mod mcp;
