@@ -155,6 +155,27 @@ pub enum ReceiptsCommand {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Create the tables of a Postgres journal ([receipts] dsn_env and schema); run by an owner.
+    InitDb {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Copy the journal between backends, keeping every record and signature: the folder
+    /// journal ([receipts] dir) into the database, or the database journal into the folder.
+    Copy {
+        /// Where to copy to: `postgres` or `files`. The target must be empty.
+        #[arg(long, value_enum)]
+        to: CopyTarget,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+/// The target of `receipts copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CopyTarget {
+    Postgres,
+    Files,
 }
 
 /// Runs a parsed command; returns the process exit code.
@@ -220,7 +241,17 @@ pub fn build_engine(config: Config) -> Result<Arc<Engine>, u8> {
 
 /// The receipts store of a config.
 pub fn open_store(config: &Config) -> Result<Store, u8> {
-    Store::open(&config.receipts_dir, config.fsync, config.secret.clone()).map_err(|e| {
+    let opened = match config.receipts_backend {
+        config::ReceiptsBackend::Files => {
+            Store::open(&config.receipts_dir, config.fsync, config.secret.clone())
+        }
+        config::ReceiptsBackend::Postgres => Store::open_postgres(
+            &config.receipts_db.dsn,
+            &config.receipts_db.schema,
+            config.secret.clone(),
+        ),
+    };
+    opened.map_err(|e| {
         eprintln!("error: {e}");
         EXIT_FAILED
     })

@@ -23,6 +23,7 @@ mod head;
 mod index;
 mod legacy;
 mod lock;
+mod pg;
 mod segment;
 mod strict;
 
@@ -177,6 +178,8 @@ pub struct Interrupted {
 #[derive(Debug, Default)]
 pub struct OwnerClaims {
     claims: Vec<(PathBuf, File)>,
+    /// Owners whose database lock is held (a database journal).
+    pg: Vec<String>,
 }
 
 /// This process's owner id and the lock that says it is alive.
@@ -201,6 +204,8 @@ pub struct Store {
     synced: Mutex<Synced>,
     owner: OnceLock<Result<Owner, String>>,
     lock_timeout: Duration,
+    /// `Some`: the journal is in PostgreSQL (module `pg`), not in this folder.
+    pg: Option<Box<pg::PgJournal>>,
 }
 
 impl Store {
@@ -233,6 +238,7 @@ impl Store {
             synced: Mutex::new(Synced::default()),
             owner: OnceLock::new(),
             lock_timeout,
+            pg: None,
         })
     }
 
@@ -296,6 +302,9 @@ impl Store {
 
     /// Reads new complete lines into `index`; returns the position of a trailing partial line.
     fn read_tail(&self, index: &mut Index) -> Result<Option<Pos>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return self.pg_read_tail(pg, index);
+        }
         let (segments, _) = segment::list(&self.journal).map_err(StoreError::io(&self.journal))?;
         let mut partial = None;
         let from = index.tail.segment;
@@ -354,6 +363,9 @@ impl Store {
         &self,
         prepare: impl FnOnce(&Index) -> Result<Option<(Value, bool)>, StoreError>,
     ) -> Result<Option<(Value, Span)>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return self.pg_append_line(pg, prepare);
+        }
         let (value, span, chained) = {
             let _lock = self.lock_folder()?;
             let mut index = self.index();
@@ -502,6 +514,9 @@ impl Store {
 
     /// This process's owner id (created, with its lock, on first use).
     fn owner(&self) -> Result<&str, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.owner_id();
+        }
         let owner = self.owner.get_or_init(|| {
             let dir = self.dir.join(OWNERS_DIR);
             fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -522,6 +537,9 @@ impl Store {
 
     /// Checks that the folder can be written (SPEC §5.5: `serve` refuses to start otherwise).
     pub fn check_writable(&self) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.check_writable();
+        }
         self.owner()?;
         let _lock = self.lock_folder()?;
         head::read(&self.journal, self.key()).map_err(StoreError::io(&self.journal))?;
@@ -652,6 +670,9 @@ impl Store {
 
     /// Reads and strictly parses the record at `span`.
     fn read_record(&self, run_id: &str, span: Span) -> Result<Value, StoreError> {
+        if let Some(pg) = &self.pg {
+            return self.pg_read_record(pg, run_id, span);
+        }
         let bytes =
             segment::read_span(&self.journal, span).map_err(StoreError::io(&self.journal))?;
         strict::parse(&bytes).map_err(|e| StoreError::Invalid {
@@ -732,6 +753,9 @@ impl Store {
 
     /// Verifies every record, the chain and the head record (module `audit`).
     pub fn verify_all(&self) -> Result<Audit, StoreError> {
+        if let Some(pg) = &self.pg {
+            return self.pg_verify_all(pg);
+        }
         let _lock = self.lock_folder()?;
         audit::verify_all(self)
     }
@@ -774,11 +798,14 @@ impl Store {
         if !is_valid_run_id(original) {
             return Err(StoreError::InvalidRunId(original.into()));
         }
+        if let Some(pg) = &self.pg {
+            return self.pg_lock_rollback(pg, original);
+        }
         let dir = self.dir.join(LOCKS_DIR);
         fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
         let path = dir.join(format!("rollback-{original}.lock"));
         Ok(RollbackLock {
-            _lock: lock::exclusive(&path).map_err(StoreError::io(&path))?,
+            _lock: Box::new(lock::exclusive(&path).map_err(StoreError::io(&path))?),
         })
     }
 
@@ -788,11 +815,14 @@ impl Store {
     /// (this one included) are left alone.
     pub fn interrupted(&self) -> Result<(Vec<Interrupted>, OwnerClaims), StoreError> {
         self.refresh()?;
-        let mine = self
-            .owner
-            .get()
-            .and_then(|o| o.as_ref().ok())
-            .map(|o| o.id.clone());
+        let mine = match &self.pg {
+            Some(pg) => pg.mine(),
+            None => self
+                .owner
+                .get()
+                .and_then(|o| o.as_ref().ok())
+                .map(|o| o.id.clone()),
+        };
         let open: Vec<(String, index::Open)> = self
             .index()
             .open
@@ -847,6 +877,9 @@ impl Store {
             // Not an id this store hands out: nobody can hold its lock.
             return Ok(true);
         }
+        if let Some(pg) = &self.pg {
+            return self.pg_claim(pg, owner, claims);
+        }
         let dir = self.dir.join(OWNERS_DIR);
         fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
         let path = dir.join(format!("{owner}.lock"));
@@ -863,6 +896,10 @@ impl Store {
 
     /// Removes the lock files of dead owners that have no open run left.
     pub fn release_claims(&self, claims: OwnerClaims) {
+        if let Some(pg) = &self.pg {
+            pg.release(claims.pg);
+            return;
+        }
         let _ = self.refresh();
         let index = self.index();
         for (path, file) in claims.claims {
@@ -886,6 +923,10 @@ impl Store {
         now: DateTime<Utc>,
         run_id: &str,
     ) -> Result<Option<Value>, StoreError> {
+        if self.pg.is_some() {
+            // No head record: the database journal cannot be truncated by a crash.
+            return Ok(None);
+        }
         let _lock = self.lock_folder()?;
         let mut index = self.index();
         if let Some(torn) = self.read_tail(&mut index)? {
@@ -1028,9 +1069,15 @@ fn count(
 }
 
 /// See [`Store::lock_rollback`].
-#[derive(Debug)]
 pub struct RollbackLock {
-    _lock: lock::Exclusive,
+    /// A folder lock file, or a database session holding an advisory lock.
+    _lock: Box<dyn std::any::Any + Send>,
+}
+
+impl std::fmt::Debug for RollbackLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RollbackLock")
+    }
 }
 
 impl From<&Entry> for Summary {
