@@ -108,6 +108,7 @@ impl HttpServer {
         });
         let addr = url
             .trim_start_matches("http://")
+            .trim_start_matches("https://")
             .trim_end_matches("/mcp")
             .to_string();
         HttpServer {
@@ -665,4 +666,110 @@ async fn sigterm_lets_running_calls_finish_and_exits_0() {
             );
         }
     }
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost: (cert.pem, key.pem) in `dir`.
+fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key, conf) = (
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+        dir.join("openssl.cnf"),
+    );
+    std::fs::write(
+        &conf,
+        "[req]\ndistinguished_name = dn\nx509_extensions = leaf\nprompt = no\n[dn]\nCN = localhost\n\
+         [leaf]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n\
+         extendedKeyUsage = serverAuth\nsubjectAltName = IP:127.0.0.1, DNS:localhost\n",
+    )
+    .unwrap();
+    let o = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-config"])
+        .arg(&conf)
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (the CI installs it)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (cert, key)
+}
+
+/// One HTTPS exchange trusting only `cert`: (status, the whole answer).
+async fn tls_post(addr: &str, cert: &std::path::Path, headers: &[(&str, &str)]) -> (u16, String) {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut stream = connector.connect(name, tcp).await.unwrap();
+    let body = initialize_body();
+    let mut request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_https_with_the_configured_certificate() {
+    let f = Folder::new("");
+    let (cert, key) = self_signed(f.dir.path());
+    let config = format!("{FILES_CONFIG}{}", clients()).replace(
+        "max_body = \"64KiB\"",
+        &format!(
+            "max_body = \"64KiB\"\ntls_cert_file = {:?}\ntls_key_file = {:?}",
+            cert.display().to_string(),
+            key.display().to_string()
+        ),
+    );
+    std::fs::write(f.config(), config).unwrap();
+    // TLS makes a non-loopback address acceptable without allow_plaintext.
+    let server = HttpServer::start_at(&f, "0.0.0.0:0", &[]).await;
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let port = server.addr.rsplit(':').next().unwrap().to_string();
+    let addr = format!("127.0.0.1:{port}");
+    let (status, text) = tls_post(&addr, &cert, &[]).await;
+    assert_eq!(status, 401, "{text}");
+    let bearer = format!("Bearer {TOKEN_A}");
+    let (status, text) = tls_post(&addr, &cert, &[("Authorization", &bearer)]).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"name\":\"enact\""), "{text}");
+    // Plain HTTP gets no answer from a TLS port.
+    let (status, _) = raw_post(&addr, &[], &initialize_body()).await;
+    assert_ne!(status, 401);
+    let (status, log) = server.stop().await;
+    assert_eq!(status.code(), Some(0), "{log}");
 }

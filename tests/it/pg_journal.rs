@@ -421,3 +421,66 @@ async fn receipts_copy_moves_a_journal_between_backends_keeping_every_signature(
     assert_verifies(&f, &dsn);
     assert_no_password(&out(&o));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_process_died_is_recovered_once_while_live_owners_are_left_alone() {
+    let dsn = test_dsn();
+    let schema = fresh_schema();
+    let f = Folder::new(&pg_config(&schema, ""));
+    // A live server holds its owner lock for its whole life.
+    let env = [("ENACT_RECEIPTS_DSN", dsn.as_str())];
+    let live = crate::mcp::connect(&f, &env).await;
+    call(&live, save("notes/live.md")).await;
+    // A server that dies after acting, before its receipt.
+    let crash = [
+        ("ENACT_RECEIPTS_DSN", dsn.as_str()),
+        ("ENACT_TEST_CRASH_AT", "action"),
+    ];
+    let dying = crate::mcp::connect(&f, &crash).await;
+    let params = rmcp::model::CallToolRequestParams::new("save")
+        .with_arguments(save("notes/crashed.md").as_object().cloned().unwrap());
+    assert!(
+        dying.call_tool(params).await.is_err(),
+        "the server was meant to abort"
+    );
+    assert!(f.workspace().join("notes/crashed.md").exists());
+    // Two recoveries at once: one receipt.
+    let a = tokio::task::spawn_blocking({
+        let (f_config, dsn) = (f.config(), dsn.clone());
+        move || recover(&f_config, &dsn)
+    });
+    let b = tokio::task::spawn_blocking({
+        let (f_config, dsn) = (f.config(), dsn.clone());
+        move || recover(&f_config, &dsn)
+    });
+    for o in [a.await.unwrap(), b.await.unwrap()] {
+        assert!(o.status.success(), "{}", out(&o));
+    }
+    let receipts = db_receipts(&schema).await;
+    let crashed: Vec<&Value> = receipts
+        .iter()
+        .filter(|r| r["payload"]["path"] == "notes/crashed.md")
+        .collect();
+    assert_eq!(crashed.len(), 1, "one receipt per run, ever");
+    assert_eq!(crashed[0]["interrupted"], true);
+    assert_eq!(
+        crashed[0]["actions_taken"][0]["output"]["recovered"],
+        "done"
+    );
+    // The live server still works and its run was not touched by recovery.
+    let r = call(&live, save("notes/live2.md")).await;
+    assert!(!is_error(&r), "{:?}", texts(&r));
+    live.cancel().await.unwrap();
+    assert_verifies(&f, &dsn);
+}
+
+fn recover(config: &std::path::Path, dsn: &str) -> Output {
+    std::process::Command::new(enact_bin())
+        .args(["recover", "--config"])
+        .arg(config)
+        .env("ENACT_SECRET", SECRET)
+        .env("ENACT_RECEIPTS_DSN", dsn)
+        .env_remove("ENACT_CONFIG")
+        .output()
+        .unwrap()
+}

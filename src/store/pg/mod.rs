@@ -318,6 +318,8 @@ impl PgJournal {
     /// Tries to take a (dead) owner's lock; `true`: the owner is gone, and its lock is now
     /// held (until [`PgJournal::release`]).
     pub fn claim(&self, owner: &str) -> Result<bool, StoreError> {
+        // Claims are held by this process's owner session (`enact recover` has none yet).
+        self.owner_id()?;
         let owner = owner.to_string();
         self.block(move |s| async move {
             let key = s.key("owner", &owner);
