@@ -2,6 +2,7 @@
 //! only sets up logging, calls [`run`], and exits with its code.
 
 mod check;
+mod http_token;
 mod receipts;
 mod recover;
 mod rollback;
@@ -32,8 +33,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the configured workflows as MCP tools over stdio.
-    Serve(ConfigArg),
+    /// Serve the configured workflows as MCP tools over stdio (or streamable HTTP with --http).
+    Serve(ServeArgs),
     /// Validate the config without contacting any system; print what would be served.
     Check(ConfigArg),
     /// Write a commented starter enact.toml, a secret and a workspace folder.
@@ -54,6 +55,17 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Print a new bearer token for `serve --http`, and the [[http.clients]] lines with its SHA-256.
+    HttpToken {
+        /// The client's name (e.g. ci-bot).
+        name: String,
+        /// The actor this client acts as.
+        #[arg(long)]
+        email: String,
+        /// The actor's role.
+        #[arg(long, default_value = "unknown")]
+        role: String,
+    },
     /// Finish the records of runs interrupted by a crash (serve and rollback do this on start).
     Recover(ConfigArg),
     /// Run a self-contained demo: a BLOCK, a PASS and a ROLLBACK through the real MCP server.
@@ -65,6 +77,15 @@ pub enum Command {
         #[arg(long)]
         no_postgres: bool,
     },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Serve MCP streamable HTTP at http(s)://ADDR/mcp instead of stdio (e.g. 127.0.0.1:8787).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -131,12 +152,37 @@ pub enum ReceiptsCommand {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Create the tables of a Postgres journal ([receipts] dsn_env and schema); run by an owner.
+    InitDb {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Copy the journal between backends, keeping every record and signature: the folder
+    /// journal ([receipts] dir) into the database, or the database journal into the folder.
+    Copy {
+        /// Where to copy to: `postgres` or `files`. The target must be empty.
+        #[arg(long, value_enum)]
+        to: CopyTarget,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+/// The target of `receipts copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CopyTarget {
+    Postgres,
+    Files,
 }
 
 /// Runs a parsed command; returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
     match cli.command {
-        Command::Serve(c) => serve::run(&c).await,
+        Command::Serve(args) => match &args.http {
+            None => serve::run(&args.config).await,
+            Some(addr) => serve::run_http(&args.config, addr).await,
+        },
+        Command::HttpToken { name, email, role } => http_token::run(&name, &email, &role),
         Command::Check(c) => check::run(&c),
         Command::Init { dir } => crate::init::run(dir.as_deref().unwrap_or(Path::new("."))),
         Command::Receipts(cmd) => receipts::run(cmd),
@@ -192,7 +238,17 @@ pub fn build_engine(config: Config) -> Result<Arc<Engine>, u8> {
 
 /// The receipts store of a config.
 pub fn open_store(config: &Config) -> Result<Store, u8> {
-    Store::open(&config.receipts_dir, config.fsync, config.secret.clone()).map_err(|e| {
+    let opened = match config.receipts_backend {
+        config::ReceiptsBackend::Files => {
+            Store::open(&config.receipts_dir, config.fsync, config.secret.clone())
+        }
+        config::ReceiptsBackend::Postgres => Store::open_postgres(
+            &config.receipts_db.dsn,
+            &config.receipts_db.schema,
+            config.secret.clone(),
+        ),
+    };
+    opened.map_err(|e| {
         eprintln!("error: {e}");
         EXIT_FAILED
     })

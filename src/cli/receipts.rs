@@ -45,6 +45,101 @@ pub fn run(cmd: ReceiptsCommand) -> u8 {
             }
             with_store(&config, |store| repair(store, operator))
         }
+        ReceiptsCommand::InitDb { config } => init_db(&config),
+        ReceiptsCommand::Copy { to, config } => copy(&config, to),
+    }
+}
+
+/// `enact receipts init-db`.
+fn init_db(arg: &ConfigArg) -> u8 {
+    let config = match load_config_with(arg, crate::config::Credentials::Optional) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let db = &config.receipts_db;
+    if db.dsn.expose().is_empty() {
+        eprintln!(
+            "error: [receipts] dsn_env: environment variable `{}` is unset or empty",
+            db.dsn_env
+        );
+        return EXIT_USAGE;
+    }
+    match Store::init_db(&db.dsn, &db.schema) {
+        Ok(true) => {
+            println!(
+                "created the receipts journal tables in schema {}",
+                db.schema
+            );
+            EXIT_OK
+        }
+        Ok(false) => {
+            println!(
+                "the receipts journal tables already exist in schema {}",
+                db.schema
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILED
+        }
+    }
+}
+
+/// `enact receipts copy --to postgres|files`: every record, verbatim, into an empty target.
+fn copy(arg: &ConfigArg, to: super::CopyTarget) -> u8 {
+    let config = match load_config_with(arg, crate::config::Credentials::Optional) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let db = &config.receipts_db;
+    if db.dsn.expose().is_empty() {
+        eprintln!(
+            "error: [receipts] dsn_env: environment variable `{}` is unset or empty",
+            db.dsn_env
+        );
+        return EXIT_USAGE;
+    }
+    let files = || Store::open(&config.receipts_dir, config.fsync, config.secret.clone());
+    let database = || Store::open_postgres(&db.dsn, &db.schema, config.secret.clone());
+    let opened = match to {
+        super::CopyTarget::Postgres => files().and_then(|f| Ok((f, database()?))),
+        super::CopyTarget::Files => database().and_then(|d| Ok((d, files()?))),
+    };
+    let (from, into) = match opened {
+        Ok(pair) => pair,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let result = (|| {
+        if !into.all_records().map_err(|e| e.to_string())?.is_empty() {
+            return Err(format!(
+                "{} already holds records: copy only into an empty journal",
+                into.dir().display()
+            ));
+        }
+        let records = from.all_records().map_err(|e| e.to_string())?;
+        for record in &records {
+            into.append_verbatim(record.clone())
+                .map_err(|e| e.to_string())?;
+        }
+        Ok::<usize, String>(records.len())
+    })();
+    match result {
+        Ok(n) => {
+            println!(
+                "copied {n} record(s) from {} to {}, every signature kept",
+                from.dir().display(),
+                into.dir().display()
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILED
+        }
     }
 }
 

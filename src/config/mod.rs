@@ -78,6 +78,11 @@ pub struct Config {
     pub secret_file: Option<PathBuf>,
     pub receipts_dir: PathBuf,
     pub fsync: bool,
+    /// `[receipts] backend`: the folder journal (default) or a shared PostgreSQL journal.
+    pub receipts_backend: ReceiptsBackend,
+    pub receipts_db: ReceiptsDb,
+    /// `[http]` and `[[http.clients]]` (SPEC §10), used by `serve --http`.
+    pub http: HttpConfig,
     pub rollback_enabled: bool,
     /// Sorted by name.
     pub systems: Vec<SystemConfig>,
@@ -85,6 +90,94 @@ pub struct Config {
     pub policies: Vec<Policy>,
     /// In config order.
     pub workflows: Vec<Workflow>,
+}
+
+/// Where the receipts journal lives (SPEC §5.3, §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptsBackend {
+    /// `journal/` segments in `[receipts] dir`.
+    Files,
+    /// Tables under `[receipts] schema` in the database named by `[receipts] dsn_env`.
+    Postgres,
+}
+
+/// The database journal: `[receipts] dsn_env` and `schema` (SPEC §10).
+#[derive(Debug, Clone)]
+pub struct ReceiptsDb {
+    pub dsn_env: String,
+    /// Empty when the variable is unset (an error only with `backend = "postgres"`).
+    pub dsn: Secret,
+    pub schema: String,
+}
+
+/// The default `[http] max_body`.
+pub const DEFAULT_MAX_BODY: usize = 2 * 1024 * 1024;
+/// The default number of requests one HTTP client may have running at once.
+pub const DEFAULT_CLIENT_CONCURRENCY: usize = 16;
+
+/// `[http]` (SPEC §10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Exact `Origin` values allowed; a request with any other `Origin` gets 403.
+    pub allowed_origins: Vec<String>,
+    /// `(tls_cert_file, tls_key_file)`: serve HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub allow_plaintext: bool,
+    /// Largest request body, in bytes.
+    pub max_body: usize,
+    pub clients: Vec<HttpClient>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            allowed_origins: Vec::new(),
+            tls: None,
+            allow_plaintext: false,
+            max_body: DEFAULT_MAX_BODY,
+            clients: Vec::new(),
+        }
+    }
+}
+
+/// One `[[http.clients]]` entry: a bearer token's SHA-256 and the actor it acts as.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpClient {
+    pub name: String,
+    pub token_sha256: [u8; 32],
+    pub actor: Actor,
+    /// Requests of this client running at once (`max_concurrent`, default 16).
+    pub max_concurrent: usize,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The digest is not a secret, but there is no reason to print it either.
+        f.debug_struct("HttpClient")
+            .field("name", &self.name)
+            .field("actor", &self.actor)
+            .field("max_concurrent", &self.max_concurrent)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses a size written as a whole number and a unit: `512B`, `64KiB`, `2MiB`, `1GiB`
+/// (`KB`/`MB`/`GB` are read as powers of 1000). `None` for anything else or zero.
+pub fn parse_size(s: &str) -> Option<usize> {
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, unit) = s.split_at(split);
+    let n: usize = digits.parse().ok()?;
+    let scale: usize = match unit {
+        "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(scale).filter(|n| *n > 0)
 }
 
 /// One `[systems.<name>]` entry.
@@ -153,5 +246,16 @@ mod tests {
         }
         assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
         assert_eq!(format_duration(Duration::from_secs(90)), "90s");
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("64KiB"), Some(65_536));
+        assert_eq!(parse_size("2MiB"), Some(2 * 1024 * 1024));
+        assert_eq!(parse_size("10B"), Some(10));
+        assert_eq!(parse_size("1KB"), Some(1000));
+        for bad in ["", "2", "MiB", "0MiB", "2 MiB", "2mib", "-1KiB", "1.5MiB"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
     }
 }

@@ -6,13 +6,14 @@
 //! `rollback`); `systems` and `workflows` (with the policies that name them) have their own
 //! files.
 
+mod http;
 mod systems;
 mod workflows;
 
 use std::path::{Component, Path, PathBuf};
 
-use super::Config;
 use super::raw::{self, Problems, Section};
+use super::{Config, ReceiptsBackend, ReceiptsDb};
 use crate::kernel::context::Actor;
 use crate::kernel::receipt::MacKey;
 use crate::secret::Secret;
@@ -51,6 +52,7 @@ const TOP_KEYS: &[&str] = &[
     "secret",
     "receipts",
     "rollback",
+    "http",
     "systems",
     "policies",
     "workflows",
@@ -129,7 +131,8 @@ fn load_str_with(
     top.check_keys(TOP_KEYS, &mut p);
     let actor = actor(&top, env, &mut p);
     let (secret, secret_file) = secret(&top, &dir, env, &mut p);
-    let (receipts_dir, fsync) = receipts(&top, &dir, &mut p);
+    let (receipts_dir, fsync, receipts_backend, receipts_db) = receipts(&top, &dir, env, &mut p);
+    let http = http::validate(&top, &dir, &mut p);
     let rollback_enabled = rollback(&top, &mut p);
     let places = systems::Places {
         config: &config_path,
@@ -160,6 +163,9 @@ fn load_str_with(
             secret_file,
             receipts_dir,
             fsync,
+            receipts_backend,
+            receipts_db,
+            http,
             rollback_enabled,
             systems,
             policies,
@@ -276,19 +282,101 @@ fn secret(
     (Some(Secret::new(value)), file)
 }
 
-/// `[receipts]`: the folder (default `receipts`, absolute) and whether writes are fsynced.
-fn receipts(top: &Section<'_>, dir: &Path, p: &mut Problems) -> (PathBuf, bool) {
+/// The default `[receipts] dsn_env`.
+const RECEIPTS_DSN_ENV: &str = "ENACT_RECEIPTS_DSN";
+
+/// `[receipts]`: the folder (default `receipts`, absolute), whether writes are fsynced, the
+/// backend (`files` or `postgres`), and the database journal's DSN and schema (needed by the
+/// `postgres` backend, and by `receipts copy` from either side).
+fn receipts(
+    top: &Section<'_>,
+    dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    p: &mut Problems,
+) -> (PathBuf, bool, ReceiptsBackend, ReceiptsDb) {
     let empty = toml::Table::new();
     let s = Section::new("receipts", top.table("receipts", p).unwrap_or(&empty));
-    s.check_keys(&["dir", "fsync"], p);
+    s.check_keys(&["dir", "fsync", "backend", "dsn_env", "schema"], p);
     let folder = match s.get("dir") {
         None => "receipts",
         Some(_) => s.non_empty_string("dir", p).unwrap_or("receipts"),
     };
+    let backend = match s.get("backend") {
+        None => ReceiptsBackend::Files,
+        Some(_) => match s.string("backend", p) {
+            Some("files") | None => ReceiptsBackend::Files,
+            Some("postgres") => ReceiptsBackend::Postgres,
+            Some(other) => {
+                p.push_hint(
+                    s.at("backend"),
+                    format!(
+                        "unknown receipts backend {}",
+                        serde_json::Value::from(other)
+                    ),
+                    "use \"files\" (the default) or \"postgres\"",
+                );
+                ReceiptsBackend::Files
+            }
+        },
+    };
+    let dsn_env = match s.get("dsn_env") {
+        None => RECEIPTS_DSN_ENV.to_string(),
+        Some(_) => s
+            .non_empty_string("dsn_env", p)
+            .unwrap_or(RECEIPTS_DSN_ENV)
+            .to_string(),
+    };
+    let schema = match s.get("schema") {
+        None => "enact".to_string(),
+        Some(_) => match s.non_empty_string("schema", p) {
+            Some(name) if is_sql_name(name) => name.to_string(),
+            Some(name) => {
+                p.push_hint(
+                    s.at("schema"),
+                    format!(
+                        "schema name {} is not a plain SQL name",
+                        serde_json::Value::from(name)
+                    ),
+                    "use lower-case letters, digits and `_`, starting with a letter or `_` (at most 63)",
+                );
+                "enact".to_string()
+            }
+            None => "enact".to_string(),
+        },
+    };
+    let dsn = match env(&dsn_env).filter(|v| !v.is_empty()) {
+        Some(value) => Secret::new(value),
+        None => {
+            if backend == ReceiptsBackend::Postgres {
+                p.push_hint(
+                    s.at("dsn_env"),
+                    format!("environment variable `{dsn_env}` is unset or empty"),
+                    "set it to the DSN of the receipts database before starting enact",
+                );
+            }
+            Secret::default()
+        }
+    };
     (
         resolve(&dir.join(folder)),
         s.boolean("fsync", p).unwrap_or(true),
+        backend,
+        ReceiptsDb {
+            dsn_env,
+            dsn,
+            schema,
+        },
     )
+}
+
+/// `[a-z_][a-z0-9_]{0,62}`: a schema name used unquoted-equivalent (and always quoted).
+fn is_sql_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.len() <= 63
 }
 
 /// `[rollback]`: off unless `enabled = true`.

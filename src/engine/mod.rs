@@ -14,7 +14,7 @@ mod rollback;
 pub use recovery::{RecoveredRun, RecoveryReport};
 
 use crate::connector::{ActionOutcome, Connector, StepLog};
-use crate::kernel::context::{Context, Facts};
+use crate::kernel::context::{Actor, Context, Facts};
 use crate::kernel::plan::{self, Guard, Planned, Step};
 use crate::kernel::policy::{self, Decision, FactRequests, PolicyResult, Verdict};
 pub use crate::kernel::receipt::timestamp;
@@ -158,6 +158,8 @@ pub struct Engine {
 
 /// What a run's records share.
 struct Run<'a> {
+    /// Who the run acts for: `[actor]`, or an HTTP client (SPEC §10).
+    actor: &'a Actor,
     run_id: &'a str,
     workflow: &'a str,
     payload: &'a Value,
@@ -168,6 +170,7 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn new(
+        actor: &'a Actor,
         run_id: &'a str,
         workflow: &'a str,
         payload: &'a Value,
@@ -176,6 +179,7 @@ impl<'a> Run<'a> {
         now: DateTime<Utc>,
     ) -> Self {
         Run {
+            actor,
             run_id,
             workflow,
             payload,
@@ -377,6 +381,18 @@ impl Engine {
         raw: &Map<String, Value>,
         inexact: &[String],
     ) -> Result<Preview, CallError> {
+        self.preview_as(&self.registry.config.actor, workflow, raw, inexact)
+            .await
+    }
+
+    /// [`Engine::preview`] for a call made by `actor` (an HTTP client, SPEC §10).
+    pub async fn preview_as(
+        &self,
+        actor: &Actor,
+        workflow: &str,
+        raw: &Map<String, Value>,
+        inexact: &[String],
+    ) -> Result<Preview, CallError> {
         let wf = self
             .registry
             .workflow(workflow)
@@ -398,11 +414,11 @@ impl Engine {
         for q in &requests.rate_counts {
             let count = self
                 .store
-                .count_runs(q, &self.registry.config.actor.email, now)
+                .count_runs(q, &actor.email, now)
                 .map_err(|e| e.to_string());
             facts.rate_counts.insert(q.index, count);
         }
-        let verdict = self.judge(workflow, &planned, now, &facts);
+        let verdict = self.judge(actor, workflow, &planned, now, &facts);
         Ok(Preview {
             workflow: workflow.into(),
             decision: verdict.decision,
@@ -413,6 +429,7 @@ impl Engine {
 
     fn judge(
         &self,
+        actor: &Actor,
         workflow: &str,
         planned: &Planned,
         now: DateTime<Utc>,
@@ -420,7 +437,7 @@ impl Engine {
     ) -> Verdict {
         let ctx = Context {
             workflow,
-            actor: &self.registry.config.actor,
+            actor,
             payload: &planned.args,
             plan: &planned.steps,
             now,
@@ -455,6 +472,21 @@ impl Engine {
         inexact: &[String],
         cancel: &Cancel,
     ) -> Result<CallResult, CallError> {
+        self.call_as(&self.registry.config.actor, workflow, raw, inexact, cancel)
+            .await
+    }
+
+    /// [`Engine::call_cancellable`] for a call made by `actor` rather than `[actor]`: an HTTP
+    /// client acts as its own actor (SPEC §10) — in the gate (roles, rate counts), in the
+    /// intent and receipt, and for its own-actor rollbacks.
+    pub async fn call_as(
+        &self,
+        actor: &Actor,
+        workflow: &str,
+        raw: Map<String, Value>,
+        inexact: &[String],
+        cancel: &Cancel,
+    ) -> Result<CallResult, CallError> {
         let wf = self
             .registry
             .workflow(workflow)
@@ -471,11 +503,12 @@ impl Engine {
                     decision: Decision::Block,
                     results: vec![PolicyResult::fail(INPUT_SCHEMA, reason)],
                 };
-                let run = Run::new(&run_id, workflow, &payload, None, &[], now);
+                let run = Run::new(actor, &run_id, workflow, &payload, None, &[], now);
                 return self.finish(&run, verdict, vec![]);
             }
         };
         let run = Run::new(
+            actor,
             &run_id,
             workflow,
             &payload,
@@ -489,12 +522,11 @@ impl Engine {
         let queries = requests.rate_counts;
         let mut verdict = None;
         let mut unsignable = None;
-        let actor = self.registry.config.actor.email.clone();
         let intended = self
             .store
-            .gate_and_intend(&queries, &actor, now, &mut |counts| {
+            .gate_and_intend(&queries, &actor.email, now, &mut |counts| {
                 facts.rate_counts = counts.clone();
-                let v = self.judge(workflow, &planned, now, &facts);
+                let v = self.judge(actor, workflow, &planned, now, &facts);
                 let pass = v.decision == Decision::Pass && !cancel.is_cancelled();
                 let intent = match pass.then(|| self.intent_fields(&run, &v)) {
                     Some(Ok(fields)) => Some(fields),
@@ -636,7 +668,7 @@ impl Engine {
         let header = receipt::RunHeader {
             run_id: run.run_id,
             workflow: run.workflow,
-            actor: &self.registry.config.actor,
+            actor: run.actor,
             payload: run.payload,
             inputs: run.inputs,
             plan: &plan,

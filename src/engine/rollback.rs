@@ -1,6 +1,7 @@
 //! Rollback (SPEC §6): load → verify → inverse plan → guarded undos → a signed rollback
 //! receipt, written ahead like a run.
 
+use crate::kernel::context::Actor;
 use serde_json::{Map, Value, json};
 
 use super::{ActionView, Engine, Requester, RollbackRefused, RollbackResult, blocking};
@@ -16,6 +17,7 @@ impl Engine {
         &self,
         run_id: &str,
         requester: Requester,
+        actor: &Actor,
     ) -> Result<(Receipt, Vec<UndoStep>, Vec<usize>), RollbackRefused> {
         if !self.registry.config.rollback_enabled {
             return Err(RollbackRefused(
@@ -44,7 +46,7 @@ impl Engine {
                 "Cannot rollback a blocked run — no actions were taken".into(),
             ));
         }
-        if requester == Requester::Agent && original.actor_email != self.registry.config.actor.email
+        if requester == Requester::Agent && original.actor_email != actor.email
         {
             return Err(RollbackRefused(format!(
                 "Run {run_id} belongs to another actor and cannot be rolled back here"
@@ -117,7 +119,7 @@ impl Engine {
             .store
             .lock_rollback(run_id)
             .map_err(|e| RollbackRefused(e.to_string()))?;
-        self.prepare_rollback(run_id, requester)
+        self.prepare_rollback(run_id, requester, &self.registry.config.actor)
             .map(|(_, steps, _)| steps)
     }
 
@@ -129,13 +131,25 @@ impl Engine {
         run_id: &str,
         requester: Requester,
     ) -> Result<RollbackResult, RollbackRefused> {
+        self.rollback_as(run_id, requester, &self.registry.config.actor)
+            .await
+    }
+
+    /// [`Engine::rollback`] asked for by `actor`: over MCP an agent may roll back only its
+    /// own actor's runs.
+    pub async fn rollback_as(
+        &self,
+        run_id: &str,
+        requester: Requester,
+        actor: &Actor,
+    ) -> Result<RollbackResult, RollbackRefused> {
         if !receipt::is_valid_run_id(run_id) {
             return Err(RollbackRefused(format!("Invalid run_id: '{run_id}'")));
         }
         // Held across the undo so two rollbacks of one run (in any process) cannot interleave.
         let _lock = blocking(|| self.store.lock_rollback(run_id))
             .map_err(|e| RollbackRefused(e.to_string()))?;
-        let (original, steps, after_crash) = self.prepare_rollback(run_id, requester)?;
+        let (original, steps, after_crash) = self.prepare_rollback(run_id, requester, actor)?;
         let now = self.clock.now();
         let rb_id = self.ids.run_id();
         let plan = serde_json::to_value(&steps)

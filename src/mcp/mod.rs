@@ -4,10 +4,12 @@
 //! - [`server`]: the rmcp `ServerHandler`;
 //! - [`rounds`]: what a tool handler sees and answers, including 2026-07-28 `input_required`;
 //! - [`tools`] and [`resources`]: what each tool and resource answers, over the engine;
+//! - [`http`]: MCP over streamable HTTP (`serve --http`), behind the bearer-token front door;
 //! - [`client`]: the client side, for `enact demo`.
 
 pub mod client;
 pub mod framing;
+pub mod http;
 mod resources;
 pub mod rounds;
 mod server;

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use super::tools::Answer;
 use crate::engine::Cancel;
+use crate::kernel::context::Actor;
 
 /// What the client sent with this call beyond the tool's arguments.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -40,6 +41,8 @@ pub struct ToolCall {
     /// Set when the client cancels the call.
     pub cancel: Cancel,
     pub round: Round,
+    /// Who calls: an HTTP client's own actor (SPEC §10); `None` acts as the config's `[actor]`.
+    pub actor: Option<Actor>,
 }
 
 /// A handler's answer to one round.

@@ -118,12 +118,23 @@ pub(crate) fn tool_call(
     context: &RequestContext<RoleServer>,
     requests: &Requests,
 ) -> ToolCall {
-    let (inexact, cancel) = requests.take_call(&context.id);
+    let (mut inexact, cancel) = requests.take_call(&context.id);
+    // Over HTTP, what the framing knows comes with the request (see `super::http`).
+    let http = context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<super::http::Caller>());
+    if let Some(caller) = http
+        && inexact.is_empty()
+    {
+        inexact = caller.inexact.clone();
+    }
     ToolCall {
         name: request.name.into_owned(),
         arguments: request.arguments.unwrap_or_default(),
         inexact,
         cancel,
+        actor: http.and_then(|c| c.actor.clone()),
         round: Round {
             request_state: request.request_state,
             input_responses: request
@@ -132,6 +143,22 @@ pub(crate) fn tool_call(
                 .unwrap_or_default(),
         },
     }
+}
+
+/// Sets `cancel` when `ct` is cancelled, until the returned guard is dropped.
+fn watch_cancel(
+    ct: tokio_util::sync::CancellationToken,
+    cancel: crate::engine::Cancel,
+) -> tokio_util::sync::DropGuard {
+    let done = tokio_util::sync::CancellationToken::new();
+    let guard = done.clone().drop_guard();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = ct.cancelled() => cancel.cancel(),
+            () = done.cancelled() => {}
+        }
+    });
+    guard
 }
 
 /// A handler's [`Outcome`] as rmcp's response. `input_required` needs a 2026-07-28 session;
@@ -224,6 +251,13 @@ impl ServerHandler for EnactServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let _running = self.in_flight.start();
         let call = tool_call(request, &context, &self.requests);
+        // Over HTTP rmcp handles `notifications/cancelled` (and a closed stream) by cancelling
+        // the request's token: it then abandons the run if no action has started yet.
+        let _watch = context
+            .extensions
+            .get::<http::request::Parts>()
+            .is_some()
+            .then(|| watch_cancel(context.ct.clone(), call.cancel.clone()));
         match tools::call(&self.engine, call).await {
             Ok(outcome) => respond(outcome, &context),
             Err(Unroutable::UnknownTool(name)) => Err(ErrorData::invalid_params(

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use super::rounds::{Outcome, ToolCall};
 use super::summary::Summarise;
 use crate::engine::{CallError, CallResult, Cancel, Engine, Preview, Requester, RollbackResult};
+use crate::kernel::context::Actor;
 use crate::kernel::policy::Decision;
 use crate::kernel::receipt;
 use crate::kernel::schema;
@@ -190,14 +191,16 @@ pub async fn call(engine: &Engine, call: ToolCall) -> Result<Outcome, Unroutable
         inexact,
         cancel,
         round: _,
+        actor,
     } = call;
+    let actor = actor.as_ref().unwrap_or(&engine.registry().config.actor);
     let answer = match name.as_str() {
-        PREVIEW => preview(engine, &args, &inexact).await,
+        PREVIEW => preview(engine, actor, &args, &inexact).await,
         LIST_RECEIPTS => list_receipts(engine, &args),
         GET_RECEIPT => get_receipt(engine, &args),
-        ROLLBACK if rollback_enabled => rollback(engine, &args).await,
+        ROLLBACK if rollback_enabled => rollback(engine, actor, &args).await,
         _ if engine.workflow(&name).is_some() => {
-            workflow_call(engine, &name, args, &inexact, &cancel).await
+            workflow_call(engine, actor, &name, args, &inexact, &cancel).await
         }
         _ => return Err(Unroutable::UnknownTool(name)),
     };
@@ -206,12 +209,13 @@ pub async fn call(engine: &Engine, call: ToolCall) -> Result<Outcome, Unroutable
 
 async fn workflow_call(
     engine: &Engine,
+    actor: &Actor,
     name: &str,
     args: Map<String, Value>,
     inexact: &[String],
     cancel: &Cancel,
 ) -> Answer {
-    match engine.call_cancellable(name, args, inexact, cancel).await {
+    match engine.call_as(actor, name, args, inexact, cancel).await {
         Ok(result) => {
             let structured = serde_json::to_value(&result).unwrap_or(Value::Null);
             Answer {
@@ -275,12 +279,20 @@ fn preview_args(args: &Map<String, Value>) -> Result<(&str, Map<String, Value>),
     Ok((workflow, arguments))
 }
 
-async fn preview(engine: &Engine, args: &Map<String, Value>, inexact: &[String]) -> Answer {
+async fn preview(
+    engine: &Engine,
+    actor: &Actor,
+    args: &Map<String, Value>,
+    inexact: &[String],
+) -> Answer {
     let (workflow, arguments) = match preview_args(args) {
         Ok(p) => p,
         Err(a) => return a,
     };
-    match engine.preview(workflow, &arguments, inexact).await {
+    match engine
+        .preview_as(actor, workflow, &arguments, inexact)
+        .await
+    {
         Ok(p) => Answer::ok(p.summary(), serde_json::to_value(&p).unwrap_or(Value::Null)),
         Err(CallError::UnknownWorkflow(w)) => {
             Answer::refused(format!("{PREVIEW}: unknown workflow `{w}`"))
@@ -370,14 +382,14 @@ fn get_receipt(engine: &Engine, args: &Map<String, Value>) -> Answer {
     }
 }
 
-async fn rollback(engine: &Engine, args: &Map<String, Value>) -> Answer {
+async fn rollback(engine: &Engine, actor: &Actor, args: &Map<String, Value>) -> Answer {
     let run_id = match check_keys(ROLLBACK, args, &["run_id"])
         .and_then(|()| string_arg(ROLLBACK, args, "run_id"))
     {
         Ok(r) => r,
         Err(a) => return a,
     };
-    match engine.rollback(run_id, Requester::Agent).await {
+    match engine.rollback_as(run_id, Requester::Agent, actor).await {
         Ok(result) => Answer {
             summary: result.summary(),
             is_error: !result.success,

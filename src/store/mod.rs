@@ -24,6 +24,7 @@ mod head;
 mod index;
 mod legacy;
 mod lock;
+mod pg;
 mod recovery;
 mod rollback;
 mod segment;
@@ -119,6 +120,8 @@ pub struct Store {
     synced: Mutex<Synced>,
     owner: OnceLock<Result<Owner, String>>,
     lock_timeout: Duration,
+    /// `Some`: the journal is in PostgreSQL (module `pg`), not in this folder.
+    pg: Option<Box<pg::PgJournal>>,
 }
 
 impl Store {
@@ -151,6 +154,7 @@ impl Store {
             synced: Mutex::new(Synced::default()),
             owner: OnceLock::new(),
             lock_timeout,
+            pg: None,
         })
     }
 
@@ -234,6 +238,9 @@ impl Store {
     /// is no longer there), the index is rebuilt from the start, so a running store sees the
     /// journal as a store opened now would (and refuses to continue a truncated chain).
     fn read_tail(&self, index: &mut Index) -> Result<Option<Pos>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return self.pg_read_tail(pg, index);
+        }
         if !self.tail_intact(index) {
             tracing::warn!(journal = %self.journal.display(), "the journal changed under this store (cut or rewritten): reading it again from the start");
             let generation = index.generation + 1;
@@ -305,6 +312,9 @@ impl Store {
         &self,
         prepare: impl FnOnce(&Index) -> Result<Option<(Value, bool)>, StoreError>,
     ) -> Result<Option<(Value, Span)>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return self.pg_append_line(pg, prepare);
+        }
         let (value, span, chained) = {
             let _lock = self.lock_folder()?;
             let mut index = self.index();
@@ -478,6 +488,9 @@ impl Store {
 
     /// This process's owner id (created, with its lock, on first use).
     fn owner(&self) -> Result<&str, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.owner_id();
+        }
         let owner = self.owner.get_or_init(|| {
             let dir = self.dir.join(OWNERS_DIR);
             fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -498,6 +511,9 @@ impl Store {
 
     /// Checks that the folder can be written (SPEC §5.5: `serve` refuses to start otherwise).
     pub fn check_writable(&self) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.check_writable();
+        }
         self.owner()?;
         let _lock = self.lock_folder()?;
         head::read(&self.journal, self.key()).map_err(StoreError::io(&self.journal))?;
@@ -625,6 +641,9 @@ impl Store {
 
     /// Reads and strictly parses the record at `span`.
     fn read_record(&self, run_id: &str, span: Span) -> Result<Value, StoreError> {
+        if let Some(pg) = &self.pg {
+            return self.pg_read_record(pg, run_id, span);
+        }
         let bytes =
             segment::read_span(&self.journal, span).map_err(StoreError::io(&self.journal))?;
         strict::parse(&bytes).map_err(|e| StoreError::Invalid {
@@ -705,6 +724,9 @@ impl Store {
 
     /// Verifies every record, the chain and the head record (module `audit`).
     pub fn verify_all(&self) -> Result<Audit, StoreError> {
+        if let Some(pg) = &self.pg {
+            return self.pg_verify_all(pg);
+        }
         let _lock = self.lock_folder()?;
         audit::verify_all(self)
     }

@@ -16,6 +16,8 @@ pub struct Interrupted {
 #[derive(Debug, Default)]
 pub struct OwnerClaims {
     claims: Vec<(PathBuf, File)>,
+    /// Owners whose database lock is held (a database journal).
+    pub(super) pg: Vec<String>,
 }
 
 impl Store {
@@ -25,11 +27,14 @@ impl Store {
     /// (this one included) are left alone.
     pub fn interrupted(&self) -> Result<(Vec<Interrupted>, OwnerClaims), StoreError> {
         self.refresh()?;
-        let mine = self
-            .owner
-            .get()
-            .and_then(|o| o.as_ref().ok())
-            .map(|o| o.id.clone());
+        let mine = match &self.pg {
+            Some(pg) => pg.mine(),
+            None => self
+                .owner
+                .get()
+                .and_then(|o| o.as_ref().ok())
+                .map(|o| o.id.clone()),
+        };
         let open: Vec<(String, index::Open)> = self
             .index()
             .open
@@ -80,6 +85,9 @@ impl Store {
 
     /// Tries to take a (dead) owner's lock. `Ok(false)`: the owner is alive.
     fn claim_owner(&self, owner: &str, claims: &mut OwnerClaims) -> Result<bool, StoreError> {
+        if let Some(pg) = &self.pg {
+            return self.pg_claim(pg, owner, claims);
+        }
         if !is_valid_run_id(owner) {
             // Not an id this store hands out: nobody can hold its lock.
             return Ok(true);
@@ -100,6 +108,10 @@ impl Store {
 
     /// Removes the lock files of dead owners that have no open run left.
     pub fn release_claims(&self, claims: OwnerClaims) {
+        if let Some(pg) = &self.pg {
+            pg.release(claims.pg);
+            return;
+        }
         let _ = self.refresh();
         let index = self.index();
         for (path, file) in claims.claims {
@@ -125,6 +137,10 @@ impl Store {
         now: DateTime<Utc>,
         run_id: &str,
     ) -> Result<Option<Value>, StoreError> {
+        if self.pg.is_some() {
+            // No head record: the database journal cannot be truncated by a crash.
+            return Ok(None);
+        }
         if !is_valid_run_id(run_id) {
             return Err(StoreError::InvalidRunId(run_id.into()));
         }

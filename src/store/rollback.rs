@@ -49,17 +49,26 @@ impl Store {
         if !is_valid_run_id(original) {
             return Err(StoreError::InvalidRunId(original.into()));
         }
+        if let Some(pg) = &self.pg {
+            return self.pg_lock_rollback(pg, original);
+        }
         let dir = self.dir.join(LOCKS_DIR);
         fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
         let path = dir.join(format!("rollback-{original}.lock"));
         Ok(RollbackLock {
-            _lock: lock::exclusive(&path).map_err(StoreError::io(&path))?,
+            _lock: Box::new(lock::exclusive(&path).map_err(StoreError::io(&path))?),
         })
     }
 }
 
 /// See [`Store::lock_rollback`].
-#[derive(Debug)]
 pub struct RollbackLock {
-    _lock: lock::Exclusive,
+    /// A folder lock file, or a database session holding an advisory lock.
+    pub(super) _lock: Box<dyn std::any::Any + Send>,
+}
+
+impl std::fmt::Debug for RollbackLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RollbackLock")
+    }
 }

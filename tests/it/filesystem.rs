@@ -41,6 +41,13 @@ fn config(receipts_dir: PathBuf, secret_file: PathBuf, path: PathBuf) -> Config 
         secret_file: Some(secret_file),
         receipts_dir,
         fsync: true,
+        receipts_backend: enact::config::ReceiptsBackend::Files,
+        receipts_db: enact::config::ReceiptsDb {
+            dsn_env: "ENACT_RECEIPTS_DSN".into(),
+            dsn: Secret::default(),
+            schema: "enact".into(),
+        },
+        http: enact::config::HttpConfig::default(),
         rollback_enabled: true,
         systems: vec![],
         policies: vec![],

@@ -18,7 +18,7 @@ mod actions;
 mod catalog;
 mod recover;
 mod rows;
-mod tls;
+pub(crate) mod tls;
 mod undo;
 
 use std::time::Duration;
