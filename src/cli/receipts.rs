@@ -50,20 +50,27 @@ pub fn run(cmd: ReceiptsCommand) -> u8 {
     }
 }
 
-/// `enact receipts init-db`.
-fn init_db(arg: &ConfigArg) -> u8 {
-    let config = match load_config_with(arg, crate::config::Credentials::Optional) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+/// The config, with the database journal's DSN set (for `init-db` and `copy`).
+fn config_with_receipts_db(arg: &ConfigArg) -> Result<crate::config::Config, u8> {
+    let config = load_config_with(arg, crate::config::Credentials::Optional)?;
     let db = &config.receipts_db;
     if db.dsn.expose().is_empty() {
         eprintln!(
             "error: [receipts] dsn_env: environment variable `{}` is unset or empty",
             db.dsn_env
         );
-        return EXIT_USAGE;
+        return Err(EXIT_USAGE);
     }
+    Ok(config)
+}
+
+/// `enact receipts init-db`.
+fn init_db(arg: &ConfigArg) -> u8 {
+    let config = match config_with_receipts_db(arg) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let db = &config.receipts_db;
     match Store::init_db(&db.dsn, &db.schema) {
         Ok(true) => {
             println!(
@@ -88,18 +95,11 @@ fn init_db(arg: &ConfigArg) -> u8 {
 
 /// `enact receipts copy --to postgres|files`: every record, verbatim, into an empty target.
 fn copy(arg: &ConfigArg, to: super::CopyTarget) -> u8 {
-    let config = match load_config_with(arg, crate::config::Credentials::Optional) {
+    let config = match config_with_receipts_db(arg) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let db = &config.receipts_db;
-    if db.dsn.expose().is_empty() {
-        eprintln!(
-            "error: [receipts] dsn_env: environment variable `{}` is unset or empty",
-            db.dsn_env
-        );
-        return EXIT_USAGE;
-    }
     let files = || Store::open(&config.receipts_dir, config.fsync, config.secret.clone());
     let database = || Store::open_postgres(&db.dsn, &db.schema, config.secret.clone());
     let opened = match to {

@@ -46,8 +46,7 @@ impl Engine {
                 "Cannot rollback a blocked run — no actions were taken".into(),
             ));
         }
-        if requester == Requester::Agent && original.actor_email != actor.email
-        {
+        if requester == Requester::Agent && original.actor_email != actor.email {
             return Err(RollbackRefused(format!(
                 "Run {run_id} belongs to another actor and cannot be rolled back here"
             )));

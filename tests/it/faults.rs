@@ -62,6 +62,20 @@ async fn send_pipelined(raw: &mut Raw, requests: impl Iterator<Item = Value>) {
     raw.send(lines.join("\n").as_bytes()).await;
 }
 
+/// A folder with `n` PASS runs of `save` (`notes/<prefix><k>.md`), the server stopped.
+async fn folder_with_saves(n: u64, prefix: &str) -> Folder {
+    let f = Folder::new(FILES_CONFIG);
+    let mut raw = Raw::start(&f).await;
+    raw.initialize("2025-11-25").await;
+    for k in 0..n {
+        raw.send_json(save(k + 1, &format!("notes/{prefix}{k}.md"), "x"))
+            .await;
+        assert!(!call_result(&raw.recv().await).0);
+    }
+    raw.finish().await;
+    f
+}
+
 /// Waits for the child to exit (it was killed or aborted), with a timeout.
 async fn wait_exit(raw: &mut Raw) -> std::process::ExitStatus {
     tokio::time::timeout(Duration::from_secs(30), raw.child.wait())
@@ -630,15 +644,7 @@ async fn fifos_symlinks_and_devices_in_the_journal_are_errors_never_hangs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_truncated_chain_is_never_continued_silently_until_repair() {
-    let f = Folder::new(FILES_CONFIG);
-    let mut raw = Raw::start(&f).await;
-    raw.initialize("2025-11-25").await;
-    for k in 0..4u64 {
-        raw.send_json(save(k + 1, &format!("notes/r{k}.md"), "x"))
-            .await;
-        assert!(!call_result(&raw.recv().await).0);
-    }
-    raw.finish().await;
+    let f = folder_with_saves(4, "r").await;
     let o = enact(&f, &["receipts", "verify"], &[]);
     let kept_head = stdout(&o)
         .lines()
@@ -842,15 +848,7 @@ async fn three_processes_share_one_chain_exact_counts_and_one_rollback_per_run()
 /// `receipts migrate` imports it keeping every signature and the chain hash.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_earlier_layout_is_refused_then_migrated_keeping_signatures() {
-    let f = Folder::new(FILES_CONFIG);
-    let mut raw = Raw::start(&f).await;
-    raw.initialize("2025-11-25").await;
-    for k in 0..3u64 {
-        raw.send_json(save(k + 1, &format!("notes/m{k}.md"), "x"))
-            .await;
-        assert!(!call_result(&raw.recv().await).0);
-    }
-    raw.finish().await;
+    let f = folder_with_saves(3, "m").await;
     let head = stdout(&enact(&f, &["receipts", "verify"], &[]));
     let head = head.lines().last().unwrap().to_owned();
     // Rebuild the folder as the earlier layout: one pretty file per receipt.
