@@ -64,7 +64,12 @@ async fn send_pipelined(raw: &mut Raw, requests: impl Iterator<Item = Value>) {
 
 /// A folder with `n` PASS runs of `save` (`notes/<prefix><k>.md`), the server stopped.
 async fn folder_with_saves(n: u64, prefix: &str) -> Folder {
-    let f = Folder::new(FILES_CONFIG);
+    folder_with_saves_in(FILES_CONFIG, n, prefix).await
+}
+
+/// [`folder_with_saves`] with another config.
+async fn folder_with_saves_in(config: &str, n: u64, prefix: &str) -> Folder {
+    let f = Folder::new(config);
     let mut raw = Raw::start(&f).await;
     raw.initialize("2025-11-25").await;
     for k in 0..n {
@@ -742,15 +747,7 @@ window = "1h"
 /// longer verifies, and counting then fails closed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edited_receipt_makes_rate_limits_fail_closed() {
-    let f = Folder::new(&format!("{FILES_CONFIG}{RATE_CONFIG_EXTRA}"));
-    let mut raw = Raw::start(&f).await;
-    raw.initialize("2025-11-25").await;
-    for k in 0..2u64 {
-        raw.send_json(save(k + 1, &format!("notes/e{k}.md"), "x"))
-            .await;
-        assert!(!call_result(&raw.recv().await).0);
-    }
-    raw.finish().await;
+    let f = folder_with_saves_in(&format!("{FILES_CONFIG}{RATE_CONFIG_EXTRA}"), 2, "e").await;
     let first = journal::receipts(&f.receipts())[0]["run_id"]
         .as_str()
         .unwrap()
