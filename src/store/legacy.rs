@@ -87,7 +87,7 @@ pub(super) fn migrate(store: &Store) -> Result<usize, StoreError> {
                 // Imported by an earlier, interrupted migrate.
                 return Ok(None);
             }
-            Ok(Some((value.clone(), true)))
+            Ok(Some(value.clone()))
         });
         match appended {
             Ok(Some(_)) => imported += 1,

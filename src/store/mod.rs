@@ -305,12 +305,11 @@ impl Store {
     }
 
     /// Appends one signed record line under the folder lock. `prepare` sees the index (after
-    /// the tail was read) and returns the record to write, already signed, and whether it is
-    /// a receipt (chained: checked against the head, and the head then moved) — or `None` to
-    /// append nothing.
+    /// the tail was read) and returns the record to write, already signed — or `None` to
+    /// append nothing. A receipt ([`is_chained`]) also moves the head record.
     fn append_line(
         &self,
-        prepare: impl FnOnce(&Index) -> Result<Option<(Value, bool)>, StoreError>,
+        prepare: impl FnOnce(&Index) -> Result<Option<Value>, StoreError>,
     ) -> Result<Option<(Value, Span)>, StoreError> {
         if let Some(pg) = &self.pg {
             return self.pg_append_line(pg, prepare);
@@ -325,11 +324,10 @@ impl Store {
             // Checked before `prepare` (which takes the next link) for every append, so a
             // truncated chain also refuses intents: nothing runs that could not be recorded.
             index.link_override = self.check_chain(&index)?;
-            let Some((value, _)) = prepare(&index)? else {
+            let Some(value) = prepare(&index)? else {
                 return Ok(None);
             };
-            let chained = value.get("kind").and_then(Value::as_str) == Some("receipt")
-                || value.get("kind").is_none();
+            let chained = is_chained(&value);
             let (span, hash) = self.write_record(&mut index, &value, chained)?;
             index.link_override = None;
             if chained && !self.fsync {
@@ -553,7 +551,7 @@ impl Store {
     pub fn append_step(&self, mut fields: Map<String, Value>) -> Result<(), StoreError> {
         fields.insert("kind".into(), json!("step"));
         let value = self.sign(Value::Object(fields));
-        self.append_line(|_| Ok(Some((value, false))))?;
+        self.append_line(|_| Ok(Some(value)))?;
         Ok(())
     }
 
@@ -574,7 +572,7 @@ impl Store {
             receipt.sign(&key)?;
             let value = receipt.to_value()?;
             written = Some(receipt.clone());
-            Ok(Some((value, true)))
+            Ok(Some(value))
         })?;
         written.ok_or_else(|| StoreError::io(&self.journal)(io::Error::other("nothing appended")))
     }
@@ -611,7 +609,7 @@ impl Store {
         index: &Index,
         mut fields: Map<String, Value>,
         owner: &str,
-    ) -> Result<(Value, bool), StoreError> {
+    ) -> Result<Value, StoreError> {
         let run_id = fields
             .get("run_id")
             .and_then(Value::as_str)
@@ -625,7 +623,7 @@ impl Store {
         }
         fields.insert("kind".into(), json!("intent"));
         fields.insert("owner".into(), json!(owner));
-        Ok((self.sign(Value::Object(fields)), false))
+        Ok(self.sign(Value::Object(fields)))
     }
 
     /// The count `gate_and_intend` would hand to `decide` for one query (for `enact_preview`).
@@ -746,6 +744,15 @@ impl Store {
         store.refresh()?;
         legacy::migrate(&store)
     }
+}
+
+/// Whether a record is a link of the chain: a receipt (records of the earlier layout have no
+/// `kind`), not an intent or step record.
+pub(crate) fn is_chained(value: &Value) -> bool {
+    matches!(
+        value.get("kind").and_then(Value::as_str),
+        Some("receipt") | None
+    )
 }
 
 /// The count of one rate query from the index.

@@ -87,14 +87,14 @@ impl Store {
     pub(in crate::store) fn pg_append_line(
         &self,
         pg: &PgJournal,
-        prepare: impl FnOnce(&Index) -> Result<Option<(Value, bool)>, StoreError>,
+        prepare: impl FnOnce(&Index) -> Result<Option<Value>, StoreError>,
     ) -> Result<Option<(Value, Span)>, StoreError> {
         let mut index = self.index();
         let (locked, rows) = pg.begin(tail_pos(&index))?;
         self.pg_apply_rows(&mut index, rows);
         index.link_override = None;
         let value = match prepare(&index) {
-            Ok(Some((value, _))) => value,
+            Ok(Some(value)) => value,
             Ok(None) => {
                 pg.abort(locked);
                 return Ok(None);
@@ -106,9 +106,7 @@ impl Store {
         };
         let pos = pg.commit(locked, &value)?;
         let span = super::span(pos);
-        let chained = value.get("kind").and_then(Value::as_str) == Some("receipt")
-            || value.get("kind").is_none();
-        let hash = if chained {
+        let hash = if crate::store::is_chained(&value) {
             receipt::chain_hash(&value)
         } else {
             String::new()
@@ -120,9 +118,7 @@ impl Store {
 
     /// Appends a record exactly as given (signature, seq and prev_hash kept): `receipts copy`.
     pub fn append_verbatim(&self, value: Value) -> Result<(), StoreError> {
-        let chained = value.get("kind").and_then(Value::as_str) != Some("intent")
-            && value.get("kind").and_then(Value::as_str) != Some("step");
-        self.append_line(|_| Ok(Some((value, chained))))?;
+        self.append_line(|_| Ok(Some(value)))?;
         Ok(())
     }
 
