@@ -579,6 +579,7 @@ fn fill(config: &enact::config::Config, n: usize) -> Duration {
             plan: json!([{"system": "files", "action": "read_file", "args": {"path": "notes/read-me.md"}}]),
             policy_set_hash: "0".repeat(64),
             interrupted: false,
+            approvals: Default::default(),
             seq: 0,
             prev_hash: String::new(),
             signature: String::new(),

@@ -1,6 +1,7 @@
 //! The command line (SPEC §1): argument parsing and one function per subcommand. `main.rs`
 //! only sets up logging, calls [`run`], and exits with its code.
 
+mod approvals;
 mod check;
 mod http_token;
 mod receipts;
@@ -68,6 +69,9 @@ pub enum Command {
     },
     /// Finish the records of runs interrupted by a crash (serve and rollback do this on start).
     Recover(ConfigArg),
+    /// Answer the calls that wait for a human's approval, and grant or revoke approvals.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
     /// Run a self-contained demo: a BLOCK, a PASS and a ROLLBACK through the real MCP server.
     Demo {
         /// Keep the demo folder instead of removing it.
@@ -168,6 +172,73 @@ pub enum ReceiptsCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// List requests waiting for approval (unanswered and unexpired), newest first.
+    List {
+        /// Print JSON: {"approvals": [{run_id, workflow, actor_email, plan, expires_at}]}.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Show one request: its whole plan and what became of it.
+    Show {
+        id: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Approve a request: the agent may then run exactly its plan, once.
+    Approve(AnswerArgs),
+    /// Deny a request.
+    Deny(AnswerArgs),
+    /// Approve an actor's calls of a workflow for a while (at most 24h); prints the GRANT_ID.
+    Grant {
+        #[arg(long)]
+        workflow: String,
+        /// Only calls whose held steps are all this action.
+        #[arg(long)]
+        action: Option<String>,
+        /// How long: 30m, 2h, … (at most 24h).
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: String,
+        #[arg(long)]
+        reason: Option<String>,
+        /// Who grants it (default: $ENACT_OPERATOR, else user@host).
+        #[arg(long = "as", value_name = "EMAIL")]
+        operator: Option<String>,
+        /// The actor it is for (default: the config's [actor]; an HTTP client's email).
+        #[arg(long, value_name = "EMAIL")]
+        actor: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// End a grant early.
+    Revoke {
+        grant_id: String,
+        #[arg(long)]
+        reason: Option<String>,
+        /// Who revokes it (default: $ENACT_OPERATOR, else user@host).
+        #[arg(long = "as", value_name = "EMAIL")]
+        operator: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct AnswerArgs {
+    /// The request's run id (from `enact approvals list`).
+    pub id: String,
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Who answers (default: $ENACT_OPERATOR, else user@host).
+    #[arg(long = "as", value_name = "EMAIL")]
+    pub operator: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
 /// The target of `receipts copy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CopyTarget {
@@ -192,6 +263,7 @@ pub async fn run(cli: Cli) -> u8 {
             config,
         } => rollback::run(&config, &run_id, dry_run).await,
         Command::Recover(c) => recover::run(&c).await,
+        Command::Approvals(cmd) => approvals::run(cmd),
         Command::Demo { keep, no_postgres } => demo(keep, no_postgres).await,
     }
 }
@@ -252,6 +324,18 @@ pub fn open_store(config: &Config) -> Result<Store, u8> {
         eprintln!("error: {e}");
         EXIT_FAILED
     })
+}
+
+/// Who an operator is: `--as`, else `$ENACT_OPERATOR`, else the OS user `@` host.
+pub fn operator_identity(given: Option<String>) -> String {
+    given
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| {
+            std::env::var("ENACT_OPERATOR")
+                .ok()
+                .filter(|s| !s.trim().is_empty())
+        })
+        .unwrap_or_else(os_operator)
 }
 
 /// `user@host` of the OS user (the operator's identity when none is given).

@@ -343,9 +343,7 @@ fn migrate(arg: &ConfigArg) -> u8 {
 }
 
 fn repair(store: &Store, operator: Option<String>) -> u8 {
-    let operator = operator
-        .or_else(|| std::env::var("ENACT_OPERATOR").ok())
-        .unwrap_or_else(super::os_operator);
+    let operator = super::operator_identity(operator);
     let run_id = uuid::Uuid::new_v4().to_string();
     match store.repair_truncation(&operator, chrono::Utc::now(), &run_id) {
         Ok(Some(record)) => {

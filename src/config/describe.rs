@@ -46,10 +46,17 @@ pub fn describe(config: &Config) -> String {
     for workflow in &config.workflows {
         describe_workflow(&mut out, workflow);
     }
-    use crate::kernel::workflow::{GET_RECEIPT, LIST_RECEIPTS, PREVIEW, ROLLBACK};
+    use crate::kernel::workflow::{GET_RECEIPT, LIST_RECEIPTS, PREVIEW, RESUME, ROLLBACK};
     let mut builtin = vec![PREVIEW, LIST_RECEIPTS, GET_RECEIPT];
     if config.rollback_enabled {
         builtin.push(ROLLBACK);
+    }
+    let approvals = config
+        .policies
+        .iter()
+        .any(|p| p.name() == "require_approval");
+    if approvals {
+        builtin.push(RESUME);
     }
     let _ = writeln!(
         out,
@@ -59,8 +66,19 @@ also served: {}",
     );
     let _ = writeln!(
         out,
-        "resources:   enact://receipts, enact://receipts/{{run_id}}, enact://policies, enact://workflows"
+        "resources:   enact://receipts, enact://receipts/{{run_id}}, enact://policies, enact://workflows, enact://approvals"
     );
+    if approvals {
+        let a = &config.approvals;
+        let via: Vec<&str> = a.via.iter().map(|v| v.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "approvals:   via {}, requests expire after {}, calls wait {}",
+            via.join(" and "),
+            crate::kernel::schema::format_duration(a.expires),
+            crate::kernel::schema::format_duration(a.wait)
+        );
+    }
     out
 }
 

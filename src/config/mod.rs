@@ -84,6 +84,8 @@ pub struct Config {
     /// `[http]` and `[[http.clients]]` (SPEC §10), used by `serve --http`.
     pub http: HttpConfig,
     pub rollback_enabled: bool,
+    /// `[approvals]` (SPEC §9).
+    pub approvals: ApprovalsConfig,
     /// Sorted by name.
     pub systems: Vec<SystemConfig>,
     /// In config order.
@@ -91,6 +93,55 @@ pub struct Config {
     /// In config order.
     pub workflows: Vec<Workflow>,
 }
+
+/// Who may answer an approval request (SPEC §9 `[approvals] via`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalVia {
+    /// The operator's `enact approvals approve|deny`.
+    Cli,
+    /// The MCP client asks its user (`elicitation/create`, or `input_required` in 2026).
+    Elicitation,
+}
+
+/// `[approvals]` (SPEC §9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalsConfig {
+    pub via: Vec<ApprovalVia>,
+    /// A request (and its approval) is void after this.
+    pub expires: Duration,
+    /// How long a call waits for an operator's answer before returning APPROVAL_REQUIRED.
+    pub wait: Duration,
+}
+
+impl Default for ApprovalsConfig {
+    fn default() -> Self {
+        ApprovalsConfig {
+            via: vec![ApprovalVia::Cli],
+            expires: Duration::from_secs(3_600),
+            wait: Duration::ZERO,
+        }
+    }
+}
+
+impl ApprovalVia {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalVia::Cli => "cli",
+            ApprovalVia::Elicitation => "elicitation",
+        }
+    }
+}
+
+impl ApprovalsConfig {
+    pub fn allows(&self, via: ApprovalVia) -> bool {
+        self.via.contains(&via)
+    }
+}
+
+/// The longest `[approvals] wait`.
+pub const MAX_APPROVAL_WAIT: Duration = Duration::from_secs(15 * 60);
+/// The longest grant (`enact approvals grant --for`).
+pub const MAX_GRANT: Duration = Duration::from_secs(24 * 3_600);
 
 /// Where the receipts journal lives (SPEC §5.3, §10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 //! `rollback`); `systems` and `workflows` (with the policies that name them) have their own
 //! files.
 
+mod approvals;
 mod http;
 mod systems;
 mod workflows;
@@ -52,6 +53,7 @@ const TOP_KEYS: &[&str] = &[
     "secret",
     "receipts",
     "rollback",
+    "approvals",
     "http",
     "systems",
     "policies",
@@ -134,6 +136,7 @@ fn load_str_with(
     let (receipts_dir, fsync, receipts_backend, receipts_db) = receipts(&top, &dir, env, &mut p);
     let http = http::validate(&top, &dir, &mut p);
     let rollback_enabled = rollback(&top, &mut p);
+    let approvals = approvals::validate(&top, &mut p);
     let places = systems::Places {
         config: &config_path,
         receipts: &receipts_dir,
@@ -167,6 +170,7 @@ fn load_str_with(
             receipts_db,
             http,
             rollback_enabled,
+            approvals,
             systems,
             policies,
             workflows,

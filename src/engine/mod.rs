@@ -5,23 +5,29 @@
 //! call these functions, so the rules hold the same way for agents and operators.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
+mod approvals;
+mod journal_log;
 mod recovery;
+mod results;
 mod rollback;
 
+use journal_log::JournalLog;
+pub use results::{ActionView, CallResult, Preview, Requester, RollbackRefused, RollbackResult};
+
+pub use approvals::{GrantError, GrantRefused};
 pub use recovery::{RecoveredRun, RecoveryReport};
 
-use crate::connector::{ActionOutcome, Connector, StepLog};
+use crate::connector::{ActionOutcome, Connector};
 use crate::kernel::context::{Actor, Context, Facts};
 use crate::kernel::plan::{self, Guard, Planned, Step};
 use crate::kernel::policy::{self, Decision, FactRequests, PolicyResult, Verdict};
 pub use crate::kernel::receipt::timestamp;
-use crate::kernel::receipt::{self, ActionRecord, Receipt};
+use crate::kernel::receipt::{self, ActionRecord, ApprovalFields, Receipt};
 use crate::kernel::workflow::Workflow;
 use crate::registry::Registry;
-use crate::store::{ListFilter, Loaded, Store, StoreError, Summary};
+use crate::store::{Claim, Decided, ListFilter, Loaded, Recorded, Store, StoreError, Summary};
 
 /// The pseudo-policy that reports argument and plan validation failures.
 pub const INPUT_SCHEMA: &str = "input_schema";
@@ -34,71 +40,10 @@ pub enum CallError {
     /// The journal could not record the run; the message says what ran (if anything).
     #[error("{0}")]
     Journal(String),
+    /// A resume refused (SPEC §9): nothing ran and no receipt was written.
+    #[error("{0}")]
+    Refused(String),
 }
-
-/// The result of one workflow call (SPEC §3.1).
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct CallResult {
-    pub run_id: String,
-    pub workflow: String,
-    pub decision: Decision,
-    pub success: bool,
-    pub actions: Vec<ActionView>,
-    pub policy_results: Vec<PolicyResult>,
-    pub receipt: String,
-}
-
-/// An action as reported to the caller (no rollback data).
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct ActionView {
-    pub action: String,
-    pub system: String,
-    pub success: bool,
-    pub output: Value,
-}
-
-impl From<&ActionRecord> for ActionView {
-    fn from(r: &ActionRecord) -> Self {
-        ActionView {
-            action: r.action.clone(),
-            system: r.system.clone(),
-            success: r.success,
-            output: r.output.clone(),
-        }
-    }
-}
-
-/// The result of `enact_preview`.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct Preview {
-    pub workflow: String,
-    pub decision: Decision,
-    pub plan: Vec<Value>,
-    pub policy_results: Vec<PolicyResult>,
-}
-
-/// Who asks for a rollback: over MCP only the server's own actor's runs may be rolled back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Requester {
-    Agent,
-    Operator,
-}
-
-/// The result of a rollback (SPEC §3.1 `enact_rollback`).
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct RollbackResult {
-    pub run_id: String,
-    pub rollback_of: String,
-    pub decision: Decision,
-    pub success: bool,
-    pub actions: Vec<ActionView>,
-    pub receipt: String,
-}
-
-/// A refused rollback: the message is the SPEC's exact text where it fixes one.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct RollbackRefused(pub String);
 
 /// The pseudo-policy of a call the client cancelled before any action started (SPEC §3).
 pub const CANCELLED: &str = "cancelled";
@@ -166,6 +111,8 @@ struct Run<'a> {
     inputs: Option<&'a Map<String, Value>>,
     steps: &'a [Step],
     now: DateTime<Utc>,
+    /// A resumed run's `resumes` and `approved_by` (SPEC §9); empty otherwise.
+    approvals: ApprovalFields,
 }
 
 impl<'a> Run<'a> {
@@ -186,6 +133,7 @@ impl<'a> Run<'a> {
             inputs,
             steps,
             now,
+            approvals: ApprovalFields::default(),
         }
     }
 }
@@ -210,59 +158,6 @@ fn ran_summary(records: &[ActionRecord]) -> Option<String> {
         .map(|(i, r)| format!("step {} ({} on {})", i + 1, r.action, r.system))
         .collect();
     (!ran.is_empty()).then(|| ran.join(", "))
-}
-
-/// The [`StepLog`] the engine hands a connector: writes the step's record to the journal.
-struct JournalLog<'a> {
-    store: &'a Store,
-    run_id: &'a str,
-    index: usize,
-    step: &'a Step,
-    now: DateTime<Utc>,
-    target: Value,
-    /// Why the record could not be written (the run then stops).
-    failure: Option<String>,
-}
-
-impl<'a> JournalLog<'a> {
-    fn new(
-        store: &'a Store,
-        run_id: &'a str,
-        index: usize,
-        step: &'a Step,
-        now: DateTime<Utc>,
-    ) -> Self {
-        JournalLog {
-            store,
-            run_id,
-            index,
-            step,
-            now,
-            target: Value::Null,
-            failure: None,
-        }
-    }
-}
-
-impl StepLog for JournalLog<'_> {
-    fn before(&mut self, pre: Value) -> Result<(), String> {
-        let mut fields = Map::new();
-        fields.insert("run_id".into(), json!(self.run_id));
-        fields.insert("index".into(), json!(self.index));
-        fields.insert("system".into(), json!(self.step.system));
-        fields.insert("action".into(), json!(self.step.name().as_str()));
-        fields.insert("args".into(), Value::Object(self.step.args()));
-        fields.insert("target".into(), self.target.clone());
-        fields.insert("pre".into(), pre);
-        fields.insert("timestamp".into(), json!(timestamp(self.now)));
-        self.store.append_step(fields).map_err(|e| {
-            let message = format!("the receipts journal cannot be written: {e}");
-            self.failure = Some(e.to_string());
-            message
-        })?;
-        crate::faults::crash_point("step");
-        Ok(())
-    }
 }
 
 impl Engine {
@@ -516,53 +411,92 @@ impl Engine {
             &planned.steps,
             now,
         );
+        self.gate_and_run(run, &planned, None, cancel).await
+    }
 
-        let requests = self.fact_requests(workflow, &planned);
+    /// The gate (its rate counts, grants and — for a resumed run — the approval it claims are
+    /// taken under the journal's lock with the intent), then the steps, then the receipt.
+    /// A call held for approval writes its PENDING receipt in that same lock hold; a resumed
+    /// run that is now blocked writes its BLOCK receipt there, using its approval up.
+    async fn gate_and_run(
+        &self,
+        mut run: Run<'_>,
+        planned: &Planned,
+        claim: Option<&Claim>,
+        cancel: &Cancel,
+    ) -> Result<CallResult, CallError> {
+        let actor = run.actor;
+        let requests = self.fact_requests(run.workflow, planned);
         let mut facts = self.facts(&requests).await;
         let queries = requests.rate_counts;
         let mut verdict = None;
         let mut unsignable = None;
-        let intended = self
-            .store
-            .gate_and_intend(&queries, &actor.email, now, &mut |counts| {
-                facts.rate_counts = counts.clone();
-                let v = self.judge(actor, workflow, &planned, now, &facts);
-                let pass = v.decision == Decision::Pass && !cancel.is_cancelled();
-                let intent = match pass.then(|| self.intent_fields(&run, &v)) {
-                    Some(Ok(fields)) => Some(fields),
-                    Some(Err(e)) => {
-                        unsignable = Some(e);
-                        None
+        let recorded =
+            self.store
+                .gate_and_record(&queries, &actor.email, run.now, claim, &mut |gate| {
+                    facts.rate_counts = gate.counts.clone();
+                    facts.grants = gate.grants.clone();
+                    facts.approved_by = gate.approval.as_ref().map(|a| a.actor_email.clone());
+                    if let (Some(claim), Some(answer)) = (claim, &gate.approval) {
+                        run.approvals = approvals::resume_fields(claim, answer);
                     }
-                    None => None,
-                };
-                verdict = Some(v);
-                intent
-            });
+                    let v = self.judge(actor, run.workflow, planned, run.now, &facts);
+                    let mut signed = |r: Result<Decided, receipt::SigningError>| match r {
+                        Ok(d) => d,
+                        Err(e) => {
+                            unsignable = Some(e);
+                            Decided::Nothing
+                        }
+                    };
+                    let decided = match v.decision {
+                        Decision::Pass if !cancel.is_cancelled() => {
+                            signed(self.intent_fields(&run, &v).map(Decided::Intent))
+                        }
+                        Decision::Pass => Decided::Nothing,
+                        Decision::ApprovalRequired if claim.is_none() => {
+                            Decided::Receipt(Box::new(self.pending_receipt(&run, &v)))
+                        }
+                        _ if claim.is_some() => {
+                            let blocked = approvals::blocked(v.clone());
+                            Decided::Receipt(Box::new(self.receipt(&run, blocked, vec![])))
+                        }
+                        _ => Decided::Nothing,
+                    };
+                    verdict = Some(v);
+                    decided
+                });
         if let Some(e) = unsignable {
             return Err(CallError::Journal(format!(
                 "the receipts journal cannot be written: {e} — nothing was done"
             )));
         }
-        let verdict = match (intended, verdict) {
-            (Ok(_), Some(v)) => v,
+        let (recorded, verdict) = match (recorded, verdict) {
+            (Ok(r), Some(v)) => (r, v),
+            (Err(StoreError::Approval(refusal)), _) => {
+                return Err(CallError::Refused(refusal.to_string()));
+            }
             (Ok(_), None) => {
                 return Err(CallError::Journal(
                     "the receipts journal cannot be written: the gate did not run — nothing was done".into(),
                 ));
             }
             (Err(e), _) => {
-                tracing::error!(run_id, error = %e, "intent could not be recorded; nothing runs");
+                tracing::error!(run_id = run.run_id, error = %e, "intent could not be recorded; nothing runs");
                 return Err(CallError::Journal(format!(
                     "the receipts journal cannot be written: {e} — nothing was done"
                 )));
             }
         };
+        if let Recorded::Receipt(written) = recorded {
+            return Ok(self.recorded_result(&run, *written));
+        }
         if verdict.decision == Decision::Pass {
             crate::faults::crash_point("intent");
         }
         if verdict.decision != Decision::Pass || cancel.is_cancelled() {
             let verdict = if verdict.decision == Decision::Pass {
+                // Abandoned before it started: the approval (if any) stays unused.
+                run.approvals = ApprovalFields::default();
                 cancelled_verdict()
             } else {
                 verdict
@@ -570,12 +504,15 @@ impl Engine {
             return self.finish(&run, verdict, vec![]);
         }
 
+        let run_id = run.run_id;
         let mut records: Vec<ActionRecord> = Vec::new();
         for (index, step) in planned.steps.iter().enumerate() {
             if index == 0 && cancel.is_cancelled() {
+                // The intent claimed the approval; the cancelled receipt keeps the claim, so
+                // an abandoned resumed run is not run twice by a retry racing it.
                 return self.finish(&run, cancelled_verdict(), vec![]);
             }
-            let mut log = JournalLog::new(&self.store, &run_id, index, step, now);
+            let mut log = JournalLog::new(&self.store, run_id, index, step, run.now);
             let record = self.run_step(step, &records, &mut log).await;
             crate::faults::crash_point("action");
             if let Some(e) = log.failure {
@@ -622,6 +559,8 @@ impl Engine {
             "timestamp",
             "plan",
             "policy_set_hash",
+            "resumes",
+            "approved_by",
         ] {
             if let Some(v) = receipt.get(key) {
                 fields.insert(key.into(), v.clone());
@@ -675,7 +614,9 @@ impl Engine {
             now: run.now,
             policy_set_hash: &self.registry.policy_set_hash,
         };
-        Receipt::for_run(&header, verdict, records)
+        let mut receipt = Receipt::for_run(&header, verdict, records);
+        receipt.approvals = run.approvals.clone();
+        receipt
     }
 
     /// Appends the run's receipt and builds the call's result. When the receipt cannot be
@@ -725,6 +666,7 @@ impl Engine {
             actions: written.actions_taken.iter().map(ActionView::from).collect(),
             policy_results: verdict.results,
             receipt: format!("enact://receipts/{}", run.run_id),
+            approval: None,
         })
     }
 

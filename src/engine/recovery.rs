@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 use super::{Engine, timestamp};
 use crate::connector::{ActionOutcome, Recovered};
 use crate::kernel::policy::{Decision, PolicyResult};
-use crate::kernel::receipt::{ActionRecord, GENESIS_HASH, Receipt};
+use crate::kernel::receipt::{ActionRecord, ApprovalFields, GENESIS_HASH, Receipt};
 use crate::store::{Interrupted, StoreError};
 
 /// One finished run.
@@ -148,6 +148,15 @@ impl Engine {
             plan: intent.get("plan").cloned().unwrap_or(Value::Array(vec![])),
             policy_set_hash: text(intent, "policy_set_hash"),
             interrupted: true,
+            // A resumed run keeps what it resumed, so its approval stays used.
+            approvals: ApprovalFields {
+                resumes: intent
+                    .get("resumes")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                approved_by: intent.get("approved_by").cloned(),
+                ..ApprovalFields::default()
+            },
             seq: 0,
             prev_hash: GENESIS_HASH.into(),
             signature: String::new(),

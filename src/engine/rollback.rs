@@ -41,6 +41,12 @@ impl Engine {
                 "Cannot rollback a rollback receipt — `{run_id}` is itself a rollback"
             )));
         }
+        if !matches!(original.decision, Decision::Pass | Decision::Block) {
+            return Err(RollbackRefused(format!(
+                "Cannot rollback `{run_id}`: it is a {} record, not a workflow run — nothing was done by it",
+                original.decision.as_str()
+            )));
+        }
         if original.decision == Decision::Block {
             return Err(RollbackRefused(
                 "Cannot rollback a blocked run — no actions were taken".into(),

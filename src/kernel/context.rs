@@ -28,6 +28,23 @@ pub struct Facts {
     /// `rate_limit`: for the policy at this index in the config, how many earlier runs count
     /// against it (`Err`: the count could not be taken).
     pub rate_counts: RateCounts,
+    /// `require_approval`: the actor's live grants (SPEC §9).
+    pub grants: Vec<Grant>,
+    /// `require_approval` on a resumed run: who approved exactly this plan.
+    pub approved_by: Option<String>,
+}
+
+/// A live grant (SPEC §9): while it lives, `require_approval` passes for its actor's calls of
+/// `workflow` (only those whose held steps are all `action`, when given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The GRANT record's run id.
+    pub id: String,
+    pub granted_by: String,
+    pub workflow: String,
+    pub action: Option<String>,
+    /// RFC 3339, as recorded.
+    pub expires_at: String,
 }
 
 /// The input of the gate.

@@ -4,6 +4,7 @@
 //! are passed in. `tests/it/invariants.rs` scans these sources to keep it so.
 
 pub mod action;
+pub mod approval;
 pub mod context;
 pub mod jcs;
 pub mod plan;

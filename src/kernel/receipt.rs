@@ -11,7 +11,7 @@ use super::context::Actor;
 use super::jcs::canonicalize;
 use super::policy::{Decision, PolicyResult, Verdict};
 
-type HmacSha256 = Hmac<Sha256>;
+pub type HmacSha256 = Hmac<Sha256>;
 
 /// Payloads larger than this (as JSON) are stored as `{sha256, bytes}`.
 pub const MAX_VERBATIM_PAYLOAD: usize = 64 * 1024;
@@ -61,9 +61,47 @@ pub struct Receipt {
     /// Set on a receipt written by recovery for a run a crash interrupted (SPEC §5.5).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    /// The fields of approval records and resumed runs (SPEC §9); absent elsewhere.
+    #[serde(flatten)]
+    pub approvals: ApprovalFields,
     pub seq: u64,
     pub prev_hash: String,
     pub signature: String,
+}
+
+/// The fields SPEC §9 adds to receipts. Each is present only on the records it belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalFields {
+    /// PENDING: `{plan_digest, expires_at, plan}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Value>,
+    /// APPROVE / DENY: the PENDING run id answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_of: Option<String>,
+    /// APPROVE / DENY / GRANT / REVOKE: the human's reason, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// APPROVE / DENY: `cli` or `elicitation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    /// GRANT: the actor the grant is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_for: Option<String>,
+    /// GRANT: `{workflow, action}` (`action` null: any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Value>,
+    /// GRANT: when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// REVOKE: the GRANT's run id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revokes: Option<String>,
+    /// A resumed run: the PENDING run id it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumes: Option<String>,
+    /// A resumed run: `{run_id, actor_email, via}` of the APPROVE record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<Value>,
 }
 
 /// What a run's receipt records besides its verdict and actions.
@@ -103,6 +141,7 @@ impl Receipt {
             plan: run.plan.clone(),
             policy_set_hash: run.policy_set_hash.into(),
             interrupted: false,
+            approvals: ApprovalFields::default(),
             seq: 0,
             prev_hash: GENESIS_HASH.into(),
             signature: String::new(),
@@ -136,6 +175,7 @@ impl Receipt {
             plan,
             policy_set_hash: policy_set_hash.into(),
             interrupted: false,
+            approvals: ApprovalFields::default(),
             seq: 0,
             prev_hash: GENESIS_HASH.into(),
             signature: String::new(),
@@ -190,6 +230,14 @@ impl MacKey {
         HmacSha256::new_from_slice(secret)
             .map(MacKey)
             .map_err(|e| SigningError::Key(e.to_string()))
+    }
+}
+
+impl MacKey {
+    /// A fresh MAC keyed with this key (for MACs other than receipt signatures, which add
+    /// their own domain prefix).
+    pub fn mac(&self) -> HmacSha256 {
+        self.0.clone()
     }
 }
 
@@ -314,6 +362,7 @@ mod tests {
             plan: json!([]),
             policy_set_hash: "00".into(),
             interrupted: false,
+            approvals: ApprovalFields::default(),
             seq: 0,
             prev_hash: GENESIS_HASH.into(),
             signature: String::new(),

@@ -11,6 +11,7 @@ pub const PREVIEW: &str = "enact_preview";
 pub const LIST_RECEIPTS: &str = "enact_list_receipts";
 pub const GET_RECEIPT: &str = "enact_get_receipt";
 pub const ROLLBACK: &str = "enact_rollback";
+pub const RESUME: &str = "enact_resume";
 
 /// The JSON type of a workflow input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

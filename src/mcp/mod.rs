@@ -7,6 +7,7 @@
 //! - [`http`]: MCP over streamable HTTP (`serve --http`), behind the bearer-token front door;
 //! - [`client`]: the client side, for `enact demo`.
 
+pub mod approval;
 pub mod client;
 pub mod framing;
 pub mod http;

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::tools::{receipt_json, receipts_json};
 use crate::engine::Engine;
+use crate::kernel::context::Actor;
 use crate::kernel::schema;
 use crate::kernel::workflow::WorkflowBody;
 use crate::store::{ListFilter, StoreError};
@@ -13,6 +14,7 @@ pub const RECEIPTS: &str = "enact://receipts";
 pub const RECEIPT_TEMPLATE: &str = "enact://receipts/{run_id}";
 pub const POLICIES: &str = "enact://policies";
 pub const WORKFLOWS: &str = "enact://workflows";
+pub const APPROVALS: &str = "enact://approvals";
 pub const MIME: &str = "application/json";
 
 /// How many summaries `enact://receipts` shows.
@@ -35,6 +37,11 @@ pub const FIXED: &[(&str, &str, &str)] = &[
         "workflows",
         "Each workflow: name, inputs, and its steps or built-in plan",
     ),
+    (
+        APPROVALS,
+        "approvals",
+        "This actor's requests still waiting for a human's approval, newest first",
+    ),
 ];
 
 /// Why a resource could not be read.
@@ -48,9 +55,13 @@ pub enum ReadError {
     Internal(String),
 }
 
-/// Reads one resource as JSON.
-pub fn read(engine: &Engine, uri: &str) -> Result<Value, ReadError> {
+/// Reads one resource as JSON; `actor` is who asks (`enact://approvals` shows only theirs).
+pub fn read(engine: &Engine, actor: &Actor, uri: &str) -> Result<Value, ReadError> {
     match uri {
+        APPROVALS => engine
+            .waiting_approvals(Some(&actor.email))
+            .map(|approvals| json!({ "approvals": approvals }))
+            .map_err(|e| ReadError::Internal(e.to_string())),
         RECEIPTS => receipts_json(
             engine,
             &ListFilter {

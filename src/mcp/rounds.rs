@@ -43,6 +43,8 @@ pub struct ToolCall {
     pub round: Round,
     /// Who calls: an HTTP client's own actor (SPEC §10); `None` acts as the config's `[actor]`.
     pub actor: Option<Actor>,
+    /// The client's session: what it can be asked (approvals, SPEC §9).
+    pub client: super::approval::ClientSide,
 }
 
 /// A handler's answer to one round.

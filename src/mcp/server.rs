@@ -15,6 +15,7 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, RoleServer};
 use serde_json::{Value, json};
 
+use super::approval::ClientSide;
 use super::framing::Requests;
 use super::resources::{self, ReadError};
 use super::rounds::{Outcome, Round, ToolCall};
@@ -120,20 +121,32 @@ pub(crate) fn tool_call(
 ) -> ToolCall {
     let (mut inexact, cancel) = requests.take_call(&context.id);
     // Over HTTP, what the framing knows comes with the request (see `super::http`).
-    let http = context
-        .extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<super::http::Caller>());
+    let http = http_caller(context);
     if let Some(caller) = http
         && inexact.is_empty()
     {
         inexact = caller.inexact.clone();
     }
+    let capabilities = context.client_capabilities();
+    let elicitation = capabilities
+        .as_ref()
+        .and_then(|c| c.elicitation.as_ref())
+        .is_some_and(|e| e.form.is_some() || e.url.is_none());
+    let client = ClientSide {
+        peer: Some(context.peer.clone()),
+        modern: context
+            .protocol_version()
+            .is_some_and(|v| !v.has_initialize()),
+        elicitation,
+        name: context.client_info().map(|i| i.name).unwrap_or_default(),
+        progress_token: context.meta.get_progress_token(),
+    };
     ToolCall {
         name: request.name.into_owned(),
         arguments: request.arguments.unwrap_or_default(),
         inexact,
         cancel,
+        client,
         actor: http.and_then(|c| c.actor.clone()),
         round: Round {
             request_state: request.request_state,
@@ -143,6 +156,14 @@ pub(crate) fn tool_call(
                 .unwrap_or_default(),
         },
     }
+}
+
+/// The HTTP caller of a request (`None` over stdio).
+fn http_caller(context: &RequestContext<RoleServer>) -> Option<&super::http::Caller> {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<super::http::Caller>())
 }
 
 /// Sets `cancel` when `ct` is cancelled, until the returned guard is dropped.
@@ -297,10 +318,13 @@ impl ServerHandler for EnactServer {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let uri = request.uri;
-        match resources::read(&self.engine, &uri) {
+        let actor = http_caller(&context)
+            .and_then(|c| c.actor.clone())
+            .unwrap_or_else(|| self.engine.registry().config.actor.clone());
+        match resources::read(&self.engine, &actor, &uri) {
             Ok(value) => {
                 let result: ReadResourceResult = complete(json!({"contents": [{
                     "uri": uri,

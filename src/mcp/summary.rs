@@ -16,16 +16,29 @@ impl Summarise for CallResult {
     /// One line for a human: the decision and, on BLOCK or failure, every reason.
     fn summary(&self) -> String {
         match (self.decision, self.success) {
+            (Decision::ApprovalRequired, _) => {
+                let expires = self
+                    .approval
+                    .as_ref()
+                    .and_then(|a| a.get("expires_at"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
+                format!(
+                    "APPROVAL_REQUIRED: `{}` waits for a human — `enact approvals approve {}` (expires {expires})",
+                    self.workflow, self.run_id
+                )
+            }
             (Decision::Block, _) => format!(
                 "BLOCK: `{}` was blocked — {}",
                 self.workflow,
                 failed_policies(&self.policy_results)
             ),
             (_, true) => format!(
-                "PASS: `{}` ran {} action(s) successfully (receipt {})",
+                "PASS: `{}` ran {} action(s) successfully (receipt {}){}",
                 self.workflow,
                 self.actions.len(),
-                self.run_id
+                self.run_id,
+                approved_by(self.approval.as_ref())
             ),
             (_, false) => {
                 let error = self
@@ -47,6 +60,15 @@ impl Summarise for CallResult {
                 )
             }
         }
+    }
+}
+
+/// `, approved by <who> via <how>` for a resumed run's result.
+fn approved_by(approval: Option<&Value>) -> String {
+    let field = |k: &str| approval.and_then(|a| a.get(k)).and_then(Value::as_str);
+    match (field("decided_by"), field("via")) {
+        (Some(who), Some(via)) => format!(", approved by {who} via {via}"),
+        _ => String::new(),
     }
 }
 

@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::approval;
 use super::rounds::{Outcome, ToolCall};
 use super::summary::Summarise;
 use crate::engine::{CallError, CallResult, Cancel, Engine, Preview, Requester, RollbackResult};
@@ -15,7 +16,7 @@ use crate::kernel::receipt;
 use crate::kernel::schema;
 use crate::store::{ListFilter, StoreError, Summary};
 
-pub use crate::kernel::workflow::{GET_RECEIPT, LIST_RECEIPTS, PREVIEW, ROLLBACK};
+pub use crate::kernel::workflow::{GET_RECEIPT, LIST_RECEIPTS, PREVIEW, RESUME, ROLLBACK};
 
 /// The largest `limit` of `enact_list_receipts`.
 pub const MAX_LIST_LIMIT: u64 = 500;
@@ -112,6 +113,14 @@ pub fn tool_specs(engine: &Engine) -> Vec<ToolSpec> {
             output_schema: schema_of::<RollbackResult>(),
         });
     }
+    if engine.approvals_enabled() {
+        out.push(ToolSpec {
+            name: RESUME.into(),
+            description: "Run a call that a human has approved (it answered APPROVAL_REQUIRED): the plan is built again from the recorded arguments and must be exactly the approved one; every other policy is judged again. Runs at most once.".into(),
+            input_schema: schema_of::<RunIdArgs>(),
+            output_schema: schema_of::<CallResult>(),
+        });
+    }
     out
 }
 
@@ -190,8 +199,9 @@ pub async fn call(engine: &Engine, call: ToolCall) -> Result<Outcome, Unroutable
         arguments: args,
         inexact,
         cancel,
-        round: _,
+        round,
         actor,
+        client,
     } = call;
     let actor = actor.as_ref().unwrap_or(&engine.registry().config.actor);
     let answer = match name.as_str() {
@@ -199,8 +209,20 @@ pub async fn call(engine: &Engine, call: ToolCall) -> Result<Outcome, Unroutable
         LIST_RECEIPTS => list_receipts(engine, &args),
         GET_RECEIPT => get_receipt(engine, &args),
         ROLLBACK if rollback_enabled => rollback(engine, actor, &args).await,
+        RESUME if engine.approvals_enabled() => resume(engine, actor, &args, &cancel).await,
+        _ if engine.workflow(&name).is_some() && round.is_retry() => {
+            let call = approval::Retry {
+                workflow: &name,
+                args: &args,
+                inexact: &inexact,
+                round: &round,
+                client: &client,
+                cancel: &cancel,
+            };
+            approval::retry(engine, actor, call).await
+        }
         _ if engine.workflow(&name).is_some() => {
-            workflow_call(engine, actor, &name, args, &inexact, &cancel).await
+            return Ok(workflow_call(engine, actor, &name, args, &inexact, &client, &cancel).await);
         }
         _ => return Err(Unroutable::UnknownTool(name)),
     };
@@ -213,20 +235,36 @@ async fn workflow_call(
     name: &str,
     args: Map<String, Value>,
     inexact: &[String],
+    client: &approval::ClientSide,
+    cancel: &Cancel,
+) -> Outcome {
+    match engine.call_as(actor, name, args, inexact, cancel).await {
+        Ok(result) if result.decision == Decision::ApprovalRequired => {
+            approval::hold(engine, actor, result, client, cancel).await
+        }
+        Ok(result) => Outcome::Complete(approval::call_answer(&result)),
+        Err(CallError::Journal(message) | CallError::Refused(message)) => {
+            Outcome::Complete(Answer::refused(message))
+        }
+        Err(CallError::UnknownWorkflow(w)) => {
+            Outcome::Complete(Answer::refused(format!("unknown workflow `{w}`")))
+        }
+    }
+}
+
+async fn resume(
+    engine: &Engine,
+    actor: &Actor,
+    args: &Map<String, Value>,
     cancel: &Cancel,
 ) -> Answer {
-    match engine.call_as(actor, name, args, inexact, cancel).await {
-        Ok(result) => {
-            let structured = serde_json::to_value(&result).unwrap_or(Value::Null);
-            Answer {
-                summary: result.summary(),
-                structured: Some(structured),
-                is_error: result.decision == Decision::Block || !result.success,
-            }
-        }
-        Err(CallError::Journal(message)) => Answer::refused(message),
-        Err(CallError::UnknownWorkflow(w)) => Answer::refused(format!("unknown workflow `{w}`")),
-    }
+    let run_id = match check_keys(RESUME, args, &["run_id"])
+        .and_then(|()| string_arg(RESUME, args, "run_id"))
+    {
+        Ok(r) => r,
+        Err(a) => return a,
+    };
+    approval::resume_tool(engine, actor, run_id, cancel).await
 }
 
 /// Refuses any argument not in `allowed` (tool schemas say `additionalProperties: false`).

@@ -34,6 +34,9 @@ pub enum StoreError {
     /// verify), so a `rate_limit` policy fails closed; the message is the one the gate gets.
     #[error("{0}")]
     Uncountable(String),
+    /// An approval operation refused (SPEC §9); the message is the product's.
+    #[error(transparent)]
+    Approval(#[from] super::approvals::Refusal),
     /// A record could not be signed (never written unsigned or with a stand-in key).
     #[error(transparent)]
     Signing(#[from] SigningError),

@@ -94,6 +94,8 @@ pub(crate) struct Index {
     /// The last complete line read (or appended) and the SHA-256 of its bytes, so a journal
     /// cut or rewritten under a running store is noticed at the next read of the tail.
     pub last: Option<(Span, [u8; 32])>,
+    /// Approval requests, answers, uses and grants (SPEC §9).
+    pub approvals: super::approvals::Approvals,
     /// How many times the index was rebuilt from the start (positions of an earlier
     /// generation say nothing about the journal as it is now).
     pub generation: u64,
@@ -168,6 +170,7 @@ impl Index {
                 let workflow = self.intern(str_field(v, "workflow"));
                 let args = self.args_of(v);
                 let counts = v.get("rollback_of").is_none_or(Value::is_null);
+                self.approvals.apply(&run_id, v);
                 self.open.insert(
                     run_id,
                     Open {
@@ -213,6 +216,7 @@ impl Index {
         };
         if verified {
             self.open.remove(&run_id);
+            self.approvals.apply(&run_id, v);
         } else {
             self.unverified_receipts += 1;
         }

@@ -18,8 +18,10 @@
 //! after the lock is released, so concurrent appends share one sync (group commit), and the
 //! head is written only once its receipt is durable, so it is never ahead of the journal.
 
+mod approvals;
 mod audit;
 mod error;
+mod gate;
 mod head;
 mod index;
 mod legacy;
@@ -48,8 +50,10 @@ use crate::kernel::policy::RateQuery;
 use crate::kernel::receipt::{self, GENESIS_HASH, MacKey, Receipt, is_valid_run_id};
 use crate::secret::Secret;
 
+pub use self::approvals::{Answer, Claim, Refusal, Request, Status, Waiting};
 pub use self::audit::{Audit, Problem, problem_kind};
 pub use self::error::StoreError;
+pub use self::gate::{Decided, GateFacts, Recorded};
 pub use self::recovery::{Interrupted, OwnerClaims};
 pub use self::rollback::RollbackLock;
 
@@ -307,7 +311,7 @@ impl Store {
     /// Appends one signed record line under the folder lock. `prepare` sees the index (after
     /// the tail was read) and returns the record to write, already signed — or `None` to
     /// append nothing. A receipt ([`is_chained`]) also moves the head record.
-    fn append_line(
+    pub(super) fn append_line(
         &self,
         prepare: impl FnOnce(&Index) -> Result<Option<Value>, StoreError>,
     ) -> Result<Option<(Value, Span)>, StoreError> {
@@ -485,7 +489,7 @@ impl Store {
     }
 
     /// This process's owner id (created, with its lock, on first use).
-    fn owner(&self) -> Result<&str, StoreError> {
+    pub(super) fn owner(&self) -> Result<&str, StoreError> {
         if let Some(pg) = &self.pg {
             return pg.owner_id();
         }
@@ -557,54 +561,42 @@ impl Store {
 
     /// Chains, signs and appends a receipt (SPEC §5.4): `seq` and `prev_hash` come from the
     /// newest receipt in the journal. Returns the receipt as written.
-    pub fn append(&self, mut receipt: Receipt) -> Result<Receipt, StoreError> {
+    pub fn append(&self, receipt: Receipt) -> Result<Receipt, StoreError> {
+        self.append_checked(receipt, |_| Ok(()))
+    }
+
+    /// [`Store::append`] if `check`, run under the lock on the index as it is then, allows it.
+    pub(crate) fn append_checked(
+        &self,
+        mut receipt: Receipt,
+        check: impl FnOnce(&Index) -> Result<(), Refusal>,
+    ) -> Result<Receipt, StoreError> {
         if !is_valid_run_id(&receipt.run_id) {
             return Err(StoreError::InvalidRunId(receipt.run_id));
         }
-        let key = self.key.clone();
-        let mut written = None;
         self.append_line(|index| {
-            if index.get(&receipt.run_id).is_some() {
-                return Err(StoreError::Duplicate(receipt.run_id.clone()));
-            }
-            (receipt.seq, receipt.prev_hash) = index.next_link();
-            receipt.kind = "receipt".into();
-            receipt.sign(&key)?;
-            let value = receipt.to_value()?;
-            written = Some(receipt.clone());
-            Ok(Some(value))
+            check(index)?;
+            self.chain_receipt(index, &mut receipt).map(Some)
         })?;
-        written.ok_or_else(|| StoreError::io(&self.journal)(io::Error::other("nothing appended")))
+        Ok(receipt)
     }
 
-    /// Rate limiting and the intent in one step under the folder lock (also across processes):
-    /// counts, for each query, the PASS runs of `actor_email` in the window ending at `now`
-    /// (receipts and open intents, so runs in flight count); hands the counts to `decide`,
-    /// which returns the intent record's fields when the call passes. Returns whether an
-    /// intent was appended. `decide` runs under the folder lock: it must not call back into
-    /// this store.
-    pub fn gate_and_intend(
+    /// Gives `receipt` the next link of the chain and signs it; returns the value to write.
+    pub(super) fn chain_receipt(
         &self,
-        queries: &[RateQuery],
-        actor_email: &str,
-        now: DateTime<Utc>,
-        decide: &mut dyn FnMut(&RateCounts) -> Option<Map<String, Value>>,
-    ) -> Result<bool, StoreError> {
-        let owner = self.owner()?.to_owned();
-        let appended = self.append_line(|index| {
-            let counts: RateCounts = queries
-                .iter()
-                .map(|q| (q.index, count(index, q, actor_email, now)))
-                .collect();
-            let Some(fields) = decide(&counts) else {
-                return Ok(None);
-            };
-            self.intent_record(index, fields, &owner).map(Some)
-        })?;
-        Ok(appended.is_some())
+        index: &Index,
+        receipt: &mut Receipt,
+    ) -> Result<Value, StoreError> {
+        if index.get(&receipt.run_id).is_some() {
+            return Err(StoreError::Duplicate(receipt.run_id.clone()));
+        }
+        (receipt.seq, receipt.prev_hash) = index.next_link();
+        receipt.kind = "receipt".into();
+        receipt.sign(&self.key)?;
+        Ok(receipt.to_value()?)
     }
 
-    fn intent_record(
+    pub(super) fn intent_record(
         &self,
         index: &Index,
         mut fields: Map<String, Value>,
@@ -758,7 +750,7 @@ pub(crate) fn is_chained(value: &Value) -> bool {
 /// The count of one rate query from the index.
 /// `Err` when the journal holds a receipt whose signature does not verify: it cannot be told
 /// whether that run counts, so the policy fails closed (an edit must not lower a count).
-fn count(
+pub(super) fn count(
     index: &Index,
     q: &RateQuery,
     actor_email: &str,

@@ -409,7 +409,7 @@ fn unknown_keys_are_named_with_their_section_and_the_valid_keys() {
     assert_eq!(
         got,
         [
-            "top level: unknown key `colour` (hint: valid keys: actor, secret, receipts, rollback, http, systems, policies, workflows)",
+            "top level: unknown key `colour` (hint: valid keys: actor, secret, receipts, rollback, approvals, http, systems, policies, workflows)",
             "actor: unknown key `role2` (hint: valid keys: email, role)",
             "secret: unknown key `files` (hint: valid keys: env, file, allow_insecure)",
             "receipts: unknown key `folder` (hint: valid keys: dir, fsync, backend, dsn_env, schema)",

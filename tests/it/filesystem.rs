@@ -49,6 +49,7 @@ fn config(receipts_dir: PathBuf, secret_file: PathBuf, path: PathBuf) -> Config 
         },
         http: enact::config::HttpConfig::default(),
         rollback_enabled: true,
+        approvals: enact::config::ApprovalsConfig::default(),
         systems: vec![],
         policies: vec![],
         workflows: vec![],

@@ -753,7 +753,12 @@ async fn every_resource_reads_as_json() {
     let uris: Vec<&str> = listed.iter().map(|r| r.uri.as_str()).collect();
     assert_eq!(
         uris,
-        ["enact://receipts", "enact://policies", "enact://workflows"]
+        [
+            "enact://receipts",
+            "enact://policies",
+            "enact://workflows",
+            "enact://approvals"
+        ]
     );
     let templates = client.list_all_resource_templates().await.unwrap();
     assert_eq!(templates.len(), 1);
@@ -775,6 +780,10 @@ async fn every_resource_reads_as_json() {
     assert_eq!(save["name"], "save");
     assert_eq!(save["steps"][0]["action"], "write_file");
     assert_eq!(save["inputs"][0]["name"], "path");
+    assert_eq!(
+        read_json(&client, "enact://approvals").await,
+        json!({"approvals": []})
+    );
 
     for (uri, code, message) in [
         ("enact://nope", -32002, "Resource not found: enact://nope"),

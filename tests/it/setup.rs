@@ -252,7 +252,12 @@ fn the_mcp_inspector_cli_lists_calls_and_reads() {
         .collect();
     assert_eq!(
         uris,
-        ["enact://receipts", "enact://policies", "enact://workflows"]
+        [
+            "enact://receipts",
+            "enact://policies",
+            "enact://workflows",
+            "enact://approvals"
+        ]
     );
 
     let uri = format!("enact://receipts/{run_id}");

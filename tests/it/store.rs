@@ -75,6 +75,7 @@ fn receipt(run_id: &str, workflow: &str, decision: Decision) -> Receipt {
         plan: json!([]),
         policy_set_hash: "00".into(),
         interrupted: false,
+        approvals: Default::default(),
         seq: 999,
         prev_hash: "garbage".into(),
         signature: String::new(),

@@ -6,6 +6,7 @@
 //! `fn(&params, &Context) -> Result<Outcome, String>` where `Err` means "could not decide".
 
 mod actor;
+mod approval;
 mod db;
 mod fs;
 mod git;
@@ -28,6 +29,10 @@ pub use params::parse_window;
 pub struct PolicyResult {
     pub policy: String,
     pub passed: bool,
+    /// Set only on a failed `require_approval` (SPEC §9): the one failed result that does not
+    /// make a BLOCK but holds the call for a human.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approval: bool,
     pub reason: String,
 }
 
@@ -36,6 +41,7 @@ impl PolicyResult {
         PolicyResult {
             policy: policy.into(),
             passed: true,
+            approval: false,
             reason: reason.into(),
         }
     }
@@ -43,6 +49,7 @@ impl PolicyResult {
         PolicyResult {
             policy: policy.into(),
             passed: false,
+            approval: false,
             reason: reason.into(),
         }
     }
@@ -52,6 +59,8 @@ impl PolicyResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub passed: bool,
+    /// A failure that holds the call for a human instead of blocking it (SPEC §9).
+    pub approval: bool,
     pub reason: String,
 }
 
@@ -59,12 +68,21 @@ impl Outcome {
     pub fn pass(reason: impl Into<String>) -> Self {
         Outcome {
             passed: true,
+            approval: false,
             reason: reason.into(),
         }
     }
     pub fn block(reason: impl Into<String>) -> Self {
         Outcome {
             passed: false,
+            approval: false,
+            reason: reason.into(),
+        }
+    }
+    pub fn hold(reason: impl Into<String>) -> Self {
+        Outcome {
+            passed: false,
+            approval: true,
             reason: reason.into(),
         }
     }
@@ -82,23 +100,51 @@ pub enum Decision {
     /// Rollback receipts only: some undo steps failed.
     #[serde(rename = "PARTIAL")]
     Partial,
+    /// The gate's verdict (and a call's result) when a human must approve first (SPEC §9).
+    #[serde(rename = "APPROVAL_REQUIRED")]
+    ApprovalRequired,
+    /// The receipt of a call held for approval.
+    #[serde(rename = "PENDING")]
+    Pending,
+    /// A human's answers and grants (SPEC §9): records, not workflow runs.
+    #[serde(rename = "APPROVE")]
+    Approve,
+    #[serde(rename = "DENY")]
+    Deny,
+    #[serde(rename = "GRANT")]
+    Grant,
+    #[serde(rename = "REVOKE")]
+    Revoke,
 }
 
 impl Decision {
+    const ALL: [Decision; 9] = [
+        Decision::Pass,
+        Decision::Block,
+        Decision::Partial,
+        Decision::ApprovalRequired,
+        Decision::Pending,
+        Decision::Approve,
+        Decision::Deny,
+        Decision::Grant,
+        Decision::Revoke,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Decision::Pass => "PASS",
             Decision::Block => "BLOCK",
             Decision::Partial => "PARTIAL",
+            Decision::ApprovalRequired => "APPROVAL_REQUIRED",
+            Decision::Pending => "PENDING",
+            Decision::Approve => "APPROVE",
+            Decision::Deny => "DENY",
+            Decision::Grant => "GRANT",
+            Decision::Revoke => "REVOKE",
         }
     }
     pub fn parse(s: &str) -> Option<Decision> {
-        match s {
-            "PASS" => Some(Decision::Pass),
-            "BLOCK" => Some(Decision::Block),
-            "PARTIAL" => Some(Decision::Partial),
-            _ => None,
-        }
+        Decision::ALL.into_iter().find(|d| d.as_str() == s)
     }
 }
 
@@ -155,6 +201,12 @@ pub enum PolicyKind {
         window: u64,
         per: Option<String>,
     },
+    /// SPEC §9. `actions`: only plans with one of these actions (`None`: every plan);
+    /// `irreversible`: only plans with a step rollback cannot undo.
+    RequireApproval {
+        actions: Option<Vec<String>>,
+        irreversible: bool,
+    },
 }
 
 /// Every built-in policy name, in the order of SPEC §4.
@@ -175,6 +227,7 @@ pub const POLICY_NAMES: &[&str] = &[
     "require_actor_role",
     "within_maintenance_window",
     "rate_limit",
+    "require_approval",
 ];
 
 impl PolicyKind {
@@ -202,6 +255,7 @@ impl PolicyKind {
             PolicyKind::RequireActorRole { .. } => "require_actor_role",
             PolicyKind::WithinMaintenanceWindow { .. } => "within_maintenance_window",
             PolicyKind::RateLimit { .. } => "rate_limit",
+            PolicyKind::RequireApproval { .. } => "require_approval",
         }
     }
 
@@ -242,10 +296,13 @@ pub fn gate(policies: &[Policy], ctx: &Context<'_>) -> Verdict {
         .filter(|(_, p)| p.applies_to(ctx.workflow))
         .map(|(index, p)| evaluate_guarded(p, index, ctx))
         .collect();
-    let decision = if results.iter().all(|r| r.passed) {
-        Decision::Pass
-    } else {
+    // An approval never overrides a BLOCK (SPEC §9).
+    let decision = if results.iter().any(|r| !r.passed && !r.approval) {
         Decision::Block
+    } else if results.iter().any(|r| r.approval) {
+        Decision::ApprovalRequired
+    } else {
+        Decision::Pass
     };
     Verdict { decision, results }
 }
@@ -258,6 +315,7 @@ fn evaluate_guarded(policy: &Policy, index: usize, ctx: &Context<'_>) -> PolicyR
         Ok(Ok(outcome)) => PolicyResult {
             policy: name.into(),
             passed: outcome.passed,
+            approval: outcome.approval && !outcome.passed,
             reason: outcome.reason,
         },
         Ok(Err(e)) => PolicyResult::fail(name, format!("policy error: {e}")),
@@ -289,6 +347,10 @@ fn evaluate(kind: &PolicyKind, index: usize, ctx: &Context<'_>) -> Result<Outcom
         PolicyKind::RateLimit { max, window, per } => {
             actor::rate_limit(*max, *window, per.as_deref(), index, ctx)
         }
+        PolicyKind::RequireApproval {
+            actions,
+            irreversible,
+        } => approval::require_approval(actions.as_deref(), *irreversible, ctx),
     }
 }
 

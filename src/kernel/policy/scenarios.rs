@@ -4,7 +4,8 @@
 //! A case is `{name, policies: [{policy, params?, workflows?}], workflow, actor: {email,
 //! role}, payload?, plan: [{system, kind, action, args}], now, facts?, expect: {decision,
 //! results: [{policy, passed, reason}]}}`, with `facts` as `{pr_bases: [{repo, pr_number,
-//! base | error}], rate_counts: [{index, count | error}]}`. The files are compiled in
+//! base | error}], rate_counts: [{index, count | error}], grants: [{granted_by, workflow,
+//! action?, expires_at}], approved_by?}`. The files are compiled in
 //! (`include_str!`) so the kernel's sources stay free of file I/O; a new file is added to
 //! [`FILES`].
 
@@ -39,6 +40,10 @@ const FILES: &[(&str, &str)] = &[
     (
         "gate.json",
         include_str!("../../../tests/fixtures/policies/gate.json"),
+    ),
+    (
+        "approval.json",
+        include_str!("../../../tests/fixtures/policies/approval.json"),
     ),
 ];
 
@@ -90,6 +95,18 @@ struct FactsIn {
     pr_bases: Vec<PrBase>,
     #[serde(default)]
     rate_counts: Vec<RateCount>,
+    #[serde(default)]
+    grants: Vec<GrantIn>,
+    approved_by: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantIn {
+    granted_by: String,
+    workflow: String,
+    action: Option<String>,
+    expires_at: String,
 }
 
 #[derive(Deserialize)]
@@ -158,6 +175,20 @@ fn run(case: Case) -> Result<(), String> {
             .rate_counts
             .insert(r.index, either(r.count, r.error, "rate_counts"));
     }
+    facts.grants = case
+        .facts
+        .grants
+        .into_iter()
+        .enumerate()
+        .map(|(i, g)| crate::kernel::context::Grant {
+            id: format!("grant-{i}"),
+            granted_by: g.granted_by,
+            workflow: g.workflow,
+            action: g.action,
+            expires_at: g.expires_at,
+        })
+        .collect();
+    facts.approved_by = case.facts.approved_by;
     let now: DateTime<Utc> = DateTime::parse_from_rfc3339(&case.now)
         .map_err(|e| format!("bad now: {e}"))?
         .with_timezone(&Utc);

@@ -1,0 +1,104 @@
+//! The gate's one step under the journal's lock (SPEC §4, §5.5, §9): the rate counts, the
+//! actor's live grants and a resumed run's claim on its approval are read from the index as it
+//! is under the lock, and the record the decision asks for (an intent, or a PENDING / BLOCK
+//! receipt) is appended in the same hold — so concurrent calls, in any number of processes,
+//! cannot overshoot a rate limit or use one approval twice.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::approvals::{Answer, Claim};
+use super::{RateCounts, Store, StoreError, count};
+use crate::kernel::policy::RateQuery;
+use crate::kernel::receipt::Receipt;
+
+/// What the gate takes from the journal under its lock ([`Store::gate_and_record`]).
+#[derive(Debug, Clone)]
+pub struct GateFacts {
+    pub counts: RateCounts,
+    /// The actor's live grants.
+    pub grants: Vec<crate::kernel::context::Grant>,
+    /// A resumed run: the APPROVE answer its claim uses.
+    pub approval: Option<Answer>,
+}
+
+/// What the gate's decision asks the store to append.
+#[derive(Debug)]
+pub enum Decided {
+    Nothing,
+    /// The run passes: its intent record's fields.
+    Intent(Map<String, Value>),
+    /// A receipt to chain and append in the same lock hold.
+    Receipt(Box<Receipt>),
+}
+
+/// What [`Store::gate_and_record`] appended.
+#[derive(Debug)]
+pub enum Recorded {
+    Nothing,
+    Intent,
+    /// The receipt as written.
+    Receipt(Box<Receipt>),
+}
+
+impl Store {
+    /// Rate limiting and the intent in one step under the folder lock (also across processes):
+    /// counts, for each query, the PASS runs of `actor_email` in the window ending at `now`
+    /// (receipts and open intents, so runs in flight count); hands the counts to `decide`,
+    /// which returns the intent record's fields when the call passes. Returns whether an
+    /// intent was appended. `decide` runs under the folder lock: it must not call back into
+    /// this store.
+    pub fn gate_and_intend(
+        &self,
+        queries: &[RateQuery],
+        actor_email: &str,
+        now: DateTime<Utc>,
+        decide: &mut dyn FnMut(&RateCounts) -> Option<Map<String, Value>>,
+    ) -> Result<bool, StoreError> {
+        let recorded = self.gate_and_record(queries, actor_email, now, None, &mut |facts| {
+            decide(&facts.counts).map_or(Decided::Nothing, Decided::Intent)
+        })?;
+        Ok(matches!(recorded, Recorded::Intent))
+    }
+
+    /// [`Store::gate_and_intend`] with everything the gate takes from the journal: the rate
+    /// counts, the actor's live grants and — for a resumed run, whose `claim` must hold under
+    /// the lock or nothing is written — the approval it uses (SPEC §9). `decide` may also
+    /// return a receipt to append in the same lock hold (a resumed run that is now blocked
+    /// uses its approval up, so no second resume can slip in between).
+    pub fn gate_and_record(
+        &self,
+        queries: &[RateQuery],
+        actor_email: &str,
+        now: DateTime<Utc>,
+        claim: Option<&Claim>,
+        decide: &mut dyn FnMut(&GateFacts) -> Decided,
+    ) -> Result<Recorded, StoreError> {
+        let owner = self.owner()?.to_owned();
+        let mut recorded = Recorded::Nothing;
+        self.append_line(|index| {
+            let approval = claim.map(|c| c.check(index, now)).transpose()?;
+            let facts = GateFacts {
+                counts: queries
+                    .iter()
+                    .map(|q| (q.index, count(index, q, actor_email, now)))
+                    .collect(),
+                grants: index.approvals.live_grants(actor_email, now),
+                approval,
+            };
+            match decide(&facts) {
+                Decided::Nothing => Ok(None),
+                Decided::Intent(fields) => {
+                    recorded = Recorded::Intent;
+                    self.intent_record(index, fields, &owner).map(Some)
+                }
+                Decided::Receipt(mut receipt) => {
+                    let value = self.chain_receipt(index, &mut receipt)?;
+                    recorded = Recorded::Receipt(receipt);
+                    Ok(Some(value))
+                }
+            }
+        })?;
+        Ok(recorded)
+    }
+}
