@@ -666,7 +666,7 @@ impl Engine {
             actions: written.actions_taken.iter().map(ActionView::from).collect(),
             policy_results: verdict.results,
             receipt: format!("enact://receipts/{}", run.run_id),
-            approval: None,
+            approval: approvals::result_approval(&run.approvals),
         })
     }
 

@@ -16,7 +16,7 @@ use crate::journal;
 use crate::mcp::{Folder, Raw, enact_bin};
 
 /// `enact <args> --config <folder>/enact.toml`.
-fn enact(folder: &Folder, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub fn enact(folder: &Folder, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(enact_bin());
     cmd.args(args)
         .arg("--config")
@@ -30,11 +30,11 @@ fn enact(folder: &Folder, args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
-fn stdout(o: &Output) -> String {
+pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 

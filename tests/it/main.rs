@@ -7,10 +7,11 @@
     reason = "a test that cannot set up or finds a wrong value fails by panicking"
 )]
 
+mod approvals;
 mod cli;
 mod config;
 mod engine;
-mod faults;
+pub mod faults;
 mod filesystem;
 mod github;
 mod github_mcp;

@@ -1,0 +1,866 @@
+//! Approvals (SPEC §9) through the real binary: `require_approval`, PENDING receipts, the
+//! operator's `enact approvals`, `enact_resume`, grants, waiting calls, elicitation in 2025
+//! sessions and `input_required` in 2026 sessions.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rmcp::handler::client::ClientHandler;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, ClientConfig, ElicitRequestParams, ElicitResult,
+    ErrorData, ProgressNotificationParam, ProtocolVersion,
+};
+use rmcp::service::{
+    ClientLifecycleMode, ClientServiceExt, NotificationContext, RequestContext, RoleClient,
+    RunningService,
+};
+use rmcp::transport::TokioChildProcess;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::engine::FILES_CONFIG;
+use crate::faults::{enact, stderr, stdout};
+use crate::mcp::{Client, Folder, call, connect, is_error, serve_command, structured, texts};
+
+/// The files config with deletions held for approval (and `extra` appended: `[approvals]`,
+/// more policies).
+fn config(extra: &str) -> String {
+    format!(
+        "{FILES_CONFIG}\n[[policies]]\npolicy = \"require_approval\"\nactions = [\"delete_file\"]\n{extra}"
+    )
+}
+
+fn folder(extra: &str) -> Folder {
+    let f = Folder::new(&config(extra));
+    for name in ["a.txt", "b.txt", "c.txt"] {
+        std::fs::write(f.workspace().join("notes").join(name), "keep me").unwrap();
+    }
+    f
+}
+
+fn note(f: &Folder, name: &str) -> std::path::PathBuf {
+    f.workspace().join("notes").join(name)
+}
+
+/// Calls `remove` for `notes/<name>` and returns its structured result (which must be held).
+async fn held(client: &Client, name: &str) -> Value {
+    let r = call(client, "remove", json!({"path": format!("notes/{name}")})).await;
+    assert!(is_error(&r), "{r:?}");
+    let s = structured(&r);
+    assert_eq!(s["decision"], "APPROVAL_REQUIRED", "{s}");
+    let id = s["run_id"].as_str().unwrap();
+    assert_eq!(
+        texts(&r)[0],
+        format!(
+            "APPROVAL_REQUIRED: `remove` waits for a human — `enact approvals approve {id}` (expires {})",
+            s["approval"]["expires_at"].as_str().unwrap()
+        )
+    );
+    s
+}
+
+async fn resume(client: &Client, id: &str) -> rmcp::model::CallToolResult {
+    call(client, "enact_resume", json!({"run_id": id})).await
+}
+
+fn receipt(f: &Folder, id: &str) -> Value {
+    f.receipt_files()
+        .into_iter()
+        .find(|r| r["run_id"] == id)
+        .unwrap_or_else(|| panic!("no receipt {id}"))
+}
+
+fn approve(f: &Folder, id: &str, who: &str, reason: &str) -> std::process::Output {
+    enact(
+        f,
+        &["approvals", "approve", id, "--as", who, "--reason", reason],
+        &[],
+    )
+}
+
+/// JCS of plain JSON (strings, integers, objects, arrays): serde_json's sorted maps, compact.
+fn digest(workflow: &str, actor: &str, plan: &Value) -> String {
+    let bound = json!({"workflow": workflow, "actor_email": actor, "plan": plan});
+    hex::encode(Sha256::digest(serde_json::to_string(&bound).unwrap()))
+}
+
+#[tokio::test]
+async fn cli_path_request_list_approve_resume_once() {
+    let f = folder("");
+    let client = connect(&f, &[]).await;
+    let s = held(&client, "a.txt").await;
+    let id = s["run_id"].as_str().unwrap().to_string();
+    assert!(note(&f, "a.txt").exists(), "nothing runs while held");
+    let plan =
+        json!([{"system": "files", "action": "delete_file", "args": {"path": "notes/a.txt"}}]);
+    assert_eq!(s["approval"]["plan"], plan);
+    assert_eq!(s["approval"]["run_id"], id.as_str());
+    assert_eq!(
+        s["policy_results"].as_array().unwrap().last().unwrap(),
+        &json!({"policy": "require_approval", "passed": false, "approval": true,
+                "reason": "approval required: step 1 (delete_file on files)"})
+    );
+
+    // The PENDING receipt binds the plan.
+    let pending = receipt(&f, &id);
+    assert_eq!(pending["decision"], "PENDING");
+    assert_eq!(pending["approval"]["plan"], plan);
+    assert_eq!(
+        pending["approval"]["plan_digest"],
+        digest("remove", "agent@company.com", &plan)
+    );
+    assert_eq!(
+        pending["approval"]["expires_at"],
+        s["approval"]["expires_at"]
+    );
+    assert_eq!(pending["actions_taken"], json!([]));
+
+    // Not yet approved.
+    let early = resume(&client, &id).await;
+    assert!(is_error(&early));
+    assert_eq!(
+        texts(&early)[0],
+        format!(
+            "approval request `{id}` is still waiting for a human — `enact approvals approve {id}`"
+        )
+    );
+
+    // The operator sees it, in the table, as JSON and over MCP.
+    let table = enact(&f, &["approvals", "list"], &[]);
+    assert!(table.status.success(), "{}", stderr(&table));
+    assert!(stdout(&table).contains(&id), "{}", stdout(&table));
+    assert!(stdout(&table).contains("delete_file on files (path=notes/a.txt)"));
+    let listed: Value =
+        serde_json::from_str(&stdout(&enact(&f, &["approvals", "list", "--json"], &[]))).unwrap();
+    let entry = json!({"run_id": id, "workflow": "remove", "actor_email": "agent@company.com",
+                       "plan": plan, "expires_at": s["approval"]["expires_at"]});
+    assert_eq!(listed, json!({"approvals": [entry.clone()]}));
+    let resource = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "enact://approvals",
+        ))
+        .await
+        .unwrap();
+    let text = serde_json::to_value(&resource.contents[0]).unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({"approvals": [entry]})
+    );
+    let shown = enact(&f, &["approvals", "show", &id], &[]);
+    let shown: Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(shown["status"], "waiting");
+    assert_eq!(shown["plan"], plan);
+
+    // Approve; a second answer is refused.
+    let ok = approve(&f, &id, "lead@company.com", "looks right");
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stdout(&ok).contains(&format!("approved request {id} as lead@company.com")));
+    let again = enact(
+        &f,
+        &["approvals", "deny", &id, "--as", "x@company.com"],
+        &[],
+    );
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(
+        stderr(&again).trim(),
+        format!(
+            "error: approval request `{id}` was already answered: approved by lead@company.com (looks right)"
+        )
+    );
+    let empty = enact(&f, &["approvals", "list", "--json"], &[]);
+    assert_eq!(stdout(&empty).trim(), "{\n  \"approvals\": []\n}");
+    let record = f
+        .receipt_files()
+        .into_iter()
+        .find(|r| r["decision"] == "APPROVE")
+        .unwrap();
+    assert_eq!(record["approval_of"], id.as_str());
+    assert_eq!(record["actor_email"], "lead@company.com");
+    assert_eq!(record["via"], "cli");
+    assert_eq!(record["reason"], "looks right");
+    assert_eq!(record["workflow"], "approval:remove");
+
+    // Resume: runs once, as a new run.
+    let done = resume(&client, &id).await;
+    assert!(!is_error(&done), "{:?}", texts(&done));
+    let out = structured(&done);
+    assert_eq!(out["decision"], "PASS");
+    assert_eq!(out["success"], true);
+    assert_ne!(out["run_id"], id.as_str());
+    assert_eq!(
+        out["approval"],
+        json!({"run_id": record["run_id"], "decided_by": "lead@company.com", "via": "cli"})
+    );
+    assert!(
+        texts(&done)[0].ends_with(", approved by lead@company.com via cli"),
+        "{:?}",
+        texts(&done)
+    );
+    assert!(!note(&f, "a.txt").exists());
+    let run = receipt(&f, out["run_id"].as_str().unwrap());
+    assert_eq!(run["resumes"], id.as_str());
+    assert_eq!(
+        run["approved_by"],
+        json!({"run_id": record["run_id"], "actor_email": "lead@company.com", "via": "cli"})
+    );
+    assert!(run["policy_results"].as_array().unwrap().contains(
+        &json!({"policy": "require_approval", "passed": true, "reason": "approved by lead@company.com"})
+    ));
+
+    let twice = resume(&client, &id).await;
+    assert!(is_error(&twice));
+    assert_eq!(
+        texts(&twice)[0],
+        format!(
+            "approval request `{id}` was already used by run `{}`",
+            out["run_id"].as_str().unwrap()
+        )
+    );
+
+    // Approval records are receipts like any other, and no run: rollback refuses them.
+    let verify = enact(&f, &["receipts", "verify"], &[]);
+    assert!(verify.status.success(), "{}", stdout(&verify));
+    for (rid, kind) in [
+        (id.as_str(), "PENDING"),
+        (record["run_id"].as_str().unwrap(), "APPROVE"),
+    ] {
+        let rb = enact(&f, &["rollback", rid], &[]);
+        assert_eq!(rb.status.code(), Some(1));
+        assert_eq!(
+            stderr(&rb).trim(),
+            format!(
+                "error: Cannot rollback `{rid}`: it is a {kind} record, not a workflow run — nothing was done by it"
+            )
+        );
+    }
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn denied_expired_unknown_and_other_actors_requests_are_refused_with_nothing_written() {
+    let f = folder("[approvals]\nexpires = \"2s\"\n");
+    let client = connect(&f, &[]).await;
+    let denied = held(&client, "a.txt").await["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let expiring = held(&client, "b.txt").await;
+    let expiring_id = expiring["run_id"].as_str().unwrap().to_string();
+
+    let no = enact(
+        &f,
+        &[
+            "approvals",
+            "deny",
+            &denied,
+            "--as",
+            "lead@company.com",
+            "--reason",
+            "too risky",
+        ],
+        &[],
+    );
+    assert!(no.status.success(), "{}", stderr(&no));
+    assert_eq!(f.receipt_files().last().unwrap()["decision"], "DENY");
+
+    let before = f.receipt_files().len();
+    let r = resume(&client, &denied).await;
+    assert_eq!(
+        texts(&r)[0],
+        format!("approval request `{denied}` was denied by lead@company.com: too risky")
+    );
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    let r = resume(&client, unknown).await;
+    assert_eq!(texts(&r)[0], format!("no approval request `{unknown}`"));
+    let r = resume(&client, "not-a-uuid").await;
+    assert_eq!(texts(&r)[0], "Invalid run_id: 'not-a-uuid'");
+    assert_eq!(f.receipt_files().len(), before, "refusals write nothing");
+
+    // Another actor (same folder, other [actor]) neither sees nor resumes the request.
+    let other = connect(&f, &[("ENACT_ACTOR_EMAIL", "other@company.com")]).await;
+    let r = resume(&other, &expiring_id).await;
+    assert_eq!(
+        texts(&r)[0],
+        format!("approval request `{expiring_id}` was made by another actor")
+    );
+    other.cancel().await.unwrap();
+
+    // Wait (on the clock, not a fixed sleep) until the request has expired.
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(expiring["approval"]["expires_at"].as_str().unwrap())
+            .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while chrono::Utc::now() < expires {
+        assert!(Instant::now() < deadline, "the request never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let late = approve(&f, &expiring_id, "lead@company.com", "ok");
+    assert_eq!(late.status.code(), Some(1));
+    assert_eq!(
+        stderr(&late).trim(),
+        format!(
+            "error: approval request `{expiring_id}` expired at {}",
+            expiring["approval"]["expires_at"].as_str().unwrap()
+        )
+    );
+    let r = resume(&client, &expiring_id).await;
+    assert_eq!(
+        texts(&r)[0],
+        format!(
+            "approval request `{expiring_id}` expired at {}",
+            expiring["approval"]["expires_at"].as_str().unwrap()
+        )
+    );
+    let list = enact(&f, &["approvals", "list", "--json"], &[]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout(&list)).unwrap(),
+        json!({"approvals": []})
+    );
+    assert!(note(&f, "a.txt").exists() && note(&f, "b.txt").exists());
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_plan_changed_between_approval_and_resume_is_refused() {
+    let f = folder("");
+    let client = connect(&f, &[]).await;
+    let id = held(&client, "a.txt").await["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    client.cancel().await.unwrap();
+    assert!(approve(&f, &id, "lead@company.com", "ok").status.success());
+    // The operator edits the workflow: the same payload now plans another path.
+    let text = std::fs::read_to_string(f.config()).unwrap().replace(
+        "action = \"delete_file\"\nargs = { path = \"{{path}}\" }",
+        "action = \"delete_file\"\nargs = { path = \"notes/c.txt\" }",
+    );
+    std::fs::write(f.config(), text).unwrap();
+    let client = connect(&f, &[]).await;
+    let before = f.receipt_files().len();
+    let r = resume(&client, &id).await;
+    assert!(is_error(&r));
+    assert_eq!(
+        texts(&r)[0],
+        format!(
+            "the plan changed since approval request `{id}` was made (its digest differs): nothing was run; call the workflow again to ask anew"
+        )
+    );
+    assert_eq!(f.receipt_files().len(), before);
+    assert!(note(&f, "a.txt").exists() && note(&f, "c.txt").exists());
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn pending_records_do_not_count_and_a_policy_failing_at_resume_blocks_and_uses_the_approval()
+{
+    let f = folder("[[policies]]\npolicy = \"rate_limit\"\nmax = 1\nworkflows = [\"remove\"]\n");
+    let client = connect(&f, &[]).await;
+    // Two requests: PENDING receipts are not runs, so neither counts.
+    let first = held(&client, "a.txt").await["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = held(&client, "b.txt").await["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for id in [&first, &second] {
+        assert!(approve(&f, id, "lead@company.com", "ok").status.success());
+    }
+    let r = resume(&client, &first).await;
+    assert_eq!(structured(&r)["decision"], "PASS", "{:?}", texts(&r));
+    // The rate limit now fails: the resumed run is a BLOCK, with a receipt, and uses it up.
+    let r = resume(&client, &second).await;
+    assert!(is_error(&r));
+    let blocked = structured(&r);
+    assert_eq!(blocked["decision"], "BLOCK");
+    assert!(texts(&r)[0].contains("rate_limit"), "{:?}", texts(&r));
+    let run = receipt(&f, blocked["run_id"].as_str().unwrap());
+    assert_eq!(run["decision"], "BLOCK");
+    assert_eq!(run["resumes"], second.as_str());
+    assert!(note(&f, "b.txt").exists());
+    let again = resume(&client, &second).await;
+    assert_eq!(
+        texts(&again)[0],
+        format!(
+            "approval request `{second}` was already used by run `{}`",
+            blocked["run_id"].as_str().unwrap()
+        )
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_block_beats_an_approval_and_preview_reports_the_verdict() {
+    let f = folder("");
+    std::fs::write(note(&f, ".env"), "SECRET=1").unwrap();
+    let client = connect(&f, &[]).await;
+    let preview = call(
+        &client,
+        "enact_preview",
+        json!({"workflow": "remove", "arguments": {"path": "notes/a.txt"}}),
+    )
+    .await;
+    assert_eq!(structured(&preview)["decision"], "APPROVAL_REQUIRED");
+    assert!(f.receipt_files().is_empty(), "preview writes nothing");
+
+    let r = call(&client, "remove", json!({"path": "notes/.env"})).await;
+    let s = structured(&r);
+    assert_eq!(s["decision"], "BLOCK");
+    assert_eq!(s.get("approval"), None);
+    let rec = receipt(&f, s["run_id"].as_str().unwrap());
+    assert_eq!(rec["decision"], "BLOCK");
+    assert!(
+        enact(&f, &["approvals", "list", "--json"], &[])
+            .stdout
+            .starts_with(b"{\n  \"approvals\": []")
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn grants_pass_matching_calls_until_revoked() {
+    let f = folder("");
+    let grant = enact(
+        &f,
+        &[
+            "approvals",
+            "grant",
+            "--workflow",
+            "remove",
+            "--action",
+            "delete_file",
+            "--for",
+            "30m",
+            "--as",
+            "lead@company.com",
+            "--reason",
+            "cleanup hour",
+        ],
+        &[],
+    );
+    assert!(grant.status.success(), "{}", stderr(&grant));
+    let grant_id = stdout(&grant).trim().to_string();
+    let record = receipt(&f, &grant_id);
+    assert_eq!(record["decision"], "GRANT");
+    assert_eq!(record["grant_for"], "agent@company.com");
+    assert_eq!(
+        record["scope"],
+        json!({"workflow": "remove", "action": "delete_file"})
+    );
+    let until = record["expires_at"].as_str().unwrap().to_string();
+
+    let client = connect(&f, &[]).await;
+    let r = call(&client, "remove", json!({"path": "notes/a.txt"})).await;
+    let s = structured(&r);
+    assert_eq!(s["decision"], "PASS", "{s}");
+    assert!(s["policy_results"].as_array().unwrap().contains(&json!({
+        "policy": "require_approval", "passed": true,
+        "reason": format!("granted by lead@company.com until {until}")
+    })));
+    assert!(!note(&f, "a.txt").exists());
+
+    let revoke = enact(
+        &f,
+        &["approvals", "revoke", &grant_id],
+        &[("ENACT_OPERATOR", "lead@company.com")],
+    );
+    assert!(revoke.status.success(), "{}", stderr(&revoke));
+    assert_eq!(
+        f.receipt_files().last().unwrap()["actor_email"],
+        "lead@company.com"
+    );
+    held(&client, "b.txt").await;
+    let again = enact(&f, &["approvals", "revoke", &grant_id], &[]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains(&format!("grant `{grant_id}` was already revoked by record")),
+        "{}",
+        stderr(&again)
+    );
+
+    for (args, message) in [
+        (
+            vec!["--workflow", "remove", "--for", "25h"],
+            "error: --for 25h: a grant lasts at most 24h",
+        ),
+        (
+            vec!["--workflow", "nope", "--for", "1h"],
+            "error: unknown workflow `nope` (configured: save, remove, pair)",
+        ),
+        (
+            vec!["--workflow", "remove", "--action", "zap", "--for", "1h"],
+            "error: unknown action `zap`",
+        ),
+    ] {
+        let mut full = vec!["approvals", "grant"];
+        full.extend(args);
+        let o = enact(&f, &full, &[]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert_eq!(stderr(&o).trim(), message);
+    }
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn cli_answers_are_refused_when_via_lacks_cli_and_wait_over_15m_is_a_config_error() {
+    let f = folder("[approvals]\nvia = [\"elicitation\"]\n");
+    let client = connect(&f, &[]).await;
+    let id = held(&client, "a.txt").await["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = approve(&f, &id, "lead@company.com", "ok");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o).trim(),
+        "error: approvals through `cli` are not enabled: add \"cli\" to `[approvals] via`"
+    );
+    client.cancel().await.unwrap();
+
+    let bad = Folder::new(&config(
+        "[approvals]\nwait = \"16m\"\nvia = [\"sms\"]\nexpires = \"soon\"\n",
+    ));
+    let o = enact(&bad, &["check"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    for want in [
+        "wait \"16m\" is longer than the longest allowed, 15m",
+        "unknown way to answer: \"sms\"",
+        "invalid window \"soon\"",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+}
+
+/// An rmcp client that answers elicitations with `answer` and records what it was asked and
+/// the progress notifications it got.
+#[derive(Clone)]
+struct Human {
+    elicitation: bool,
+    answer: Value,
+    asked: Arc<Mutex<Vec<String>>>,
+    progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+}
+
+impl Human {
+    fn new(elicitation: bool, answer: Value) -> Human {
+        Human {
+            elicitation,
+            answer,
+            asked: Arc::default(),
+            progress: Arc::default(),
+        }
+    }
+}
+
+impl ClientHandler for Human {
+    fn get_info(&self) -> ClientConfig {
+        let mut info: Value = json!({
+            "protocolVersion": ProtocolVersion::V_2025_11_25,
+            "capabilities": {},
+            "clientInfo": {"name": "approver-test", "version": "1"},
+        });
+        if self.elicitation {
+            info["capabilities"]["elicitation"] = json!({"form": {}});
+        }
+        serde_json::from_value(info).unwrap()
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let v = serde_json::to_value(&request).unwrap();
+        self.asked
+            .lock()
+            .unwrap()
+            .push(v["message"].as_str().unwrap_or_default().to_string());
+        Ok(serde_json::from_value(self.answer.clone()).unwrap())
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.progress.lock().unwrap().push(params);
+    }
+}
+
+async fn connect_as(
+    f: &Folder,
+    human: Human,
+    lifecycle: ClientLifecycleMode,
+) -> RunningService<RoleClient, Human> {
+    let (transport, _) = TokioChildProcess::builder(serve_command(f, &[]))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    human
+        .serve_with_lifecycle(transport, lifecycle)
+        .await
+        .unwrap()
+}
+
+fn remove_params(name: &str) -> CallToolRequestParams {
+    CallToolRequestParams::new("remove").with_arguments(
+        json!({"path": format!("notes/{name}")})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn elicitation_approve_runs_the_same_call_and_decline_denies() {
+    let f = folder("[approvals]\nvia = [\"elicitation\", \"cli\"]\n");
+    let yes = Human::new(
+        true,
+        json!({"action": "accept", "content": {"decision": "approve", "reason": "fine"}}),
+    );
+    let client = connect_as(&f, yes.clone(), ClientLifecycleMode::Initialize).await;
+    let r = client.call_tool(remove_params("a.txt")).await.unwrap();
+    let s = r.structured_content.clone().unwrap();
+    assert_eq!(s["decision"], "PASS", "{s}");
+    assert_eq!(s["approval"]["decided_by"], "client:approver-test");
+    assert_eq!(s["approval"]["via"], "elicitation");
+    assert!(!note(&f, "a.txt").exists());
+    let asked = yes.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1);
+    assert!(asked[0].contains("Workflow: remove"), "{}", asked[0]);
+    assert!(asked[0].contains("agent@company.com"), "{}", asked[0]);
+    assert!(
+        asked[0].contains("1. delete_file on files: path=notes/a.txt"),
+        "{}",
+        asked[0]
+    );
+    let decisions: Vec<String> = f
+        .receipt_files()
+        .iter()
+        .map(|r| r["decision"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(decisions, ["PENDING", "APPROVE", "PASS"]);
+    let approve = &f.receipt_files()[1];
+    assert_eq!(approve["via"], "elicitation");
+    assert_eq!(approve["actor_email"], "client:approver-test");
+    assert_eq!(approve["reason"], "fine");
+    client.cancel().await.unwrap();
+
+    for (answer, reason) in [
+        (json!({"action": "decline"}), "declined"),
+        (json!({"action": "cancel"}), "cancelled"),
+        (
+            json!({"action": "accept", "content": {"decision": "deny", "reason": "not today"}}),
+            "not today",
+        ),
+    ] {
+        let no = Human::new(true, answer);
+        let client = connect_as(&f, no, ClientLifecycleMode::Initialize).await;
+        let r = client.call_tool(remove_params("b.txt")).await.unwrap();
+        assert_eq!(r.is_error, Some(true));
+        let text = serde_json::to_value(&r.content[0]).unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(text, format!("denied by the user: {reason}"));
+        assert_eq!(f.receipt_files().last().unwrap()["decision"], "DENY");
+        assert!(note(&f, "b.txt").exists());
+        client.cancel().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_client_without_the_capability_is_never_asked_and_never_hangs() {
+    let f = folder("[approvals]\nvia = [\"elicitation\", \"cli\"]\n");
+    let mute = Human::new(
+        false,
+        json!({"action": "accept", "content": {"decision": "approve"}}),
+    );
+    let client = connect_as(&f, mute.clone(), ClientLifecycleMode::Initialize).await;
+    let r = tokio::time::timeout(
+        Duration::from_secs(20),
+        client.call_tool(remove_params("a.txt")),
+    )
+    .await
+    .expect("the call must not hang")
+    .unwrap();
+    assert_eq!(
+        r.structured_content.unwrap()["decision"],
+        "APPROVAL_REQUIRED"
+    );
+    assert!(mute.asked.lock().unwrap().is_empty());
+    assert!(note(&f, "a.txt").exists());
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn input_required_round_trip_in_a_2026_session_and_tampered_or_replayed_states_are_refused() {
+    let f = folder("[approvals]\nvia = [\"elicitation\"]\n");
+    let human = Human::new(true, json!(null));
+    let client = connect_as(
+        &f,
+        human,
+        ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        },
+    )
+    .await;
+    let first = client.call_tool_once(remove_params("a.txt")).await.unwrap();
+    let CallToolResponse::InputRequired(input) = first else {
+        panic!("expected input_required, got {first:?}");
+    };
+    let wire = serde_json::to_value(&input).unwrap();
+    let request = &wire["inputRequests"]["approval"];
+    assert_eq!(request["method"], "elicitation/create", "{wire}");
+    assert!(
+        request["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("delete_file on files")
+    );
+    let state = input.request_state.clone().unwrap();
+    let pending = f.receipt_files();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0]["decision"], "PENDING");
+    let id = pending[0]["run_id"].as_str().unwrap().to_string();
+
+    let answer = |decision: &str| {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert(
+            "approval".into(),
+            json!({"action": "accept", "content": {"decision": decision}}),
+        );
+        m
+    };
+    let text_of = |r: CallToolResponse| -> (bool, String, Option<Value>) {
+        let CallToolResponse::Complete(r) = r else {
+            panic!("expected a result, got {r:?}")
+        };
+        let text = serde_json::to_value(&r.content[0]).unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (r.is_error == Some(true), text, r.structured_content)
+    };
+
+    // A tampered state: one hex digit of the body changed.
+    let mut tampered = state.clone().into_bytes();
+    tampered[3] = if tampered[3] == b'0' { b'1' } else { b'0' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let r = client
+        .call_tool_once(
+            remove_params("a.txt")
+                .with_request_state(tampered)
+                .with_input_responses(answer("approve")),
+        )
+        .await
+        .unwrap();
+    let (err, text, _) = text_of(r);
+    assert!(err);
+    assert!(
+        text == "the requestState was altered or forged (its MAC does not verify)"
+            || text == "the requestState is not one this server issued (malformed)",
+        "{text}"
+    );
+    // The same state for other arguments: the plan differs.
+    let r = client
+        .call_tool_once(
+            remove_params("b.txt")
+                .with_request_state(state.clone())
+                .with_input_responses(answer("approve")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        text_of(r).1,
+        format!(
+            "the plan changed since approval request `{id}` was made (its digest differs): nothing was run; call the workflow again to ask anew"
+        )
+    );
+    assert_eq!(f.receipt_files().len(), 1, "refusals write nothing");
+
+    let r = client
+        .call_tool_once(
+            remove_params("a.txt")
+                .with_request_state(state.clone())
+                .with_input_responses(answer("approve")),
+        )
+        .await
+        .unwrap();
+    let (err, text, s) = text_of(r);
+    assert!(!err, "{text}");
+    let s = s.unwrap();
+    assert_eq!(s["decision"], "PASS");
+    assert_eq!(s["approval"]["via"], "elicitation");
+    assert!(!note(&f, "a.txt").exists());
+
+    // Replayed: the request was answered already.
+    let r = client
+        .call_tool_once(
+            remove_params("a.txt")
+                .with_request_state(state)
+                .with_input_responses(answer("approve")),
+        )
+        .await
+        .unwrap();
+    let (err, text, _) = text_of(r);
+    assert!(err);
+    assert_eq!(
+        text,
+        format!(
+            "approval request `{id}` was already used by run `{}`",
+            s["run_id"].as_str().unwrap()
+        )
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_waiting_call_returns_the_final_pass_when_another_process_approves() {
+    let f = folder("[approvals]\nwait = \"60s\"\n");
+    let human = Human::new(false, json!(null));
+    let client = connect_as(&f, human.clone(), ClientLifecycleMode::Initialize).await;
+    let params = remove_params("a.txt");
+    let waiting = {
+        let peer = client.peer().clone();
+        tokio::spawn(async move { peer.call_tool(params).await })
+    };
+    // Wait for the request to appear and for a progress notification, then approve.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let id = loop {
+        assert!(Instant::now() < deadline, "the request never appeared");
+        let list: Value =
+            serde_json::from_str(&stdout(&enact(&f, &["approvals", "list", "--json"], &[])))
+                .unwrap();
+        if let Some(id) = list["approvals"][0]["run_id"].as_str() {
+            break id.to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    while human.progress.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no progress notification");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let p = human.progress.lock().unwrap()[0].clone();
+    let p = serde_json::to_value(p).unwrap();
+    // rmcp's client sends its own token for each request; the server echoes the one it got.
+    assert!(!p["progressToken"].is_null(), "{p}");
+    assert!(p["message"].as_str().unwrap().contains(&id));
+    assert!(approve(&f, &id, "lead@company.com", "go").status.success());
+    let r = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .expect("the waiting call returns")
+        .unwrap()
+        .unwrap();
+    let s = r.structured_content.unwrap();
+    assert_eq!(s["decision"], "PASS", "{s}");
+    assert_eq!(s["approval"]["decided_by"], "lead@company.com");
+    assert!(!note(&f, "a.txt").exists());
+    client.cancel().await.unwrap();
+}
