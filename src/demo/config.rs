@@ -8,7 +8,7 @@ pub const TOKEN_ENV: &str = "ENACT_DEMO_GITHUB_TOKEN";
 /// The env var the demo config reads the database DSN from.
 pub const DSN_ENV: &str = "ENACT_DEMO_DATABASE_URL";
 
-/// The config text. `table`: the Postgres table of act 3, or `None` for the files story.
+/// The config text. `table`: the Postgres table of act 4, or `None` for the files story.
 pub fn demo_config(github_url: &str, table: Option<&str>) -> String {
     let mut text = format!(
         r#"# enact.toml written by `enact demo`.
@@ -53,6 +53,22 @@ workflows = ["open_pr"]
 name = "open_pr"
 builtin = "agent_pr_workflow"
 system = "gh"
+
+# A merge cannot be undone: a human approves each one (enact approvals approve RUN_ID).
+[[policies]]
+policy = "require_approval"
+actions = ["merge_pr"]
+workflows = ["merge_pr"]
+
+[[workflows]]
+name = "merge_pr"
+description = "Merge one of the agent's pull requests (held for a human's approval)"
+[workflows.inputs.pr_number]
+type = "integer"
+[[workflows.steps]]
+system = "gh"
+action = "merge_pr"
+args = {{ repo = "{REPO}", pr_number = "{{{{pr_number}}}}" }}
 "#
     );
     match table {

@@ -1,11 +1,12 @@
-//! `enact demo`: a BLOCK, a PASS and a ROLLBACK, driven through the real MCP server.
+//! `enact demo`: a BLOCK, a PASS, an APPROVAL and a ROLLBACK, driven through the real MCP server.
 //!
 //! The demo starts the in-process fake GitHub, a database (`$DATABASE_URL` or a throwaway
-//! PostgreSQL; without one, act 3 runs on files), writes a config into a temp folder, then
+//! PostgreSQL; without one, act 4 runs on files), writes a config into a temp folder, then
 //! starts `enact serve` as a child process and talks to it over stdio with an MCP client —
 //! the path an agent's client takes. It checks its own story (the BLOCK changed nothing on
 //! GitHub, the rollback restored every row) and exits 1 if anything went otherwise.
 
+mod approval;
 mod config;
 mod database;
 mod style;
@@ -134,7 +135,7 @@ impl Demo {
 
         let db = if no_postgres {
             println!(
-                "  {} no database (--no-postgres): act 3 runs on files",
+                "  {} no database (--no-postgres): act 4 runs on files",
                 s.yellow("!")
             );
             None
@@ -159,7 +160,7 @@ impl Demo {
                 Err(e) => {
                     println!("  {} no PostgreSQL: {e}", s.yellow("!"));
                     println!(
-                        "    act 3 runs the same story on files instead (install PostgreSQL with `apt-get install -y postgresql`, or set DATABASE_URL)"
+                        "    act 4 runs the same story on files instead (install PostgreSQL with `apt-get install -y postgresql`, or set DATABASE_URL)"
                     );
                     None
                 }
@@ -200,6 +201,7 @@ impl Demo {
         let result = async {
             self.act_block(&client, &fake, &main_sha).await?;
             self.act_pass(&client, &fake).await?;
+            self.act_approval(&client, &fake).await?;
             match &db {
                 Some(db) => self.act_rollback_rows(&client, db).await,
                 None => self.act_rollback_files(&client).await,
@@ -263,6 +265,9 @@ impl Demo {
         for p in r["policy_results"].as_array().into_iter().flatten() {
             let mark = if p["passed"] == json!(true) {
                 s.ok()
+            } else if p["approval"] == json!(true) {
+                // Held for a human, not blocked.
+                s.yellow("?")
             } else {
                 s.fail()
             };
@@ -375,7 +380,7 @@ impl Demo {
 
     async fn act_rollback_rows(&self, client: &McpClient, db: &DemoDb) -> Result<(), String> {
         let s = &self.s;
-        s.heading("Act 3 — ROLLBACK: the agent wipes the customers table; one call restores it");
+        s.heading("Act 4 — ROLLBACK: the agent wipes the customers table; one call restores it");
         let before = db.dump().await?;
         if let Some(row) = DemoDb::sample(&before) {
             println!(
@@ -439,7 +444,7 @@ impl Demo {
 
     async fn act_rollback_files(&self, client: &McpClient) -> Result<(), String> {
         let s = &self.s;
-        s.heading("Act 3 — ROLLBACK: the agent deletes the notes; one call restores them");
+        s.heading("Act 4 — ROLLBACK: the agent deletes the notes; one call restores them");
         let reply = self.call(client, "clear_notes", json!({})).await?;
         expect(
             !reply.is_error,

@@ -292,7 +292,11 @@ fn assert_demo_story(out: &Output) -> String {
         "GitHub received 0 write requests",
         "Act 2 — PASS",
         "gh.create_pr",
-        "Act 3 — ROLLBACK",
+        "Act 3 — APPROVAL",
+        "APPROVAL_REQUIRED `merge_pr` waits for a human",
+        "enact approvals approve ",
+        "approved by lead@example.com via cli",
+        "Act 4 — ROLLBACK",
         "ROLLBACK PASS",
         "signatures and chain verify",
     ] {
