@@ -864,3 +864,131 @@ async fn a_waiting_call_returns_the_final_pass_when_another_process_approves() {
     assert!(!note(&f, "a.txt").exists());
     client.cancel().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_resuming_one_approval_at_once_run_it_exactly_once() {
+    let f = folder("");
+    let first = connect(&f, &[]).await;
+    let id = held(&first, "a.txt").await["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(approve(&f, &id, "lead@company.com", "ok").status.success());
+    let second = connect(&f, &[]).await;
+    let (a, b) = tokio::join!(resume(&first, &id), resume(&second, &id));
+    let mut passed = 0;
+    let mut refused = Vec::new();
+    for r in [&a, &b] {
+        if is_error(r) {
+            refused.push(texts(r)[0].clone());
+        } else {
+            assert_eq!(structured(r)["decision"], "PASS");
+            passed += 1;
+        }
+    }
+    assert_eq!(passed, 1, "{refused:?}");
+    let winner = f
+        .receipt_files()
+        .into_iter()
+        .find(|r| r["resumes"] == id.as_str())
+        .unwrap();
+    assert_eq!(
+        refused,
+        [format!(
+            "approval request `{id}` was already used by run `{}`",
+            winner["run_id"].as_str().unwrap()
+        )]
+    );
+    assert_eq!(
+        f.receipt_files()
+            .iter()
+            .filter(|r| r["resumes"] == id.as_str())
+            .count(),
+        1
+    );
+    first.cancel().await.unwrap();
+    second.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_run_killed_mid_action_is_recovered_and_its_approval_stays_used() {
+    let f = folder("");
+    let client = connect(&f, &[]).await;
+    let id = held(&client, "a.txt").await["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    client.cancel().await.unwrap();
+    assert!(approve(&f, &id, "lead@company.com", "ok").status.success());
+
+    let crashing = connect(&f, &[("ENACT_TEST_CRASH_AT", "action")]).await;
+    let died = crate::mcp::try_call(&crashing, "enact_resume", json!({"run_id": id})).await;
+    assert!(
+        died.is_err(),
+        "the server was meant to abort mid-run: {died:?}"
+    );
+    assert!(
+        !note(&f, "a.txt").exists(),
+        "the action ran before the crash"
+    );
+
+    let o = enact(&f, &["recover"], &[]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let recovered = f
+        .receipt_files()
+        .into_iter()
+        .find(|r| r["resumes"] == id.as_str())
+        .expect("recovery writes the resumed run's receipt");
+    assert_eq!(recovered["interrupted"], true);
+    assert_eq!(recovered["approved_by"]["actor_email"], "lead@company.com");
+    assert_eq!(recovered["actions_taken"][0]["output"]["recovered"], "done");
+
+    let client = connect(&f, &[]).await;
+    let again = resume(&client, &id).await;
+    assert_eq!(
+        texts(&again)[0],
+        format!(
+            "approval request `{id}` was already used by run `{}`",
+            recovered["run_id"].as_str().unwrap()
+        )
+    );
+    assert!(enact(&f, &["receipts", "verify"], &[]).status.success());
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_postgres_journal_an_approval_given_anywhere_is_seen_everywhere() {
+    let dsn = crate::postgres::test_dsn();
+    let schema = crate::pg_journal::fresh_schema();
+    let text = crate::pg_journal::pg_config(
+        &schema,
+        "\n[[policies]]\npolicy = \"require_approval\"\nactions = [\"delete_file\"]\n",
+    );
+    let f = Folder::new(&text);
+    std::fs::write(note(&f, "a.txt"), "keep me").unwrap();
+    let env = [("ENACT_RECEIPTS_DSN", dsn.as_str())];
+    let host_a = connect(&f, &env).await;
+    let id = held(&host_a, "a.txt").await["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let listed = enact(&f, &["approvals", "list", "--json"], &env);
+    assert!(stdout(&listed).contains(&id), "{}", stderr(&listed));
+    let ok = enact(
+        &f,
+        &["approvals", "approve", &id, "--as", "lead@company.com"],
+        &env,
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let host_b = connect(&f, &env).await;
+    let r = resume(&host_b, &id).await;
+    assert_eq!(structured(&r)["decision"], "PASS", "{:?}", texts(&r));
+    let again = resume(&host_a, &id).await;
+    assert!(
+        texts(&again)[0].starts_with(&format!("approval request `{id}` was already used by run"))
+    );
+    assert!(!note(&f, "a.txt").exists());
+    assert!(enact(&f, &["receipts", "verify"], &env).status.success());
+    host_a.cancel().await.unwrap();
+    host_b.cancel().await.unwrap();
+}

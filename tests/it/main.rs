@@ -19,7 +19,7 @@ mod http;
 mod invariants;
 pub mod journal;
 pub mod mcp;
-mod pg_journal;
+pub mod pg_journal;
 mod postgres;
 mod postgres_mcp;
 mod protocol;

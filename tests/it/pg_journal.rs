@@ -14,11 +14,11 @@ use crate::mcp::{Folder, enact_bin, is_error, structured, texts};
 use crate::postgres::{client, test_dsn, test_password};
 
 /// A fresh schema name (the journal creates it).
-fn fresh_schema() -> String {
+pub fn fresh_schema() -> String {
     format!("j_{}", uuid::Uuid::new_v4().simple())
 }
 
-fn pg_config(schema: &str, extra: &str) -> String {
+pub fn pg_config(schema: &str, extra: &str) -> String {
     format!(
         "{FILES_CONFIG}{extra}\n[receipts]\nbackend = \"postgres\"\ndsn_env = \"ENACT_RECEIPTS_DSN\"\nschema = \"{schema}\"\n"
     )
