@@ -107,7 +107,7 @@ pub enum ReceiptsCommand {
         limit: usize,
         #[arg(long)]
         workflow: Option<String>,
-        /// PASS, BLOCK or PARTIAL.
+        /// PASS, BLOCK, PARTIAL, PENDING, APPROVE, DENY, GRANT or REVOKE.
         #[arg(long)]
         decision: Option<String>,
         /// Print JSON: {"receipts": [...]}.

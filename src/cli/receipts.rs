@@ -163,9 +163,12 @@ fn list(
     as_json: bool,
 ) -> u8 {
     if let Some(d) = &decision
-        && Decision::parse(d).is_none()
+        && Decision::parse_recorded(d).is_none()
     {
-        eprintln!("error: invalid --decision `{d}`: expected PASS, BLOCK or PARTIAL");
+        eprintln!(
+            "error: invalid --decision `{d}`: expected one of {}",
+            Decision::recorded_names()
+        );
         return EXIT_USAGE;
     }
     let filter = ListFilter {

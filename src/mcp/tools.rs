@@ -357,10 +357,11 @@ fn list_filter(args: &Map<String, Value>) -> Result<ListFilter, Answer> {
     let workflow = optional_string(LIST_RECEIPTS, args, "workflow")?;
     let decision = optional_string(LIST_RECEIPTS, args, "decision")?;
     if let Some(d) = &decision
-        && Decision::parse(d).is_none()
+        && Decision::parse_recorded(d).is_none()
     {
         return Err(Answer::refused(format!(
-            "{LIST_RECEIPTS}: `decision` must be PASS, BLOCK or PARTIAL, got \"{d}\""
+            "{LIST_RECEIPTS}: `decision` must be one of {}, got \"{d}\"",
+            Decision::recorded_names()
         )));
     }
     Ok(ListFilter {

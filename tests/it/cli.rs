@@ -124,7 +124,7 @@ async fn receipts_list_prints_a_table_or_json_newest_first_with_filters() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(
         err(&o),
-        "error: invalid --decision `maybe`: expected PASS, BLOCK or PARTIAL\n"
+        "error: invalid --decision `maybe`: expected one of PASS, BLOCK, PARTIAL, PENDING, APPROVE, DENY, GRANT, REVOKE\n"
     );
 }
 

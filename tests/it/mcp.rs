@@ -588,7 +588,9 @@ async fn list_and_get_receipts_redact_rollback_data() {
     let r = call(&client, "enact_list_receipts", json!({"decision": "maybe"})).await;
     assert_eq!(
         texts(&r),
-        ["enact_list_receipts: `decision` must be PASS, BLOCK or PARTIAL, got \"maybe\""]
+        [
+            "enact_list_receipts: `decision` must be one of PASS, BLOCK, PARTIAL, PENDING, APPROVE, DENY, GRANT, REVOKE, got \"maybe\""
+        ]
     );
     let r = call(&client, "enact_list_receipts", json!({"order": "asc"})).await;
     assert_eq!(

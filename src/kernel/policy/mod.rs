@@ -146,6 +146,22 @@ impl Decision {
     pub fn parse(s: &str) -> Option<Decision> {
         Decision::ALL.into_iter().find(|d| d.as_str() == s)
     }
+
+    /// A decision a receipt can hold (`APPROVAL_REQUIRED` is a call's answer; its receipt
+    /// says `PENDING`), by name.
+    pub fn parse_recorded(s: &str) -> Option<Decision> {
+        Decision::parse(s).filter(|d| *d != Decision::ApprovalRequired)
+    }
+
+    /// The names [`Decision::parse_recorded`] takes, for messages.
+    pub fn recorded_names() -> String {
+        let names: Vec<&str> = Decision::ALL
+            .into_iter()
+            .filter(|d| *d != Decision::ApprovalRequired)
+            .map(Decision::as_str)
+            .collect();
+        names.join(", ")
+    }
 }
 
 /// The gate's answer: the decision and every policy result, in config order.
