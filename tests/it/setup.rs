@@ -334,7 +334,7 @@ fn the_demo_restores_every_row_of_a_real_postgres_table() {
     let text = assert_demo_story(&out);
     assert!(
         text.contains("has 25 rows again: a full dump"),
-        "act 3 must run on PostgreSQL here:\n{text}"
+        "act 4 must run on PostgreSQL here:\n{text}"
     );
 }
 
@@ -348,7 +348,10 @@ fn demo_keep_leaves_the_folder_with_its_receipts() {
     assert!(folder.join("enact.toml").exists());
     assert!(folder.join("server.log").exists());
     let receipts = crate::journal::receipts(&folder.join("receipts")).len();
-    assert_eq!(receipts, 4, "BLOCK, PASS, the wipe and its rollback");
+    assert_eq!(
+        receipts, 7,
+        "BLOCK, PASS, the merge's PENDING, APPROVE and resumed PASS, the wipe and its rollback"
+    );
     std::fs::remove_dir_all(folder).unwrap();
 }
 
