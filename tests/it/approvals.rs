@@ -992,3 +992,71 @@ async fn with_the_postgres_journal_an_approval_given_anywhere_is_seen_everywhere
     host_a.cancel().await.unwrap();
     host_b.cancel().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_each_client_sees_and_resumes_only_its_own_requests_and_grants_name_the_actor() {
+    use crate::http::{HttpServer, TOKEN_A, TOKEN_B, clients};
+    let f = folder(&clients());
+    let server = HttpServer::start(&f, &[]).await;
+    let bot = server.connect(Some(TOKEN_A)).await;
+    let support = server.connect_stateless(Some(TOKEN_B)).await;
+
+    let r = crate::http::call(&bot, "remove", json!({"path": "notes/a.txt"})).await;
+    let s = structured(&r);
+    assert_eq!(s["decision"], "APPROVAL_REQUIRED");
+    let id = s["run_id"].as_str().unwrap().to_string();
+    assert_eq!(receipt(&f, &id)["actor_email"], "ci-bot@company.com");
+
+    assert_eq!(
+        approvals_of(&bot).await["approvals"][0]["run_id"],
+        id.as_str()
+    );
+    assert_eq!(approvals_of(&support).await, json!({"approvals": []}));
+
+    assert!(approve(&f, &id, "lead@company.com", "ok").status.success());
+    let other = crate::http::call(&support, "enact_resume", json!({"run_id": id})).await;
+    assert_eq!(
+        texts(&other)[0],
+        format!("approval request `{id}` was made by another actor")
+    );
+    let done = crate::http::call(&bot, "enact_resume", json!({"run_id": id})).await;
+    assert_eq!(structured(&done)["decision"], "PASS", "{:?}", texts(&done));
+
+    // A grant for the support client's actor covers its calls, not the bot's.
+    let g = enact(
+        &f,
+        &[
+            "approvals",
+            "grant",
+            "--workflow",
+            "remove",
+            "--for",
+            "1h",
+            "--actor",
+            "support@company.com",
+        ],
+        &[],
+    );
+    assert!(g.status.success(), "{}", stderr(&g));
+    let r = crate::http::call(&support, "remove", json!({"path": "notes/b.txt"})).await;
+    assert_eq!(structured(&r)["decision"], "PASS", "{:?}", texts(&r));
+    let r = crate::http::call(&bot, "remove", json!({"path": "notes/c.txt"})).await;
+    assert_eq!(structured(&r)["decision"], "APPROVAL_REQUIRED");
+    let (status, _) = server.stop().await;
+    assert!(status.success());
+}
+
+/// `enact://approvals` as a client reads it.
+async fn approvals_of(client: &Client) -> Value {
+    let res = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "enact://approvals",
+        ))
+        .await
+        .unwrap();
+    let text = serde_json::to_value(&res.contents[0]).unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    serde_json::from_str(&text).unwrap()
+}
