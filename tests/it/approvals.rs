@@ -135,20 +135,7 @@ async fn cli_path_request_list_approve_resume_once() {
     let entry = json!({"run_id": id, "workflow": "remove", "actor_email": "agent@company.com",
                        "plan": plan, "expires_at": s["approval"]["expires_at"]});
     assert_eq!(listed, json!({"approvals": [entry.clone()]}));
-    let resource = client
-        .read_resource(rmcp::model::ReadResourceRequestParams::new(
-            "enact://approvals",
-        ))
-        .await
-        .unwrap();
-    let text = serde_json::to_value(&resource.contents[0]).unwrap()["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        serde_json::from_str::<Value>(&text).unwrap(),
-        json!({"approvals": [entry]})
-    );
+    assert_eq!(approvals_of(&client).await, json!({"approvals": [entry]}));
     let shown = enact(&f, &["approvals", "show", &id], &[]);
     let shown: Value = serde_json::from_str(&stdout(&shown)).unwrap();
     assert_eq!(shown["status"], "waiting");
