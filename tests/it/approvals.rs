@@ -1047,3 +1047,78 @@ async fn approvals_of(client: &Client) -> Value {
         .to_string();
     serde_json::from_str(&text).unwrap()
 }
+
+#[tokio::test]
+async fn the_python_sdk_answers_by_elicitation_and_by_input_required() {
+    if !crate::protocol::python_sdk() {
+        eprintln!("SKIPPED: the python `mcp` package is not importable (pip install \"mcp>=2\")");
+        return;
+    }
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/it/fixtures/py_approver.py"
+    );
+    for (mode, decision) in [
+        ("discover", "approve"),
+        ("2025-11-25", "approve"),
+        ("discover", "deny"),
+        ("2025-11-25", "deny"),
+    ] {
+        let f = folder("[approvals]\nvia = [\"elicitation\"]\n");
+        let out = tokio::time::timeout(
+            Duration::from_secs(120),
+            tokio::process::Command::new("python3")
+                .args([script, mode, crate::mcp::enact_bin()])
+                .arg(f.config())
+                .arg(decision)
+                .env("ENACT_SECRET", crate::engine::SECRET)
+                .env("RUST_LOG", "warn")
+                .env_remove("ENACT_CONFIG")
+                .env_remove("ENACT_ACTOR_EMAIL")
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("the python client timed out")
+        .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{mode}: {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: Value = serde_json::from_str(text.trim()).unwrap();
+        let asked = got["asked"].as_array().unwrap();
+        assert_eq!(asked.len(), 1, "{mode}: {got}");
+        assert!(
+            asked[0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("1. delete_file on files: path=notes/a.txt"),
+            "{got}"
+        );
+        let decisions: Vec<Value> = f
+            .receipt_files()
+            .iter()
+            .map(|r| r["decision"].clone())
+            .collect();
+        if decision == "approve" {
+            assert_eq!(got["is_error"], false, "{mode}: {got}");
+            assert_eq!(got["structured"]["decision"], "PASS");
+            assert_eq!(got["structured"]["approval"]["via"], "elicitation");
+            assert!(!note(&f, "a.txt").exists(), "{mode}");
+            assert_eq!(
+                decisions,
+                [json!("PENDING"), json!("APPROVE"), json!("PASS")],
+                "{mode}"
+            );
+        } else {
+            assert_eq!(got["is_error"], true, "{mode}: {got}");
+            assert_eq!(got["text"], "denied by the user: python says so");
+            assert!(note(&f, "a.txt").exists(), "{mode}");
+            assert_eq!(decisions, [json!("PENDING"), json!("DENY")], "{mode}");
+        }
+        let approval = &f.receipt_files()[1];
+        assert_eq!(approval["actor_email"], "client:mcp", "{approval}");
+    }
+}

@@ -22,7 +22,7 @@ pub mod mcp;
 pub mod pg_journal;
 mod postgres;
 mod postgres_mcp;
-mod protocol;
+pub mod protocol;
 mod setup;
 mod steplog;
 mod store;

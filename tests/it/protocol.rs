@@ -650,13 +650,19 @@ async fn a_client_that_stops_reading_keeps_memory_bounded_and_gets_every_answer_
 // ---------------------------------------------------------------------------------------
 // The official Python SDK.
 
-fn python_sdk() -> bool {
-    std::process::Command::new("python3")
+/// Whether the Python SDK is importable. Under CI (`CI` set) it must be: `.ci/run` installs it.
+pub fn python_sdk() -> bool {
+    let found = std::process::Command::new("python3")
         .args(["-c", "import mcp.client.client"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success())
+        .is_ok_and(|s| s.success());
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "CI must have the python `mcp` package (pip install \"mcp>=2\")"
+    );
+    found
 }
 
 #[tokio::test]
