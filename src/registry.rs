@@ -39,12 +39,22 @@ impl Registry {
                 },
             );
         }
-        let policy_set_hash = hex::encode(Sha256::digest(canonicalize(&policies_json(&config))));
         Ok(Registry {
-            config,
             systems,
-            policy_set_hash,
+            ..Registry::without_connectors(config)
         })
+    }
+
+    /// A registry without connectors, for operator commands that never act on a system
+    /// (`enact approvals`): their config may leave the agent's credentials unset
+    /// ([`crate::config::Credentials::Optional`]), since no connector is ever built from it.
+    pub fn without_connectors(config: Config) -> Registry {
+        let policy_set_hash = hex::encode(Sha256::digest(canonicalize(&policies_json(&config))));
+        Registry {
+            config,
+            systems: BTreeMap::new(),
+            policy_set_hash,
+        }
     }
 
     pub fn workflow(&self, name: &str) -> Option<&Workflow> {

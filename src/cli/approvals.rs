@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use super::{
-    ApprovalsCommand, ConfigArg, EXIT_FAILED, EXIT_OK, EXIT_USAGE, build_engine, load_config,
+    ApprovalsCommand, ConfigArg, EXIT_FAILED, EXIT_OK, EXIT_USAGE, load_config_with, open_store,
 };
 use crate::config::{ApprovalVia, MAX_GRANT};
 use crate::engine::{Engine, GrantError};
 use crate::kernel::policy::parse_window;
+use crate::registry::Registry;
 use serde_json::{Value, json};
 
 pub fn run(cmd: ApprovalsCommand) -> u8 {
@@ -74,15 +75,18 @@ fn parse_grant_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// The engine of an operator who answers requests: it reads and appends receipts and never
+/// acts on a system, so the agent's credentials need not be set (only the signing secret).
 fn with_engine(arg: &ConfigArg, f: impl FnOnce(&Engine) -> u8) -> u8 {
-    let config = match load_config(arg) {
+    let config = match load_config_with(arg, crate::config::Credentials::Optional) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    match build_engine(config) {
-        Ok(engine) => f(&engine),
-        Err(code) => code,
-    }
+    let store = match open_store(&config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    f(&Engine::new(Registry::without_connectors(config), store))
 }
 
 /// `merge_pr on gh (pr_number=7, repo=acme/app); …`

@@ -376,17 +376,22 @@ impl Engine {
     }
 
     /// Waits up to `wait` for an answer to request `id` (written by any process), calling
-    /// `tick` about every `every`. `None`: no answer in time (or the request expired).
+    /// `tick` about every `every`. `None`: no answer in time, the request expired, or the
+    /// client cancelled the call (the request stays, for `enact_resume`).
     pub async fn wait_for_answer(
         &self,
         id: &str,
         wait: Duration,
         every: Duration,
+        cancel: &Cancel,
         tick: &mut (dyn FnMut(Duration) + Send),
     ) -> Option<Answer> {
         let start = tokio::time::Instant::now();
         let mut last_tick = start;
         loop {
+            if cancel.is_cancelled() {
+                return None;
+            }
             match self.approval_status(id) {
                 Ok(s) if s.answer.is_some() => return s.answer,
                 Ok(s) if s.expired || s.used_by.is_some() => return None,

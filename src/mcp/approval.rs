@@ -163,7 +163,7 @@ pub async fn hold(
     if !config.wait.is_zero() && config.allows(ApprovalVia::Cli) {
         let mut tick = |elapsed: Duration| progress(client, &id, elapsed);
         if let Some(answer) = engine
-            .wait_for_answer(&id, config.wait, PROGRESS_EVERY, &mut tick)
+            .wait_for_answer(&id, config.wait, PROGRESS_EVERY, cancel, &mut tick)
             .await
         {
             if answer.approved {

@@ -1122,3 +1122,24 @@ async fn the_python_sdk_answers_by_elicitation_and_by_input_required() {
         assert_eq!(approval["actor_email"], "client:mcp", "{approval}");
     }
 }
+
+#[test]
+fn the_operator_answers_without_holding_the_agents_credentials() {
+    let f = Folder::new(&config(
+        "[systems.gh]\ntype = \"github\"\ntoken_env = \"APPROVALS_TEST_UNSET_TOKEN\"\nrepos = [\"acme/app\"]\n",
+    ));
+    let o = enact(&f, &["approvals", "list", "--json"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout(&o)).unwrap(),
+        json!({"approvals": []})
+    );
+    // `serve` does need it.
+    let o = enact(&f, &["check"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("APPROVALS_TEST_UNSET_TOKEN"),
+        "{}",
+        stderr(&o)
+    );
+}
