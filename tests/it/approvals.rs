@@ -59,6 +59,14 @@ async fn held(client: &Client, name: &str) -> Value {
     s
 }
 
+/// [`held`], returning the request's run id.
+async fn held_id(client: &Client, name: &str) -> String {
+    held(client, name).await["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 async fn resume(client: &Client, id: &str) -> rmcp::model::CallToolResult {
     call(client, "enact_resume", json!({"run_id": id})).await
 }
@@ -230,10 +238,7 @@ async fn cli_path_request_list_approve_resume_once() {
 async fn denied_expired_unknown_and_other_actors_requests_are_refused_with_nothing_written() {
     let f = folder("[approvals]\nexpires = \"2s\"\n");
     let client = connect(&f, &[]).await;
-    let denied = held(&client, "a.txt").await["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let denied = held_id(&client, "a.txt").await;
     let expiring = held(&client, "b.txt").await;
     let expiring_id = expiring["run_id"].as_str().unwrap().to_string();
 
@@ -314,10 +319,7 @@ async fn denied_expired_unknown_and_other_actors_requests_are_refused_with_nothi
 async fn a_plan_changed_between_approval_and_resume_is_refused() {
     let f = folder("");
     let client = connect(&f, &[]).await;
-    let id = held(&client, "a.txt").await["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = held_id(&client, "a.txt").await;
     client.cancel().await.unwrap();
     assert!(approve(&f, &id, "lead@company.com", "ok").status.success());
     // The operator edits the workflow: the same payload now plans another path.
@@ -347,14 +349,8 @@ async fn pending_records_do_not_count_and_a_policy_failing_at_resume_blocks_and_
     let f = folder("[[policies]]\npolicy = \"rate_limit\"\nmax = 1\nworkflows = [\"remove\"]\n");
     let client = connect(&f, &[]).await;
     // Two requests: PENDING receipts are not runs, so neither counts.
-    let first = held(&client, "a.txt").await["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let second = held(&client, "b.txt").await["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let first = held_id(&client, "a.txt").await;
+    let second = held_id(&client, "b.txt").await;
     for id in [&first, &second] {
         assert!(approve(&f, id, "lead@company.com", "ok").status.success());
     }
@@ -497,10 +493,7 @@ async fn grants_pass_matching_calls_until_revoked() {
 async fn cli_answers_are_refused_when_via_lacks_cli_and_wait_over_15m_is_a_config_error() {
     let f = folder("[approvals]\nvia = [\"elicitation\"]\n");
     let client = connect(&f, &[]).await;
-    let id = held(&client, "a.txt").await["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = held_id(&client, "a.txt").await;
     let o = approve(&f, &id, "lead@company.com", "ok");
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
@@ -856,10 +849,7 @@ async fn a_waiting_call_returns_the_final_pass_when_another_process_approves() {
 async fn two_processes_resuming_one_approval_at_once_run_it_exactly_once() {
     let f = folder("");
     let first = connect(&f, &[]).await;
-    let id = held(&first, "a.txt").await["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = held_id(&first, "a.txt").await;
     assert!(approve(&f, &id, "lead@company.com", "ok").status.success());
     let second = connect(&f, &[]).await;
     let (a, b) = tokio::join!(resume(&first, &id), resume(&second, &id));
@@ -901,10 +891,7 @@ async fn two_processes_resuming_one_approval_at_once_run_it_exactly_once() {
 async fn a_resumed_run_killed_mid_action_is_recovered_and_its_approval_stays_used() {
     let f = folder("");
     let client = connect(&f, &[]).await;
-    let id = held(&client, "a.txt").await["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = held_id(&client, "a.txt").await;
     client.cancel().await.unwrap();
     assert!(approve(&f, &id, "lead@company.com", "ok").status.success());
 
@@ -955,10 +942,7 @@ async fn with_the_postgres_journal_an_approval_given_anywhere_is_seen_everywhere
     std::fs::write(note(&f, "a.txt"), "keep me").unwrap();
     let env = [("ENACT_RECEIPTS_DSN", dsn.as_str())];
     let host_a = connect(&f, &env).await;
-    let id = held(&host_a, "a.txt").await["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = held_id(&host_a, "a.txt").await;
     let listed = enact(&f, &["approvals", "list", "--json"], &env);
     assert!(stdout(&listed).contains(&id), "{}", stderr(&listed));
     let ok = enact(
