@@ -150,12 +150,16 @@ pub async fn hold(
             });
         }
         if let Some(peer) = &client.peer {
-            match ask(peer, form).await {
-                Ok(answer) => {
+            // A user who never answers must not hold the call past the request's life.
+            match tokio::time::timeout(config.expires, ask(peer, form)).await {
+                Ok(Ok(answer)) => {
                     return answered(engine, actor, &id, client, decided(&answer), cancel).await;
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::warn!(run_id = %id, error = %e, "the client could not be asked; the request waits for an operator");
+                }
+                Err(_) => {
+                    tracing::warn!(run_id = %id, "the client's user did not answer before the request expired");
                 }
             }
         }
