@@ -76,7 +76,11 @@ also served: {}",
             "approvals:   via {}, requests expire after {}, calls wait {}",
             via.join(" and "),
             crate::kernel::schema::format_duration(a.expires),
-            crate::kernel::schema::format_duration(a.wait)
+            if a.wait.is_zero() {
+                "0s (they answer APPROVAL_REQUIRED at once)".to_string()
+            } else {
+                crate::kernel::schema::format_duration(a.wait)
+            }
         );
     }
     out

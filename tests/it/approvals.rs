@@ -96,6 +96,8 @@ fn digest(workflow: &str, actor: &str, plan: &Value) -> String {
 async fn cli_path_request_list_approve_resume_once() {
     let f = folder("");
     let client = connect(&f, &[]).await;
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(tools.iter().any(|t| t.name == "enact_resume"));
     let s = held(&client, "a.txt").await;
     let id = s["run_id"].as_str().unwrap().to_string();
     assert!(note(&f, "a.txt").exists(), "nothing runs while held");
@@ -1126,4 +1128,26 @@ fn the_operator_answers_without_holding_the_agents_credentials() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn check_shows_enact_resume_and_the_approvals_settings() {
+    let f = Folder::new(&config(
+        "[approvals]\nvia = [\"elicitation\", \"cli\"]\nwait = \"2m\"\n",
+    ));
+    let o = enact(&f, &["check"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("enact_resume"), "{text}");
+    assert!(text.contains("enact://approvals"), "{text}");
+    assert!(
+        text.contains(
+            "approvals:   via elicitation and cli, requests expire after 1h, calls wait 2m"
+        ),
+        "{text}"
+    );
+    let plain = Folder::new(FILES_CONFIG);
+    let text = stdout(&enact(&plain, &["check"], &[]));
+    assert!(!text.contains("enact_resume"), "{text}");
+    assert!(!text.contains("approvals:"), "{text}");
 }
