@@ -190,8 +190,20 @@ impl Requests {
     }
 }
 
-fn id_key(id: &RequestId) -> String {
+pub(super) fn id_key(id: &RequestId) -> String {
     serde_json::to_string(id).unwrap_or_default()
+}
+
+/// The refusal of a request whose id is still in flight (SPEC §3), on every transport.
+pub(super) fn id_in_flight(id: &RequestId) -> ErrorData {
+    ErrorData::new(
+        ErrorCode::INVALID_REQUEST,
+        format!(
+            "Invalid request: id {} is already used by a request in flight",
+            id_key(id)
+        ),
+        None,
+    )
 }
 
 /// The transport: reads one JSON-RPC message per line, writes one per line.
@@ -546,17 +558,7 @@ where
                         self.requests.set_modern(true);
                     }
                     if !self.requests.admit(&r.id, inexact) {
-                        self.reply_error(
-                            ErrorData::new(
-                                ErrorCode::INVALID_REQUEST,
-                                format!(
-                                    "Invalid request: id {} is already used by a request in flight",
-                                    id_key(&r.id)
-                                ),
-                                None,
-                            ),
-                            Some(r.id.clone()),
-                        );
+                        self.reply_error(id_in_flight(&r.id), Some(r.id.clone()));
                         continue;
                     }
                 }

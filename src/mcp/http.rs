@@ -15,15 +15,19 @@
 //!    (HTTP 400, id echoed when readable, else `"id": null` below 2026-07-28); `tools/call`
 //!    with non-object arguments gets -32602; numbers a double cannot hold are found on the raw
 //!    text and replaced by their literal text, exactly as [`super::framing`] does;
+//!    A request whose id is still in flight in the same session (`Mcp-Session-Id`) gets
+//!    -32600 carrying that id and does not run, as on stdio; a stateless 2026-07-28 request has
+//!    its own HTTP exchange, so its id cannot be confused with another's;
 //! 5. per-client concurrency: a client with `max_concurrent` requests running gets 429.
 //!
 //! What the handler needs from all this (the client's actor, the inexact numbers, its
 //! concurrency permit) travels in the request's extensions as a [`Caller`]; rmcp hands the
 //! request's `http::request::Parts` to the handler, which reads it back (`server::tool_call`).
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -63,6 +67,44 @@ pub struct Caller {
     pub inexact: Vec<String>,
     /// Held while the request is handled (released when rmcp drops the request).
     _permit: Option<Arc<OwnedSemaphorePermit>>,
+    /// The request's id in its session, likewise held until the request is answered.
+    _id: Option<Arc<IdInFlight>>,
+}
+
+/// Request ids in flight, by session: `"<Mcp-Session-Id> <id as JSON>"`.
+type SessionIds = Arc<Mutex<HashSet<String>>>;
+
+/// One session's request id while its request is handled; freed when rmcp drops the request,
+/// which it does once the handler has returned the answer (so the id is free again once
+/// answered, SPEC §3).
+struct IdInFlight {
+    ids: SessionIds,
+    key: String,
+}
+
+impl IdInFlight {
+    /// Claims `id` in `session`; `None` if a request with that id is still in flight there.
+    fn claim(ids: &SessionIds, session: &str, id: &rmcp::model::RequestId) -> Option<IdInFlight> {
+        let key = format!("{session} {}", framing::id_key(id));
+        let fresh = lock(ids).insert(key.clone());
+        fresh.then(|| IdInFlight {
+            ids: ids.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for IdInFlight {
+    fn drop(&mut self) {
+        lock(&self.ids).remove(&self.key);
+    }
+}
+
+/// A poisoned lock only means a thread panicked while holding it; every update is a single
+/// set operation, so the set is still consistent.
+fn lock(ids: &SessionIds) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    ids.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl std::fmt::Debug for Caller {
@@ -88,6 +130,7 @@ struct Door {
     /// Requests running without `[[http.clients]]`.
     anonymous: Arc<Semaphore>,
     max_body: usize,
+    ids: SessionIds,
     mcp: StreamableHttpService<EnactServer, LocalSessionManager>,
 }
 
@@ -172,6 +215,7 @@ pub async fn serve(
             .collect(),
         anonymous: Arc::new(Semaphore::new(DEFAULT_CLIENT_CONCURRENCY * 4)),
         max_body: config.max_body,
+        ids: SessionIds::default(),
         mcp,
     });
 
@@ -424,6 +468,7 @@ impl Door {
         let mut inexact = Vec::new();
         let mut body = body;
         let mut is_call = false;
+        let mut id_claim = None;
         if parts.method == Method::POST {
             let modern = parts
                 .headers
@@ -436,6 +481,25 @@ impl Door {
                     return json_rpc_error(error, id, modern);
                 }
                 Parsed::Message(message, found, _) => {
+                    let session = parts
+                        .headers
+                        .get("mcp-session-id")
+                        .and_then(|v| v.to_str().ok());
+                    if let (rmcp::model::JsonRpcMessage::Request(r), Some(session)) =
+                        (&*message, session)
+                    {
+                        match IdInFlight::claim(&self.ids, session, &r.id) {
+                            Some(claim) => id_claim = Some(Arc::new(claim)),
+                            None => {
+                                tracing::warn!(id = %framing::id_key(&r.id), "refused a request whose id is in flight");
+                                return json_rpc_error(
+                                    framing::id_in_flight(&r.id),
+                                    Some(r.id.clone()),
+                                    modern,
+                                );
+                            }
+                        }
+                    }
                     is_call = matches!(
                         &*message,
                         rmcp::model::JsonRpcMessage::Request(r)
@@ -490,6 +554,7 @@ impl Door {
             actor: client.map(|c| c.actor.clone()),
             inexact,
             _permit: permit,
+            _id: id_claim,
         });
         let request = Request::from_parts(parts, Full::new(body));
         let mut mcp = self.mcp.clone();

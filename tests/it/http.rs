@@ -212,7 +212,7 @@ pub async fn raw_post(addr: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16
     (status, text)
 }
 
-fn initialize_body() -> Vec<u8> {
+pub fn initialize_body() -> Vec<u8> {
     json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
         "clientInfo": {"name": "raw", "version": "0"}}})

@@ -209,38 +209,55 @@ async fn concurrent_cli_rollbacks_of_one_run_give_exactly_one_pass() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_select_and_insert_only_role_works_end_to_end() {
+async fn the_readmes_roles_work_end_to_end_the_agent_role_only_reads_and_appends() {
     let dsn = test_dsn();
     let schema = fresh_schema();
     let f = Folder::new(&pg_config(&schema, ""));
-    // An owner creates the tables.
-    let o = enact(&f, &["receipts", "init-db"], &dsn);
+    // The README's SQL, as a superuser, for roles and a schema of this test's own (roles are
+    // cluster-wide).
+    let owner = format!("o_{}", uuid::Uuid::new_v4().simple());
+    let agent = format!("a_{}", uuid::Uuid::new_v4().simple());
+    let (owner_pw, password) = (
+        format!("pw-{}", uuid::Uuid::new_v4().simple()),
+        format!("pw-{}", uuid::Uuid::new_v4().simple()),
+    );
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let teams = &readme[readme.find("## Teams").expect("README has a Teams section")..];
+    let sql = teams
+        .split("```sql\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the Teams section has an SQL block");
+    let sql = sql
+        .replace("enact_owner", &owner)
+        .replace("enact_agent", &agent)
+        .replace("'owner-password'", &format!("'{owner_pw}'"))
+        .replace("'agent-password'", &format!("'{password}'"))
+        .replace("SCHEMA enact ", &format!("SCHEMA \"{schema}\" "));
+    client().await.batch_execute(&sql).await.unwrap();
+    let role_dsn = |role: &str, password: &str| {
+        let config: tokio_postgres::Config = dsn.parse().unwrap();
+        let host = match config.get_hosts().first().unwrap() {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            other => panic!("{other:?}"),
+        };
+        format!(
+            "host={host} port={} user={role} password={password} dbname={} sslmode=disable",
+            config.get_ports()[0],
+            config.get_dbname().unwrap_or("postgres")
+        )
+    };
+    // The owner creates the journal.
+    let owner_dsn = role_dsn(&owner, &owner_pw);
+    let o = enact(&f, &["receipts", "init-db"], &owner_dsn);
     assert!(o.status.success(), "{}", out(&o));
     assert!(out(&o).contains("created"), "{}", out(&o));
-    let o = enact(&f, &["receipts", "init-db"], &dsn);
+    let o = enact(&f, &["receipts", "init-db"], &owner_dsn);
     assert!(out(&o).contains("already exist"), "{}", out(&o));
-    // The agent hosts' role: USAGE and SELECT, INSERT only.
-    let role = format!("r_{}", uuid::Uuid::new_v4().simple());
-    let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
-    let admin = client().await;
-    admin
-        .batch_execute(&format!(
-            "CREATE ROLE {role} LOGIN PASSWORD '{password}';
-             GRANT USAGE ON SCHEMA \"{schema}\" TO {role};
-             GRANT SELECT, INSERT ON \"{schema}\".records TO {role};"
-        ))
-        .await
-        .unwrap();
-    let config: tokio_postgres::Config = dsn.parse().unwrap();
-    let host = match config.get_hosts().first().unwrap() {
-        tokio_postgres::config::Host::Tcp(h) => h.clone(),
-        other => panic!("{other:?}"),
-    };
-    let port = config.get_ports()[0];
-    let role_dsn = format!(
-        "host={host} port={port} user={role} password={password} dbname={} sslmode=disable",
-        config.get_dbname().unwrap_or("postgres")
-    );
+    assert!(!out(&o).contains(&owner_pw), "{}", out(&o));
+    // Every Enact server runs as the agents' role.
+    let role_dsn = role_dsn(&agent, &password);
     let env = [("ENACT_RECEIPTS_DSN", role_dsn.as_str())];
     let (server, log) = crate::mcp::connect_with_stderr(&f, &env).await;
     let r = call(&server, save("notes/a.md")).await;

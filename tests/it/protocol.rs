@@ -34,7 +34,7 @@ fn modern_meta() -> Value {
 }
 
 /// Waits for `condition`, checking every few milliseconds, for at most `limit`.
-async fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+pub async fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
     let start = Instant::now();
     while !condition() {
         assert!(start.elapsed() < limit, "timed out waiting for {what}");
@@ -246,10 +246,10 @@ async fn a_2026_07_28_session_with_the_rmcp_client() {
 // ---------------------------------------------------------------------------------------
 // Calls held at a known point: a GitHub system behind a proxy that holds new connections.
 
-const TOKEN: &str = "ghp_EnactProtocolTestToken_7c1e";
-const REPO: &str = "acme/app";
+pub const TOKEN: &str = "ghp_EnactProtocolTestToken_7c1e";
+pub const REPO: &str = "acme/app";
 
-fn gh_config(base_url: &str) -> String {
+pub fn gh_config(base_url: &str) -> String {
     format!(
         r#"
 [actor]
@@ -311,14 +311,14 @@ args = {{ path = "{{{{path}}}}", content = "{{{{content}}}}" }}
 }
 
 /// A TCP proxy in front of the fake GitHub that holds every connection until released.
-struct Held {
-    url: String,
+pub struct Held {
+    pub url: String,
     release: tokio::sync::watch::Sender<bool>,
-    connections: Arc<AtomicUsize>,
+    pub connections: Arc<AtomicUsize>,
 }
 
 impl Held {
-    async fn start(upstream: &str) -> Held {
+    pub async fn start(upstream: &str) -> Held {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
             .unwrap();
@@ -348,14 +348,14 @@ impl Held {
         }
     }
 
-    fn release(&self) {
+    pub fn release(&self) {
         self.release.send_replace(true);
     }
 }
 
 /// The fake GitHub with `acme/app` and PR #1 from `agent/x` into `develop` (not `main`, so
 /// `no_merge_to_main` passes), opened through a server that talks to the fake directly.
-async fn fake_with_pr() -> FakeGithub {
+pub async fn fake_with_pr() -> FakeGithub {
     let fake = FakeGithub::start().await.unwrap();
     let main = fake.add_repo(REPO);
     assert!(fake.set_branch(REPO, "develop", Some(&main)));
@@ -375,17 +375,17 @@ async fn fake_with_pr() -> FakeGithub {
     fake
 }
 
-fn merge_call(id: u64) -> Value {
+pub fn merge_call(id: u64) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
            "params": {"name": "merge_pr", "arguments": {"repo": REPO, "pr_number": 1}}})
 }
 
-fn save_call(id: u64, path: &str) -> Value {
+pub fn save_call(id: u64, path: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
            "params": {"name": "save", "arguments": {"path": path, "content": "x"}}})
 }
 
-fn cancel_of(id: u64) -> Value {
+pub fn cancel_of(id: u64) -> Value {
     json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
            "params": {"requestId": id, "reason": "the user changed their mind"}})
 }

@@ -516,10 +516,21 @@ impl Shared {
                 return Ok(false);
             }
             let s = quote(&self.schema);
+            // `CREATE SCHEMA IF NOT EXISTS` needs CREATE on the database even when the schema
+            // exists, which the schema's owner (a superuser made it for them) usually lacks.
+            let schema_exists: bool = client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+                    &[&self.schema],
+                )
+                .await?
+                .get(0);
+            if !schema_exists {
+                client.batch_execute(&format!("CREATE SCHEMA {s}")).await?;
+            }
             client
                 .batch_execute(&format!(
-                    "CREATE SCHEMA IF NOT EXISTS {s};
-                     CREATE TABLE {s}.records (
+                    "CREATE TABLE {s}.records (
                          pos bigint PRIMARY KEY CHECK (pos >= 0),
                          kind text NOT NULL,
                          run_id text NOT NULL,

@@ -1,0 +1,192 @@
+//! JSON-RPC rules of SPEC §3 that hold "on every transport", over `serve --http`: a request
+//! whose id is still in flight in its session is refused (-32600, that id) and does not run,
+//! and `notifications/cancelled` abandons a call whose run has not started an action. Raw
+//! HTTP exchanges, so the test controls ids and timing; a call is held in flight by a proxy
+//! in front of the fake GitHub that holds the gate's pull-request lookup.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::http::{HttpServer, initialize_body, raw_post};
+use crate::mcp::Folder;
+use crate::protocol::{
+    Held, REPO, TOKEN, cancel_of, fake_with_pr, gh_config, merge_call, save_call, wait_until,
+};
+
+/// An initialised 2025-11-25 session over raw HTTP: its `Mcp-Session-Id`.
+async fn session(addr: &str) -> String {
+    let (status, text) = raw_post(addr, &[], &initialize_body()).await;
+    assert_eq!(status, 200, "{text}");
+    let id = text
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("mcp-session-id")
+                .then(|| value.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no Mcp-Session-Id in\n{text}"));
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let (status, text) = post(addr, &id, &initialized).await;
+    assert_eq!(status, 202, "{text}");
+    id
+}
+
+async fn post(addr: &str, session: &str, message: &Value) -> (u16, String) {
+    raw_post(
+        addr,
+        &[
+            ("Mcp-Session-Id", session),
+            ("Mcp-Protocol-Version", "2025-11-25"),
+        ],
+        message.to_string().as_bytes(),
+    )
+    .await
+}
+
+/// The JSON-RPC message of an answer: the body of a JSON answer, or the last `data:` event of
+/// an SSE stream that holds a JSON-RPC response.
+fn message(text: &str) -> Value {
+    let body = text.split_once("\r\n\r\n").map_or(text, |(_, b)| b);
+    if let Ok(v) = serde_json::from_str::<Value>(body.trim()) {
+        return v;
+    }
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .rfind(|v| v.get("id").is_some())
+        .unwrap_or_else(|| panic!("no JSON-RPC answer in\n{text}"))
+}
+
+fn decision(v: &Value) -> &Value {
+    &v["result"]["structuredContent"]["decision"]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_reusing_an_id_in_flight_in_its_session_is_refused_over_http() {
+    let fake = fake_with_pr().await;
+    let held = Held::start(fake.base_url()).await;
+    let f = Folder::new(&gh_config(&held.url));
+    let server = HttpServer::start(&f, &[("GITHUB_TOKEN", TOKEN)]).await;
+    let s1 = session(&server.addr).await;
+
+    // Call 5 waits in the gate for the PR's base.
+    let merging = {
+        let (addr, s1) = (server.addr.clone(), s1.clone());
+        tokio::spawn(async move { post(&addr, &s1, &merge_call(5)).await })
+    };
+    wait_until("the merge's lookup", Duration::from_secs(30), || {
+        held.connections.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+
+    // A second request with id 5 in that session is refused and does not run.
+    let (status, text) = post(&server.addr, &s1, &save_call(5, "notes/dup.md")).await;
+    assert_eq!(status, 400, "{text}");
+    let v = message(&text);
+    assert_eq!(
+        (&v["error"]["code"], &v["id"], &v["error"]["message"]),
+        (
+            &json!(-32600),
+            &json!(5),
+            &json!("Invalid request: id 5 is already used by a request in flight")
+        ),
+        "{v}"
+    );
+    // Other ids, and the same id in another session, are served meanwhile.
+    let (status, text) = post(&server.addr, &s1, &save_call(6, "notes/other.md")).await;
+    assert_eq!((status, decision(&message(&text))), (200, &json!("PASS")));
+    let s2 = session(&server.addr).await;
+    let (status, text) = post(&server.addr, &s2, &save_call(5, "notes/s2.md")).await;
+    let v = message(&text);
+    assert_eq!(
+        (status, &v["id"], decision(&v)),
+        (200, &json!(5), &json!("PASS"))
+    );
+
+    held.release();
+    let (status, text) = merging.await.unwrap();
+    let v = message(&text);
+    assert_eq!((status, &v["id"]), (200, &json!(5)), "{text}");
+    assert_eq!(v["result"]["structuredContent"]["workflow"], "merge_pr");
+    assert_eq!(decision(&v), "PASS", "{v}");
+    assert!(fake.pull(REPO, 1).unwrap().merged);
+    assert!(
+        !f.workspace().join("notes/dup.md").exists(),
+        "the refused request ran"
+    );
+
+    // Answered, the id is free again.
+    let (status, text) = post(&server.addr, &s1, &save_call(5, "notes/dup.md")).await;
+    let v = message(&text);
+    assert_eq!(
+        (status, &v["id"], decision(&v)),
+        (200, &json!(5), &json!("PASS"))
+    );
+    assert!(f.workspace().join("notes/dup.md").exists());
+    let (status, log) = server.stop().await;
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("refused a request whose id is in flight"),
+        "{log}"
+    );
+    assert_eq!(f.receipt_files().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cancelled_over_http_before_its_first_action_is_a_cancelled_block() {
+    let fake = fake_with_pr().await;
+    let held = Held::start(fake.base_url()).await;
+    let f = Folder::new(&gh_config(&held.url));
+    let server = HttpServer::start(&f, &[("GITHUB_TOKEN", TOKEN)]).await;
+    let s = session(&server.addr).await;
+
+    let merging = {
+        let (addr, s) = (server.addr.clone(), s.clone());
+        tokio::spawn(async move { post(&addr, &s, &merge_call(1)).await })
+    };
+    wait_until("the merge's lookup", Duration::from_secs(30), || {
+        held.connections.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    let (status, text) = post(&server.addr, &s, &cancel_of(1)).await;
+    assert_eq!(status, 202, "{text}");
+    held.release();
+
+    wait_until(
+        "the cancelled call's receipt",
+        Duration::from_secs(30),
+        || !f.receipt_files().is_empty(),
+    )
+    .await;
+    let receipt = f.receipt_files().remove(0);
+    assert_eq!(
+        (
+            &receipt["workflow"],
+            &receipt["decision"],
+            &receipt["actions_taken"]
+        ),
+        (&json!("merge_pr"), &json!("BLOCK"), &json!([])),
+        "{receipt}"
+    );
+    let results = receipt["policy_results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{receipt}");
+    assert_eq!(
+        (&results[0]["policy"], &results[0]["passed"]),
+        (&json!("cancelled"), &json!(false))
+    );
+    assert!(
+        !fake.pull(REPO, 1).unwrap().merged,
+        "a cancelled call merged"
+    );
+    // No answer is owed for the cancelled call; its exchange ends either way.
+    let _ = tokio::time::timeout(Duration::from_secs(30), merging).await;
+
+    // The session goes on.
+    let (status, text) = post(&server.addr, &s, &save_call(2, "notes/after.md")).await;
+    assert_eq!((status, decision(&message(&text))), (200, &json!("PASS")));
+    let (status, log) = server.stop().await;
+    assert!(status.success(), "{log}");
+    assert_eq!(f.receipt_files().len(), 2);
+}
