@@ -1151,3 +1151,58 @@ fn check_shows_enact_resume_and_the_approvals_settings() {
     assert!(!text.contains("enact_resume"), "{text}");
     assert!(!text.contains("approvals:"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_a_2025_session_is_asked_by_elicitation_on_its_event_stream() {
+    use crate::http::{HttpServer, TOKEN_A, clients};
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let f = folder(&format!(
+        "[approvals]\nvia = [\"elicitation\", \"cli\"]\n{}",
+        clients()
+    ));
+    let server = HttpServer::start(&f, &[]).await;
+    let human = Human::new(
+        true,
+        json!({"action": "accept", "content": {"decision": "approve", "reason": "over http"}}),
+    );
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(server.url.clone())
+            .auth_header(TOKEN_A.to_string()),
+    );
+    let client = tokio::time::timeout(
+        Duration::from_secs(60),
+        human
+            .clone()
+            .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let r = tokio::time::timeout(
+        Duration::from_secs(60),
+        client.call_tool(remove_params("a.txt")),
+    )
+    .await
+    .expect("the call over HTTP did not return")
+    .unwrap();
+    let s = r.structured_content.clone().unwrap();
+    assert_eq!(s["decision"], "PASS", "{s}");
+    assert_eq!(s["approval"]["via"], "elicitation");
+    assert!(!note(&f, "a.txt").exists());
+    let asked = human.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    // The request, its approval and the run all name the HTTP client's actor.
+    assert!(asked[0].contains("ci-bot@company.com"), "{}", asked[0]);
+    let records = f.receipt_files();
+    let decisions: Vec<&str> = records
+        .iter()
+        .map(|r| r["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(decisions, ["PENDING", "APPROVE", "PASS"]);
+    assert_eq!(records[0]["actor_email"], "ci-bot@company.com");
+    assert_eq!(records[2]["actor_email"], "ci-bot@company.com");
+    client.cancel().await.unwrap();
+    let (status, _) = server.stop().await;
+    assert!(status.success());
+}
