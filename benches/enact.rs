@@ -38,12 +38,16 @@
 #[path = "../examples/echo_server.rs"]
 mod echo_server;
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
+use common::{CONFIG, SECRET};
 use enact::engine::Engine;
 use enact::kernel::policy::{Decision, PolicyResult};
 use enact::kernel::receipt::{ActionRecord, Receipt};
@@ -54,48 +58,11 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
 
 /// Set in the bench's own child process that serves as the floor.
 const ECHO_ENV: &str = "ENACT_BENCH_ECHO_SERVER";
-const SECRET: &str = "bench-secret-0123456789abcdef-0123456789";
 const ACTOR: &str = "bench@example.com";
 /// Receipts in the big folder.
 const BIG: usize = 100_000;
-const CONFIG: &str = r#"
-[actor]
-email = "bench@example.com"
-role = "engineer"
-
-[receipts]
-fsync = FSYNC
-
-[systems.files]
-type = "filesystem"
-root = "workspace"
-
-[[policies]]
-policy = "restrict_paths"
-paths = ["notes", "docs"]
-
-[[policies]]
-policy = "block_extensions"
-
-[[policies]]
-policy = "no_delete_file"
-
-[[policies]]
-policy = "require_actor_role"
-roles = ["engineer", "admin"]
-
-[[policies]]
-policy = "within_maintenance_window"
-start = "00:00"
-end = "23:59"
-
-[[policies]]
-policy = "no_push_to_main"
-
-[[policies]]
-policy = "protect_tables"
-tables = ["payments"]
-
+/// The write workflow, beside the shared config's `read`.
+const SAVE: &str = r#"
 [[workflows]]
 name = "save"
 [workflows.inputs.path]
@@ -110,13 +77,6 @@ enum = ["note", "doc"]
 system = "files"
 action = "write_file"
 args = { path = "notes/{{path}}", content = "{{content}}" }
-
-[[workflows]]
-name = "read"
-[[workflows.steps]]
-system = "files"
-action = "read_file"
-args = { path = "notes/read-me.md" }
 "#;
 
 /// Appended for the rate-limited series: a limit the bench never reaches, so every call is
@@ -225,10 +185,9 @@ fn verdict(ok: bool, within_2x: bool) -> &'static str {
 
 /// A folder with a workspace and a config; `extra` is appended to the config.
 fn setup(dir: &Path, fsync: bool, extra: &str) -> PathBuf {
-    std::fs::create_dir_all(dir.join("workspace/notes")).unwrap();
-    std::fs::write(dir.join("workspace/notes/read-me.md"), "a small note").unwrap();
+    common::workspace(dir);
     let path = dir.join("enact.toml");
-    let text = CONFIG.replace("FSYNC", &fsync.to_string()) + extra;
+    let text = format!("{CONFIG}{SAVE}\n[receipts]\nfsync = {fsync}\n{extra}");
     std::fs::write(&path, text).unwrap();
     path
 }

@@ -23,11 +23,15 @@
     reason = "a bench that cannot set up stops with a panic"
 )]
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{CONFIG, SECRET};
 use enact::sandbox::postgres::TempPostgres;
 use rmcp::RoleClient;
 use rmcp::model::CallToolRequestParams;
@@ -39,56 +43,12 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 type Client = RunningService<RoleClient, ()>;
 
-const SECRET: &str = "bench-secret-0123456789abcdef-0123456789";
 /// The concurrency levels the issue asks for.
 const LEVELS: [usize; 3] = [1, 8, 32];
 const MAX_CLIENTS: usize = 32;
 /// Calls per measured series (split evenly among the clients), after a warm-up.
 const CALLS: usize = 1600;
 const WARM_UP: usize = 2;
-
-const CONFIG: &str = r#"
-[actor]
-email = "bench@example.com"
-role = "engineer"
-
-[systems.files]
-type = "filesystem"
-root = "workspace"
-
-[[policies]]
-policy = "restrict_paths"
-paths = ["notes", "docs"]
-
-[[policies]]
-policy = "block_extensions"
-
-[[policies]]
-policy = "no_delete_file"
-
-[[policies]]
-policy = "require_actor_role"
-roles = ["engineer", "admin"]
-
-[[policies]]
-policy = "within_maintenance_window"
-start = "00:00"
-end = "23:59"
-
-[[policies]]
-policy = "no_push_to_main"
-
-[[policies]]
-policy = "protect_tables"
-tables = ["payments"]
-
-[[workflows]]
-name = "read"
-[[workflows.steps]]
-system = "files"
-action = "read_file"
-args = { path = "notes/read-me.md" }
-"#;
 
 /// Where a series' receipts go.
 enum Journal {
@@ -118,8 +78,7 @@ fn token(i: usize) -> String {
 
 /// A folder with a workspace and a config: the workflow, 32 HTTP clients, the journal.
 fn setup(dir: &Path, journal: &Journal, schema: &str) -> PathBuf {
-    std::fs::create_dir_all(dir.join("workspace/notes")).unwrap();
-    std::fs::write(dir.join("workspace/notes/read-me.md"), "a small note").unwrap();
+    common::workspace(dir);
     let mut text = CONFIG.to_string();
     for i in 0..MAX_CLIENTS {
         text.push_str(&format!(

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use crate::http::{HttpServer, initialize_body, raw_post};
 use crate::mcp::Folder;
 use crate::protocol::{
-    Held, REPO, TOKEN, cancel_of, fake_with_pr, gh_config, merge_call, save_call, wait_until,
+    Held, REPO, TOKEN, assert_cancelled_merge, cancel_of, fake_with_pr, gh_config, merge_call,
+    save_call, wait_until,
 };
 
 /// An initialised 2025-11-25 session over raw HTTP: its `Mcp-Session-Id`.
@@ -160,26 +161,7 @@ async fn a_call_cancelled_over_http_before_its_first_action_is_a_cancelled_block
         || !f.receipt_files().is_empty(),
     )
     .await;
-    let receipt = f.receipt_files().remove(0);
-    assert_eq!(
-        (
-            &receipt["workflow"],
-            &receipt["decision"],
-            &receipt["actions_taken"]
-        ),
-        (&json!("merge_pr"), &json!("BLOCK"), &json!([])),
-        "{receipt}"
-    );
-    let results = receipt["policy_results"].as_array().unwrap();
-    assert_eq!(results.len(), 1, "{receipt}");
-    assert_eq!(
-        (&results[0]["policy"], &results[0]["passed"]),
-        (&json!("cancelled"), &json!(false))
-    );
-    assert!(
-        !fake.pull(REPO, 1).unwrap().merged,
-        "a cancelled call merged"
-    );
+    assert_cancelled_merge(&f.receipt_files().remove(0), &fake);
     // No answer is owed for the cancelled call; its exchange ends either way.
     let _ = tokio::time::timeout(Duration::from_secs(30), merging).await;
 

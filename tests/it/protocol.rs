@@ -385,6 +385,30 @@ pub fn save_call(id: u64, path: &str) -> Value {
            "params": {"name": "save", "arguments": {"path": path, "content": "x"}}})
 }
 
+/// A cancelled `merge_pr` call: a BLOCK by exactly the pseudo-policy `cancelled`, nothing
+/// taken, the PR not merged.
+pub fn assert_cancelled_merge(receipt: &Value, fake: &FakeGithub) {
+    assert_eq!(
+        (
+            &receipt["workflow"],
+            &receipt["decision"],
+            &receipt["actions_taken"]
+        ),
+        (&json!("merge_pr"), &json!("BLOCK"), &json!([])),
+        "{receipt}"
+    );
+    let results = receipt["policy_results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{receipt}");
+    assert_eq!(
+        (&results[0]["policy"], &results[0]["passed"]),
+        (&json!("cancelled"), &json!(false))
+    );
+    assert!(
+        !fake.pull(REPO, 1).unwrap().merged,
+        "a cancelled call merged"
+    );
+}
+
 pub fn cancel_of(id: u64) -> Value {
     json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
            "params": {"requestId": id, "reason": "the user changed their mind"}})
@@ -470,19 +494,7 @@ async fn a_call_cancelled_before_its_first_action_is_a_cancelled_block() {
     held.release();
 
     let receipt = receipts(&f, 1).await.remove(0);
-    assert_eq!(receipt["workflow"], "merge_pr");
-    assert_eq!(receipt["decision"], "BLOCK");
-    assert_eq!(receipt["actions_taken"], json!([]));
-    let results = receipt["policy_results"].as_array().unwrap();
-    assert_eq!(results.len(), 1, "{receipt}");
-    assert_eq!(
-        (&results[0]["policy"], &results[0]["passed"]),
-        (&json!("cancelled"), &json!(false))
-    );
-    assert!(
-        !fake.pull(REPO, 1).unwrap().merged,
-        "a cancelled call merged"
-    );
+    assert_cancelled_merge(&receipt, &fake);
 
     // No answer for the cancelled call: the next line answers the next request.
     raw.send_json(save_call(3, "notes/after.md")).await;
