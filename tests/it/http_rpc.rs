@@ -1,6 +1,7 @@
 //! JSON-RPC rules of SPEC §3 that hold "on every transport", over `serve --http`: a request
 //! whose id is still in flight in its session is refused (-32600, that id) and does not run,
-//! and `notifications/cancelled` abandons a call whose run has not started an action. Raw
+//! and `notifications/cancelled` abandons a call whose run has not started an action; and the
+//! front door's per-client concurrency bound (SPEC §10: 429, nothing recorded). Raw
 //! HTTP exchanges, so the test controls ids and timing; a call is held in flight by a proxy
 //! in front of the fake GitHub that holds the gate's pull-request lookup.
 
@@ -18,7 +19,16 @@ use crate::protocol::{
 
 /// An initialised 2025-11-25 session over raw HTTP: its `Mcp-Session-Id`.
 async fn session(addr: &str) -> String {
-    let (status, text) = raw_post(addr, &[], &initialize_body()).await;
+    session_as(addr, None).await
+}
+
+async fn session_as(addr: &str, token: Option<&str>) -> String {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let auth: Vec<(&str, &str)> = bearer
+        .iter()
+        .map(|b| ("Authorization", b.as_str()))
+        .collect();
+    let (status, text) = raw_post(addr, &auth, &initialize_body()).await;
     assert_eq!(status, 200, "{text}");
     let id = text
         .lines()
@@ -29,21 +39,25 @@ async fn session(addr: &str) -> String {
         })
         .unwrap_or_else(|| panic!("no Mcp-Session-Id in\n{text}"));
     let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    let (status, text) = post(addr, &id, &initialized).await;
+    let (status, text) = post_as(addr, token, &id, &initialized).await;
     assert_eq!(status, 202, "{text}");
     id
 }
 
 async fn post(addr: &str, session: &str, message: &Value) -> (u16, String) {
-    raw_post(
-        addr,
-        &[
-            ("Mcp-Session-Id", session),
-            ("Mcp-Protocol-Version", "2025-11-25"),
-        ],
-        message.to_string().as_bytes(),
-    )
-    .await
+    post_as(addr, None, session, message).await
+}
+
+async fn post_as(addr: &str, token: Option<&str>, session: &str, message: &Value) -> (u16, String) {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![
+        ("Mcp-Session-Id", session),
+        ("Mcp-Protocol-Version", "2025-11-25"),
+    ];
+    if let Some(b) = &bearer {
+        headers.push(("Authorization", b.as_str()));
+    }
+    raw_post(addr, &headers, message.to_string().as_bytes()).await
 }
 
 /// The JSON-RPC message of an answer: the body of a JSON answer, or the last `data:` event of
@@ -171,4 +185,91 @@ async fn a_call_cancelled_over_http_before_its_first_action_is_a_cancelled_block
     let (status, log) = server.stop().await;
     assert!(status.success(), "{log}");
     assert_eq!(f.receipt_files().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_at_max_concurrent_gets_429_and_its_extra_call_leaves_no_trace() {
+    use crate::http::{TOKEN_A, TOKEN_B, digest};
+    let fake = fake_with_pr().await;
+    let held = Held::start(fake.base_url()).await;
+    let clients = format!(
+        "\n[[http.clients]]\nname = \"ci-bot\"\ntoken_sha256 = \"{}\"\nemail = \"ci-bot@company.com\"\nrole = \"engineer\"\nmax_concurrent = 1\n\n[[http.clients]]\nname = \"dev\"\ntoken_sha256 = \"{}\"\nemail = \"dev@company.com\"\nrole = \"engineer\"\n",
+        digest(TOKEN_A),
+        digest(TOKEN_B)
+    );
+    let f = Folder::new(&format!("{}{clients}", gh_config(&held.url)));
+    let server = HttpServer::start(&f, &[("GITHUB_TOKEN", TOKEN)]).await;
+    let bot = session_as(&server.addr, Some(TOKEN_A)).await;
+    let dev = session_as(&server.addr, Some(TOKEN_B)).await;
+
+    // The bot's one slot is taken by a merge waiting in the gate.
+    let merging = {
+        let (addr, bot) = (server.addr.clone(), bot.clone());
+        tokio::spawn(async move { post_as(&addr, Some(TOKEN_A), &bot, &merge_call(1)).await })
+    };
+    wait_until("the merge's lookup", Duration::from_secs(30), || {
+        held.connections.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    let (status, text) = post_as(
+        &server.addr,
+        Some(TOKEN_A),
+        &bot,
+        &save_call(2, "notes/extra.md"),
+    )
+    .await;
+    assert_eq!(status, 429, "{text}");
+    assert!(text.contains("\r\nretry-after: 1\r\n"), "{text}");
+    assert!(
+        text.ends_with("Too Many Requests: this client has max_concurrent calls running\n"),
+        "{text}"
+    );
+    // Other requests of the bot (not calls) and other clients' calls are served meanwhile.
+    let list = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"});
+    let (status, text) = post_as(&server.addr, Some(TOKEN_A), &bot, &list).await;
+    assert_eq!((status, &message(&text)["id"]), (200, &json!(3)), "{text}");
+    let (status, text) = post_as(
+        &server.addr,
+        Some(TOKEN_B),
+        &dev,
+        &save_call(1, "notes/dev.md"),
+    )
+    .await;
+    assert_eq!((status, decision(&message(&text))), (200, &json!("PASS")));
+
+    held.release();
+    let (status, text) = merging.await.unwrap();
+    assert_eq!((status, decision(&message(&text))), (200, &json!("PASS")));
+    // The slot is free again once the call is answered.
+    let (status, text) = post_as(
+        &server.addr,
+        Some(TOKEN_A),
+        &bot,
+        &save_call(4, "notes/extra.md"),
+    )
+    .await;
+    assert_eq!((status, decision(&message(&text))), (200, &json!("PASS")));
+    let (status, log) = server.stop().await;
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("refused a call: the client has max_concurrent calls running"),
+        "{log}"
+    );
+    // The refused call left no receipt: the merge, the dev's save and the bot's later save.
+    let workflows: Vec<String> = f
+        .receipt_files()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["actor_email"].as_str().unwrap(),
+                r["workflow"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(workflows.len(), 3, "{workflows:?}");
+    assert!(
+        workflows.contains(&"dev@company.com save".to_string()),
+        "{workflows:?}"
+    );
 }
