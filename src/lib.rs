@@ -15,6 +15,8 @@ pub mod engine;
 pub mod exit;
 #[cfg(feature = "fake-github")]
 pub mod fake_github;
+#[cfg(feature = "fake-http")]
+pub mod fake_http;
 pub mod faults;
 pub mod init;
 pub mod kernel;

@@ -17,6 +17,7 @@
 
 pub mod filesystem;
 pub mod github;
+pub mod http;
 pub mod postgres;
 
 use serde_json::{Map, Value, json};
