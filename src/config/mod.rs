@@ -260,6 +260,18 @@ pub enum SystemSettings {
     Filesystem {
         root: PathBuf,
     },
+    Hubspot {
+        token_env: String,
+        token: Secret,
+        /// No trailing slash.
+        base_url: String,
+        /// The HubSpot account the token must belong to (checked on first use).
+        portal_id: u64,
+        /// The contact properties agents may write and `find_contact` returns.
+        properties: Vec<String>,
+        /// The `hubspot_owner_id` of every task this system creates.
+        task_owner_id: Option<u64>,
+    },
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 mod approvals;
 mod http;
+mod hubspot;
 mod systems;
 mod workflows;
 

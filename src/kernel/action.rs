@@ -15,13 +15,15 @@ pub enum SystemKind {
     Github,
     Postgres,
     Filesystem,
+    Hubspot,
 }
 
 impl SystemKind {
-    pub const ALL: [SystemKind; 3] = [
+    pub const ALL: [SystemKind; 4] = [
         SystemKind::Github,
         SystemKind::Postgres,
         SystemKind::Filesystem,
+        SystemKind::Hubspot,
     ];
 
     pub fn parse(s: &str) -> Option<SystemKind> {
@@ -29,6 +31,7 @@ impl SystemKind {
             "github" => Some(SystemKind::Github),
             "postgres" => Some(SystemKind::Postgres),
             "filesystem" => Some(SystemKind::Filesystem),
+            "hubspot" => Some(SystemKind::Hubspot),
             _ => None,
         }
     }
@@ -38,6 +41,7 @@ impl SystemKind {
             SystemKind::Github => "github",
             SystemKind::Postgres => "postgres",
             SystemKind::Filesystem => "filesystem",
+            SystemKind::Hubspot => "hubspot",
         }
     }
 
@@ -74,6 +78,10 @@ pub enum ActionName {
     WriteFile,
     DeleteFile,
     ListDir,
+    FindContact,
+    CreateContact,
+    UpdateContact,
+    CreateTask,
 }
 
 impl ActionName {
@@ -93,6 +101,10 @@ impl ActionName {
             ActionName::WriteFile => "write_file",
             ActionName::DeleteFile => "delete_file",
             ActionName::ListDir => "list_dir",
+            ActionName::FindContact => "find_contact",
+            ActionName::CreateContact => "create_contact",
+            ActionName::UpdateContact => "update_contact",
+            ActionName::CreateTask => "create_task",
         }
     }
 
@@ -136,6 +148,12 @@ pub enum ArgType {
     Table,
     /// A path inside a filesystem root.
     Path,
+    /// An email address (`local@domain`), trimmed and lower-cased.
+    Email,
+    /// HubSpot contact properties: names in the system's `properties`, scalar values.
+    Properties,
+    /// An optional due time: RFC 3339 or `YYYY-MM-DD`; `null` means none.
+    Due,
 }
 
 /// One argument of an action.
@@ -305,6 +323,39 @@ pub const ACTIONS: &[ActionSpec] = &[
         read_only: true,
         reversible: true,
         args: &[opt("path", Path, "\".\"")],
+    },
+    ActionSpec {
+        kind: Hubspot,
+        name: ActionName::FindContact,
+        read_only: true,
+        reversible: true,
+        args: &[req("email", Email)],
+    },
+    ActionSpec {
+        kind: Hubspot,
+        name: ActionName::CreateContact,
+        read_only: false,
+        reversible: true,
+        args: &[req("email", Email), opt("properties", Properties, "{}")],
+    },
+    ActionSpec {
+        kind: Hubspot,
+        name: ActionName::UpdateContact,
+        read_only: false,
+        reversible: true,
+        args: &[req("email", Email), req("properties", Properties)],
+    },
+    ActionSpec {
+        kind: Hubspot,
+        name: ActionName::CreateTask,
+        read_only: false,
+        reversible: true,
+        args: &[
+            req("contact_email", Email),
+            req("subject", Str),
+            opt("body", Str, "\"\""),
+            opt("due", Due, "null"),
+        ],
     },
 ];
 

@@ -6,6 +6,7 @@
 pub mod action;
 pub mod approval;
 pub mod context;
+pub mod hubspot;
 pub mod jcs;
 pub mod plan;
 pub mod policy;

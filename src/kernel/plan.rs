@@ -141,6 +141,8 @@ pub struct SystemScope {
     pub repos: Vec<String>,
     /// Filesystem: the absolute root, so an absolute path inside it can be made relative.
     pub root: Option<String>,
+    /// HubSpot: the contact properties agents may write.
+    pub properties: Vec<String>,
 }
 
 /// Replaces `{{name}}` placeholders in a value tree (SPEC §2). Runs once; substituted text is
@@ -358,6 +360,19 @@ fn check_arg(system: &SystemScope, ty: ArgType, value: Value) -> Result<Value, S
             }
             Ok(value)
         }
+        ArgType::Email => Ok(Value::String(
+            super::hubspot::Email::parse(as_str(&value)?)?
+                .as_str()
+                .to_string(),
+        )),
+        ArgType::Properties => {
+            super::hubspot::check_properties(&system.name, &system.properties, &value)
+                .map(Value::Object)
+        }
+        ArgType::Due => match &value {
+            Value::Null => Ok(value),
+            other => super::hubspot::Due::parse(as_str(other)?).map(|_| value),
+        },
     }
 }
 
@@ -568,6 +583,7 @@ mod tests {
             kind: SystemKind::Github,
             repos: vec!["acme/app".into()],
             root: None,
+            properties: vec![],
         };
         let args = inputs(json!({"repo": "acme/app", "branch": "refs/heads/agent/x"}));
         let out = normalise_step(&sys, "create_branch", &args).map(|a| a.args());
@@ -606,6 +622,7 @@ mod tests {
             kind: SystemKind::Filesystem,
             repos: vec![],
             root: Some("/srv/ws".into()),
+            properties: vec![],
         };
         let out = normalise_step(
             &sys,
@@ -670,6 +687,9 @@ pub(crate) mod test_steps {
                 ArgType::Table => Value::from("t"),
                 ArgType::Path => Value::from("."),
                 ArgType::Str => Value::from(""),
+                ArgType::Email => Value::from("bob@acme.com"),
+                ArgType::Properties => Value::Object(Map::new()),
+                ArgType::Due => Value::Null,
             };
             full.entry(arg.name.to_string()).or_insert(sample);
         }

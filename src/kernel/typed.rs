@@ -9,6 +9,7 @@
 use serde_json::{Map, Value};
 
 use super::action::{ActionName, SystemKind};
+pub use super::hubspot::HubspotAction;
 use super::plan::{
     integer_value, json_type_name, validate_branch, validate_repo, validate_repo_path,
 };
@@ -278,6 +279,7 @@ pub enum Action {
     Github(GithubAction),
     Postgres(PostgresAction),
     Filesystem(FilesystemAction),
+    Hubspot(HubspotAction),
 }
 
 impl Action {
@@ -286,6 +288,7 @@ impl Action {
             Action::Github(_) => SystemKind::Github,
             Action::Postgres(_) => SystemKind::Postgres,
             Action::Filesystem(_) => SystemKind::Filesystem,
+            Action::Hubspot(_) => SystemKind::Hubspot,
         }
     }
 
@@ -294,6 +297,7 @@ impl Action {
             Action::Github(a) => a.name(),
             Action::Postgres(a) => a.name(),
             Action::Filesystem(a) => a.name(),
+            Action::Hubspot(a) => a.name(),
         }
     }
 
@@ -365,6 +369,10 @@ impl Action {
             ActionName::ListDir => {
                 Action::Filesystem(FilesystemAction::ListDir { path: a.path()? })
             }
+            ActionName::FindContact
+            | ActionName::CreateContact
+            | ActionName::UpdateContact
+            | ActionName::CreateTask => Action::Hubspot(HubspotAction::from_args(name, args)?),
         })
     }
 
@@ -463,6 +471,7 @@ impl Action {
                     put("content", s(content));
                 }
             }
+            Action::Hubspot(h) => return h.args(),
         }
         m
     }
@@ -563,6 +572,9 @@ mod tests {
                 "limit" => json!(5),
                 "path" => json!("notes/a.md"),
                 "branch" | "from_branch" | "head" | "base" => json!("agent/x"),
+                "email" | "contact_email" => json!("bob@acme.com"),
+                "properties" => json!({"firstname": "Bob"}),
+                "due" => json!("2026-05-01"),
                 _ => json!("text"),
             }
         };

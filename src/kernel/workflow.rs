@@ -90,10 +90,15 @@ pub struct StepTemplate {
 pub enum Builtin {
     AgentPrWorkflow,
     DbSafeInsert,
+    HubspotNewContact,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 2] = [Builtin::AgentPrWorkflow, Builtin::DbSafeInsert];
+    pub const ALL: [Builtin; 3] = [
+        Builtin::AgentPrWorkflow,
+        Builtin::DbSafeInsert,
+        Builtin::HubspotNewContact,
+    ];
 
     pub fn parse(s: &str) -> Option<Builtin> {
         Builtin::ALL.into_iter().find(|b| b.name() == s)
@@ -103,6 +108,7 @@ impl Builtin {
         match self {
             Builtin::AgentPrWorkflow => "agent_pr_workflow",
             Builtin::DbSafeInsert => "db_safe_insert",
+            Builtin::HubspotNewContact => "hubspot_new_contact",
         }
     }
 
@@ -111,6 +117,7 @@ impl Builtin {
         match self {
             Builtin::AgentPrWorkflow => SystemKind::Github,
             Builtin::DbSafeInsert => SystemKind::Postgres,
+            Builtin::HubspotNewContact => SystemKind::Hubspot,
         }
     }
 
@@ -123,6 +130,7 @@ impl Builtin {
                 ActionName::CreatePr,
             ],
             Builtin::DbSafeInsert => &[ActionName::SelectRows, ActionName::InsertRow],
+            Builtin::HubspotNewContact => &[ActionName::CreateContact, ActionName::CreateTask],
         };
         names.iter().map(|n| n.as_str()).collect()
     }
@@ -134,6 +142,9 @@ impl Builtin {
             }
             Builtin::DbSafeInsert => {
                 "Insert one row; with `unique_key`, refuse if a row with the same value already exists."
+            }
+            Builtin::HubspotNewContact => {
+                "Create a HubSpot contact by email (with properties) and, when `task_subject` is given, a follow-up task for it."
             }
         }
     }
@@ -188,6 +199,28 @@ impl Builtin {
                         None,
                     )
                 },
+            ],
+            Builtin::HubspotNewContact => vec![
+                s("email", "The contact's email address", None),
+                InputSpec {
+                    ty: InputType::Object,
+                    ..s(
+                        "properties",
+                        "Contact properties: name → value",
+                        Some(json!({})),
+                    )
+                },
+                s(
+                    "task_subject",
+                    "Subject of a follow-up task (none when empty)",
+                    Some(json!("")),
+                ),
+                s("task_body", "Body of the follow-up task", Some(json!(""))),
+                s(
+                    "task_due",
+                    "Due time of the task: RFC 3339 or YYYY-MM-DD (default: now)",
+                    Some(json!("")),
+                ),
             ],
         }
     }
@@ -271,6 +304,30 @@ impl Builtin {
                     json!({"table": get("table"), "data": data}),
                     guard,
                 ));
+                Ok(steps)
+            }
+            Builtin::HubspotNewContact => {
+                let mut steps = vec![step(
+                    SystemKind::Hubspot,
+                    ActionName::CreateContact,
+                    json!({"email": get("email"), "properties": get("properties")}),
+                    None,
+                )];
+                let text = |k: &str| args.get(k).and_then(Value::as_str).unwrap_or_default();
+                if !text("task_subject").is_empty() {
+                    let mut task = json!({"contact_email": get("email"), "subject": get("task_subject"), "body": get("task_body")});
+                    if !text("task_due").is_empty()
+                        && let Some(m) = task.as_object_mut()
+                    {
+                        m.insert("due".into(), get("task_due"));
+                    }
+                    steps.push(step(
+                        SystemKind::Hubspot,
+                        ActionName::CreateTask,
+                        task,
+                        None,
+                    ));
+                }
                 Ok(steps)
             }
         }

@@ -7,6 +7,7 @@
 
 mod actor;
 mod approval;
+mod crm;
 mod db;
 mod fs;
 mod git;
@@ -19,8 +20,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::context::Context;
+use super::hubspot::Email;
 use super::plan::Step;
-use super::typed::{Action, GithubAction, PrNumber, Repo};
+use super::typed::{Action, GithubAction, HubspotAction, PrNumber, Repo};
 
 pub use params::parse_window;
 
@@ -223,6 +225,12 @@ pub enum PolicyKind {
         actions: Option<Vec<String>>,
         irreversible: bool,
     },
+    NoDuplicateContacts,
+    /// `window` in seconds.
+    LimitTasksPerContact {
+        max: u64,
+        window: u64,
+    },
 }
 
 /// Every built-in policy name, in the order of SPEC §4.
@@ -244,6 +252,8 @@ pub const POLICY_NAMES: &[&str] = &[
     "within_maintenance_window",
     "rate_limit",
     "require_approval",
+    "no_duplicate_contacts",
+    "limit_tasks_per_contact",
 ];
 
 impl PolicyKind {
@@ -272,6 +282,8 @@ impl PolicyKind {
             PolicyKind::WithinMaintenanceWindow { .. } => "within_maintenance_window",
             PolicyKind::RateLimit { .. } => "rate_limit",
             PolicyKind::RequireApproval { .. } => "require_approval",
+            PolicyKind::NoDuplicateContacts => "no_duplicate_contacts",
+            PolicyKind::LimitTasksPerContact { .. } => "limit_tasks_per_contact",
         }
     }
 
@@ -367,6 +379,10 @@ fn evaluate(kind: &PolicyKind, index: usize, ctx: &Context<'_>) -> Result<Outcom
             actions,
             irreversible,
         } => approval::require_approval(actions.as_deref(), *irreversible, ctx),
+        PolicyKind::NoDuplicateContacts => crm::no_duplicate_contacts(ctx),
+        PolicyKind::LimitTasksPerContact { max, window } => {
+            crm::limit_tasks_per_contact(*max, *window, index, ctx)
+        }
     }
 }
 
@@ -392,6 +408,27 @@ pub struct PrBaseRequest {
     pub number: PrNumber,
 }
 
+/// `no_duplicate_contacts`: whether a contact with this email exists, asked of a HubSpot
+/// system (keyed in `Facts::contacts` by (system, email)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactRequest {
+    pub system: String,
+    pub email: Email,
+}
+
+/// What the store must count for one `limit_tasks_per_contact` policy under the journal's
+/// lock: the tasks the actor created for each of `emails` inside the window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskQuery {
+    /// The policy's index in the config (the key in `Facts::task_counts`).
+    pub index: usize,
+    pub window_secs: u64,
+    /// `None`: all workflows count together; else only these.
+    pub workflows: Option<Vec<String>>,
+    /// The normalised contact emails of the plan's `create_task` steps.
+    pub emails: Vec<String>,
+}
+
 /// Every fact the policies in scope of a call need from live systems. The engine looks them
 /// up before the gate and hands the answers in through [`Facts`](crate::kernel::context::Facts);
 /// a lookup that fails blocks (the policy then fails closed).
@@ -401,6 +438,10 @@ pub struct FactRequests {
     pub pr_bases: Vec<PrBaseRequest>,
     /// Counted under the journal's lock with the gate; keyed in `Facts::rate_counts` by index.
     pub rate_counts: Vec<RateQuery>,
+    /// Keyed in `Facts::contacts` by (system, email).
+    pub contacts: Vec<ContactRequest>,
+    /// Counted under the journal's lock with the gate; keyed in `Facts::task_counts`.
+    pub task_counts: Vec<TaskQuery>,
 }
 
 /// What the policies in scope of `workflow` need looked up for this plan.
@@ -427,9 +468,56 @@ pub fn fact_requests(
     } else {
         Vec::new()
     };
+    let in_scope = |f: fn(&PolicyKind) -> bool| {
+        policies
+            .iter()
+            .any(|p| p.applies_to(workflow) && f(&p.kind))
+    };
+    let mut contacts: Vec<ContactRequest> = Vec::new();
+    if in_scope(|k| matches!(k, PolicyKind::NoDuplicateContacts)) {
+        for s in plan {
+            if let Action::Hubspot(HubspotAction::CreateContact { email, .. }) = &s.action {
+                let request = ContactRequest {
+                    system: s.system.clone(),
+                    email: email.clone(),
+                };
+                if !contacts.contains(&request) {
+                    contacts.push(request);
+                }
+            }
+        }
+    }
+    let mut emails: Vec<String> = Vec::new();
+    for s in plan {
+        if let Action::Hubspot(HubspotAction::CreateTask { contact_email, .. }) = &s.action
+            && !emails.iter().any(|e| e == contact_email.as_str())
+        {
+            emails.push(contact_email.as_str().to_string());
+        }
+    }
+    let task_counts = if emails.is_empty() {
+        Vec::new()
+    } else {
+        policies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.applies_to(workflow))
+            .filter_map(|(index, p)| match &p.kind {
+                PolicyKind::LimitTasksPerContact { window, .. } => Some(TaskQuery {
+                    index,
+                    window_secs: *window,
+                    workflows: p.scope.clone(),
+                    emails: emails.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
+    };
     FactRequests {
         pr_bases,
         rate_counts: rate_queries(policies, workflow, payload),
+        contacts,
+        task_counts,
     }
 }
 

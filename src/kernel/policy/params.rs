@@ -91,6 +91,11 @@ pub fn parse(name: &str, params: &Map<String, Value>) -> Result<PolicyKind, Vec<
                 irreversible: r.flag("irreversible", false),
             }
         }
+        "no_duplicate_contacts" => PolicyKind::NoDuplicateContacts,
+        "limit_tasks_per_contact" => PolicyKind::LimitTasksPerContact {
+            max: r.count("max", Some(3)),
+            window: r.window("window", 7 * 86_400),
+        },
         _ => {
             return Err(vec![format!(
                 "unknown policy `{name}` (built-in policies: {})",
@@ -113,7 +118,11 @@ pub fn to_json(kind: &PolicyKind) -> Value {
         | PolicyKind::NoDeleteRow
         | PolicyKind::NoDeleteWithoutWhere
         | PolicyKind::NoUpdateWithoutWhere
-        | PolicyKind::NoDeleteFile => json!({}),
+        | PolicyKind::NoDeleteFile
+        | PolicyKind::NoDuplicateContacts => json!({}),
+        PolicyKind::LimitTasksPerContact { max, window } => {
+            json!({ "max": max, "window": format_window(*window) })
+        }
         PolicyKind::ProtectTables { tables } => json!({ "tables": tables }),
         PolicyKind::RestrictPaths { paths } => json!({ "paths": paths }),
         PolicyKind::BlockExtensions { extensions } => json!({ "extensions": extensions }),
