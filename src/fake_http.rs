@@ -64,6 +64,15 @@ impl Reply {
         }
     }
 
+    /// An answer without a body (`204 No Content`).
+    pub fn no_content() -> Reply {
+        Reply {
+            status: 204,
+            body: None,
+            headers: Vec::new(),
+        }
+    }
+
     /// The connection is closed after the request was read, with no answer.
     pub fn disconnect() -> Reply {
         Reply {

@@ -17,6 +17,8 @@ pub mod exit;
 pub mod fake_github;
 #[cfg(feature = "fake-http")]
 pub mod fake_http;
+#[cfg(feature = "fake-hubspot")]
+pub mod fake_hubspot;
 pub mod faults;
 pub mod init;
 pub mod kernel;
