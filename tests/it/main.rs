@@ -16,6 +16,7 @@ mod filesystem;
 mod github;
 mod github_mcp;
 mod http;
+mod hubspot;
 mod invariants;
 pub mod journal;
 pub mod mcp;
