@@ -677,3 +677,50 @@ async fn the_token_is_never_in_output_receipts_or_logs() {
         assert!(!text.contains(TOKEN), "the token is in the {what}");
     }
 }
+
+#[test]
+fn enact_check_reports_every_hubspot_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("enact.toml"),
+        r#"
+[actor]
+email = "a@b.com"
+[systems.crm]
+type = "hubspot"
+base_url = "http://api.hubapi.com"
+portal_id = -3
+properties = ["email", "Bad-Name", "firstname"]
+task_owner_id = 0
+[systems.other]
+type = "hubspot"
+base_url = "https://api.hubapi.com/?x=1"
+"#,
+    )
+    .unwrap();
+    let o = std::process::Command::new(crate::mcp::enact_bin())
+        .args(["check", "--config"])
+        .arg(dir.path().join("enact.toml"))
+        .env("ENACT_SECRET", crate::engine::SECRET)
+        .env("HUBSPOT_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for line in [
+        "systems.crm.base_url: `base_url` \"http://api.hubapi.com\" uses http:// on a host that is not loopback: the token would travel in clear (use https://)",
+        "systems.crm.portal_id: `portal_id` must be a positive integer, got -3",
+        "systems.crm.task_owner_id: `task_owner_id` must be a positive integer, got 0",
+        "systems.crm.properties: `properties` may not list `email`",
+        "systems.crm.properties: property name `Bad-Name` is not valid",
+        "systems.other: missing required key `portal_id`",
+        "systems.other.base_url: `base_url` may not have a query or fragment, got \"https://api.hubapi.com/?x=1\"",
+    ] {
+        assert!(text.contains(line), "{line}\nnot in:\n{text}");
+    }
+    assert!(!text.contains(TOKEN));
+}
