@@ -17,6 +17,8 @@ pub mod exit;
 pub mod fake_github;
 #[cfg(feature = "fake-http")]
 pub mod fake_http;
+#[cfg(feature = "fake-slack")]
+pub mod fake_slack;
 pub mod faults;
 pub mod init;
 pub mod kernel;

@@ -67,13 +67,18 @@ impl Registry {
         let (repos, root) = match &sc.settings {
             SystemSettings::Github { repos, .. } => (repos.clone(), None),
             SystemSettings::Filesystem { root } => (Vec::new(), Some(root.display().to_string())),
-            SystemSettings::Postgres { .. } => (Vec::new(), None),
+            SystemSettings::Postgres { .. } | SystemSettings::Slack { .. } => (Vec::new(), None),
+        };
+        let channels = match &sc.settings {
+            SystemSettings::Slack { channels, .. } => channels.clone(),
+            _ => Vec::new(),
         };
         Some(SystemScope {
             name: sc.name.clone(),
             kind: sc.kind,
             repos,
             root,
+            channels,
         })
     }
 }
@@ -107,5 +112,14 @@ fn build_connector(system: &SystemConfig, config: &Config) -> Result<Connector, 
             statement_timeout,
             ..
         } => Connector::Postgres(PgConnector::new(dsn, *max_rows, *statement_timeout)?),
+        SystemSettings::Slack {
+            token_env,
+            token,
+            base_url,
+            team_id,
+            channels,
+        } => Connector::Slack(crate::connector::slack::SlackConnector::new(
+            base_url, token_env, token, team_id, channels,
+        )?),
     })
 }

@@ -131,6 +131,18 @@ fn describe_system(out: &mut String, system: &SystemConfig) {
         SystemSettings::Filesystem { root } => {
             let _ = writeln!(out, "    root:            {}", root.display());
         }
+        SystemSettings::Slack {
+            token_env,
+            base_url,
+            team_id,
+            channels,
+            ..
+        } => {
+            let _ = writeln!(out, "    base_url:        {base_url}");
+            let _ = writeln!(out, "    token:           ${token_env}");
+            let _ = writeln!(out, "    team_id:         {team_id}");
+            let _ = writeln!(out, "    channels:        {}", list(channels));
+        }
     }
     let _ = writeln!(
         out,

@@ -260,6 +260,15 @@ pub enum SystemSettings {
     Filesystem {
         root: PathBuf,
     },
+    Slack {
+        token_env: String,
+        token: Secret,
+        base_url: String,
+        /// The workspace the token must belong to (`auth.test` → `team_id`).
+        team_id: String,
+        /// Conversation IDs this system may post in; `["*"]` = any the bot can reach.
+        channels: Vec<String>,
+    },
 }
 
 #[cfg(test)]

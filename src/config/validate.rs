@@ -8,6 +8,7 @@
 
 mod approvals;
 mod http;
+mod slack;
 mod systems;
 mod workflows;
 

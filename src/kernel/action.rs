@@ -15,13 +15,15 @@ pub enum SystemKind {
     Github,
     Postgres,
     Filesystem,
+    Slack,
 }
 
 impl SystemKind {
-    pub const ALL: [SystemKind; 3] = [
+    pub const ALL: [SystemKind; 4] = [
         SystemKind::Github,
         SystemKind::Postgres,
         SystemKind::Filesystem,
+        SystemKind::Slack,
     ];
 
     pub fn parse(s: &str) -> Option<SystemKind> {
@@ -29,6 +31,7 @@ impl SystemKind {
             "github" => Some(SystemKind::Github),
             "postgres" => Some(SystemKind::Postgres),
             "filesystem" => Some(SystemKind::Filesystem),
+            "slack" => Some(SystemKind::Slack),
             _ => None,
         }
     }
@@ -38,6 +41,7 @@ impl SystemKind {
             SystemKind::Github => "github",
             SystemKind::Postgres => "postgres",
             SystemKind::Filesystem => "filesystem",
+            SystemKind::Slack => "slack",
         }
     }
 
@@ -74,6 +78,8 @@ pub enum ActionName {
     WriteFile,
     DeleteFile,
     ListDir,
+    PostMessage,
+    UpdateMessage,
 }
 
 impl ActionName {
@@ -93,6 +99,8 @@ impl ActionName {
             ActionName::WriteFile => "write_file",
             ActionName::DeleteFile => "delete_file",
             ActionName::ListDir => "list_dir",
+            ActionName::PostMessage => "post_message",
+            ActionName::UpdateMessage => "update_message",
         }
     }
 
@@ -136,6 +144,14 @@ pub enum ArgType {
     Table,
     /// A path inside a filesystem root.
     Path,
+    /// A Slack conversation ID (`^[CGD][A-Z0-9]{8,}$`) inside the system's `channels`.
+    Channel,
+    /// A Slack message timestamp (`^\d{10}\.\d{6}$`).
+    Ts,
+    /// An optional Slack message timestamp: `null` (the default) means none.
+    OptTs,
+    /// A Slack message text: not empty, at most 40,000 characters.
+    Text,
 }
 
 /// One argument of an action.
@@ -305,6 +321,24 @@ pub const ACTIONS: &[ActionSpec] = &[
         read_only: true,
         reversible: true,
         args: &[opt("path", Path, "\".\"")],
+    },
+    ActionSpec {
+        kind: Slack,
+        name: ActionName::PostMessage,
+        read_only: false,
+        reversible: true,
+        args: &[
+            req("channel", Channel),
+            req("text", Text),
+            opt("thread_ts", OptTs, "null"),
+        ],
+    },
+    ActionSpec {
+        kind: Slack,
+        name: ActionName::UpdateMessage,
+        read_only: false,
+        reversible: true,
+        args: &[req("channel", Channel), req("ts", Ts), req("text", Text)],
     },
 ];
 

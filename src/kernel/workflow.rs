@@ -90,10 +90,15 @@ pub struct StepTemplate {
 pub enum Builtin {
     AgentPrWorkflow,
     DbSafeInsert,
+    PostSlackMessage,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 2] = [Builtin::AgentPrWorkflow, Builtin::DbSafeInsert];
+    pub const ALL: [Builtin; 3] = [
+        Builtin::AgentPrWorkflow,
+        Builtin::DbSafeInsert,
+        Builtin::PostSlackMessage,
+    ];
 
     pub fn parse(s: &str) -> Option<Builtin> {
         Builtin::ALL.into_iter().find(|b| b.name() == s)
@@ -103,6 +108,7 @@ impl Builtin {
         match self {
             Builtin::AgentPrWorkflow => "agent_pr_workflow",
             Builtin::DbSafeInsert => "db_safe_insert",
+            Builtin::PostSlackMessage => "post_slack_message",
         }
     }
 
@@ -111,6 +117,7 @@ impl Builtin {
         match self {
             Builtin::AgentPrWorkflow => SystemKind::Github,
             Builtin::DbSafeInsert => SystemKind::Postgres,
+            Builtin::PostSlackMessage => SystemKind::Slack,
         }
     }
 
@@ -123,6 +130,7 @@ impl Builtin {
                 ActionName::CreatePr,
             ],
             Builtin::DbSafeInsert => &[ActionName::SelectRows, ActionName::InsertRow],
+            Builtin::PostSlackMessage => &[ActionName::PostMessage],
         };
         names.iter().map(|n| n.as_str()).collect()
     }
@@ -134,6 +142,9 @@ impl Builtin {
             }
             Builtin::DbSafeInsert => {
                 "Insert one row; with `unique_key`, refuse if a row with the same value already exists."
+            }
+            Builtin::PostSlackMessage => {
+                "Post a message to a Slack channel (by conversation ID), or as a reply in a thread with `thread_ts`."
             }
         }
     }
@@ -188,6 +199,15 @@ impl Builtin {
                         None,
                     )
                 },
+            ],
+            Builtin::PostSlackMessage => vec![
+                s("channel", "Conversation ID (C…, G…, D…), not a #name", None),
+                s("text", "Message text (plain text, at most 40,000 characters)", None),
+                s(
+                    "thread_ts",
+                    "Timestamp of the thread's parent message to reply in; empty: a new message",
+                    Some(json!("")),
+                ),
             ],
         }
     }
@@ -272,6 +292,18 @@ impl Builtin {
                     guard,
                 ));
                 Ok(steps)
+            }
+            Builtin::PostSlackMessage => {
+                // An empty `thread_ts` means "no thread": the argument is left out.
+                let thread = match args.get("thread_ts") {
+                    Some(Value::String(t)) if t.is_empty() => Value::Null,
+                    other => other.cloned().unwrap_or(Value::Null),
+                };
+                let mut a = json!({"channel": get("channel"), "text": get("text")});
+                if !thread.is_null() {
+                    a["thread_ts"] = thread;
+                }
+                Ok(vec![step(SystemKind::Slack, ActionName::PostMessage, a, None)])
             }
         }
     }
