@@ -7,6 +7,7 @@
 
 mod actor;
 mod approval;
+mod chat;
 mod db;
 mod fs;
 mod git;
@@ -223,6 +224,12 @@ pub enum PolicyKind {
         actions: Option<Vec<String>>,
         irreversible: bool,
     },
+    /// Conversation IDs a Slack message may go to (exact match).
+    RequireChannelAllowlist {
+        channels: Vec<String>,
+    },
+    BlockDms,
+    NoMassMentions,
 }
 
 /// Every built-in policy name, in the order of SPEC §4.
@@ -244,6 +251,9 @@ pub const POLICY_NAMES: &[&str] = &[
     "within_maintenance_window",
     "rate_limit",
     "require_approval",
+    "require_channel_allowlist",
+    "block_dms",
+    "no_mass_mentions",
 ];
 
 impl PolicyKind {
@@ -272,6 +282,9 @@ impl PolicyKind {
             PolicyKind::WithinMaintenanceWindow { .. } => "within_maintenance_window",
             PolicyKind::RateLimit { .. } => "rate_limit",
             PolicyKind::RequireApproval { .. } => "require_approval",
+            PolicyKind::RequireChannelAllowlist { .. } => "require_channel_allowlist",
+            PolicyKind::BlockDms => "block_dms",
+            PolicyKind::NoMassMentions => "no_mass_mentions",
         }
     }
 
@@ -367,6 +380,11 @@ fn evaluate(kind: &PolicyKind, index: usize, ctx: &Context<'_>) -> Result<Outcom
             actions,
             irreversible,
         } => approval::require_approval(actions.as_deref(), *irreversible, ctx),
+        PolicyKind::RequireChannelAllowlist { channels } => {
+            chat::require_channel_allowlist(channels, ctx)
+        }
+        PolicyKind::BlockDms => chat::block_dms(ctx),
+        PolicyKind::NoMassMentions => chat::no_mass_mentions(ctx),
     }
 }
 
@@ -401,6 +419,16 @@ pub struct FactRequests {
     pub pr_bases: Vec<PrBaseRequest>,
     /// Counted under the journal's lock with the gate; keyed in `Facts::rate_counts` by index.
     pub rate_counts: Vec<RateQuery>,
+    /// `block_dms`: conversations (not `D…`) whose kind must be asked of a Slack system;
+    /// keyed in `Facts::dm_channels` by channel ID.
+    pub dm_channels: Vec<ChannelRequest>,
+}
+
+/// `block_dms`: whether a conversation is a DM or group DM, asked of a Slack system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelRequest {
+    pub system: String,
+    pub channel: String,
 }
 
 /// What the policies in scope of `workflow` need looked up for this plan.
@@ -427,9 +455,27 @@ pub fn fact_requests(
     } else {
         Vec::new()
     };
+    let needs_kinds = policies
+        .iter()
+        .any(|p| p.applies_to(workflow) && matches!(p.kind, PolicyKind::BlockDms));
+    let mut dm_channels: Vec<ChannelRequest> = Vec::new();
+    if needs_kinds {
+        for s in plan {
+            if let Action::Slack(a) = &s.action
+                && !a.channel().is_dm_id()
+                && !dm_channels.iter().any(|r| r.channel == a.channel().as_str())
+            {
+                dm_channels.push(ChannelRequest {
+                    system: s.system.clone(),
+                    channel: a.channel().as_str().to_string(),
+                });
+            }
+        }
+    }
     FactRequests {
         pr_bases,
         rate_counts: rate_queries(policies, workflow, payload),
+        dm_channels,
     }
 }
 

@@ -45,6 +45,10 @@ const FILES: &[(&str, &str)] = &[
         "approval.json",
         include_str!("../../../tests/fixtures/policies/approval.json"),
     ),
+    (
+        "chat.json",
+        include_str!("../../../tests/fixtures/policies/chat.json"),
+    ),
 ];
 
 #[derive(Deserialize)]
@@ -98,6 +102,16 @@ struct FactsIn {
     #[serde(default)]
     grants: Vec<GrantIn>,
     approved_by: Option<String>,
+    #[serde(default)]
+    dm_channels: Vec<DmChannel>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DmChannel {
+    channel: String,
+    is_dm: Option<bool>,
+    error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -189,6 +203,11 @@ fn run(case: Case) -> Result<(), String> {
         })
         .collect();
     facts.approved_by = case.facts.approved_by;
+    for d in case.facts.dm_channels {
+        facts
+            .dm_channels
+            .insert(d.channel, either(d.is_dm, d.error, "dm_channels"));
+    }
     let now: DateTime<Utc> = DateTime::parse_from_rfc3339(&case.now)
         .map_err(|e| format!("bad now: {e}"))?
         .with_timezone(&Utc);
