@@ -327,10 +327,7 @@ mod tests {
     #[test]
     fn encoding() {
         assert_eq!(segment_encode("a+b@c.d"), "a%2Bb%40c.d");
-        assert_eq!(
-            form_encode(&[("a".into(), "x y&z".into())]),
-            "a=x%20y%26z"
-        );
+        assert_eq!(form_encode(&[("a".into(), "x y&z".into())]), "a=x%20y%26z");
     }
 
     #[tokio::test]

@@ -23,8 +23,8 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::fake_http::{self, Handler, Reply};
-pub use state::{FakeMessage, Kind};
 use state::{Conversation, State};
+pub use state::{FakeMessage, Kind};
 
 /// The fake's bot user and bot id (what `auth.test` answers).
 pub const BOT_USER: &str = "U0000BOT";
@@ -62,7 +62,10 @@ impl Injected {
     }
     /// An HTTP error status (5xx) with a plain body.
     pub fn status(status: u16) -> Injected {
-        Injected(Reply::json(status, json!({"ok": false, "error": "fatal_error"})))
+        Injected(Reply::json(
+            status,
+            json!({"ok": false, "error": "fatal_error"}),
+        ))
     }
     /// `ok: false` with this error code (HTTP 200), e.g. `missing_scope` with `needed`.
     pub fn error(code: &str, needed: Option<&str>) -> Injected {
@@ -143,7 +146,13 @@ impl FakeSlack {
     }
 
     /// A person replies in a thread; returns the reply's ts.
-    pub fn reply_as_person(&self, channel: &str, thread_ts: &str, user: &str, text: &str) -> String {
+    pub fn reply_as_person(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        user: &str,
+        text: &str,
+    ) -> String {
         self.lock()
             .add_message(channel, Some(user), text, Some(thread_ts))
     }

@@ -111,7 +111,11 @@ fn ok(mut body: Value) -> Reply {
 impl State {
     pub fn next_ts(&mut self) -> String {
         self.clock += 1;
-        format!("{}.{:06}", 1_716_900_000 + self.clock, self.clock % 1_000_000)
+        format!(
+            "{}.{:06}",
+            1_716_900_000 + self.clock,
+            self.clock % 1_000_000
+        )
     }
 
     pub fn find(&self, channel: &str, ts: &str) -> Option<&FakeMessage> {
@@ -119,7 +123,10 @@ impl State {
     }
 
     fn find_mut(&mut self, channel: &str, ts: &str) -> Option<&mut FakeMessage> {
-        self.messages.get_mut(channel)?.iter_mut().find(|m| m.ts == ts)
+        self.messages
+            .get_mut(channel)?
+            .iter_mut()
+            .find(|m| m.ts == ts)
     }
 
     /// Adds a message (a person's when `user` is set, else the bot's); a reply raises its
@@ -164,15 +171,22 @@ impl State {
     }
 
     pub fn handle(&mut self, req: &Request) -> Reply {
-        let method = req.path().rsplit('/').next().unwrap_or_default().to_string();
+        let method = req
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let reply = self.respond(&method, req);
         let token = if req.header("authorization").is_some() {
             "token"
         } else {
             "no token"
         };
-        self.requests
-            .push(format!("{} /{method} {} ({token})", req.method, reply.status));
+        self.requests.push(format!(
+            "{} /{method} {} ({token})",
+            req.method, reply.status
+        ));
         reply
     }
 
@@ -195,7 +209,13 @@ impl State {
             Ok(p) => p,
             Err(code) => return fail(code),
         };
-        let p = |k: &str| params.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let p = |k: &str| {
+            params
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         match method {
             "auth.test" => ok(json!({
                 "url": "https://fake.slack.com/", "team": "Fake", "user": "enact-bot",

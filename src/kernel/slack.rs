@@ -72,7 +72,9 @@ pub fn is_channel_id(s: &str) -> bool {
     let b = s.as_bytes();
     matches!(b.first(), Some(b'C' | b'G' | b'D'))
         && b.len() >= 9
-        && b[1..].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 /// `^[UW][A-Z0-9]{2,}$`
@@ -80,7 +82,9 @@ fn is_user_id(s: &str) -> bool {
     let b = s.as_bytes();
     matches!(b.first(), Some(b'U' | b'W'))
         && b.len() >= 3
-        && b[1..].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 /// `^T[A-Z0-9]{2,}$`
@@ -88,7 +92,9 @@ pub fn is_team_id(s: &str) -> bool {
     let b = s.as_bytes();
     b.first() == Some(&b'T')
         && b.len() >= 3
-        && b[1..].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 /// `^\d{10}\.\d{6}$`

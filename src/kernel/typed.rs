@@ -9,10 +9,10 @@
 use serde_json::{Map, Value};
 
 use super::action::{ActionName, SystemKind};
-pub use super::slack::{Channel, Ts};
 use super::plan::{
     integer_value, json_type_name, validate_branch, validate_repo, validate_repo_path,
 };
+pub use super::slack::{Channel, Ts};
 
 /// A GitHub repository, `owner/name` (GitHub's character rules), as the plan wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -291,9 +291,8 @@ pub enum SlackAction {
 impl SlackAction {
     pub fn channel(&self) -> &Channel {
         match self {
-            SlackAction::PostMessage { channel, .. } | SlackAction::UpdateMessage { channel, .. } => {
-                channel
-            }
+            SlackAction::PostMessage { channel, .. }
+            | SlackAction::UpdateMessage { channel, .. } => channel,
         }
     }
 

@@ -202,7 +202,11 @@ impl Builtin {
             ],
             Builtin::PostSlackMessage => vec![
                 s("channel", "Conversation ID (C…, G…, D…), not a #name", None),
-                s("text", "Message text (plain text, at most 40,000 characters)", None),
+                s(
+                    "text",
+                    "Message text (plain text, at most 40,000 characters)",
+                    None,
+                ),
                 s(
                     "thread_ts",
                     "Timestamp of the thread's parent message to reply in; empty: a new message",
@@ -303,7 +307,12 @@ impl Builtin {
                 if !thread.is_null() {
                     a["thread_ts"] = thread;
                 }
-                Ok(vec![step(SystemKind::Slack, ActionName::PostMessage, a, None)])
+                Ok(vec![step(
+                    SystemKind::Slack,
+                    ActionName::PostMessage,
+                    a,
+                    None,
+                )])
             }
         }
     }

@@ -17,17 +17,19 @@ pub(super) fn slack(
     let token = credential(name, s, "token_env", "SLACK_BOT_TOKEN", env, p);
     let base_url = match s.get("base_url") {
         None => Some("https://slack.com/api".to_string()),
-        Some(_) => s.string("base_url", p).and_then(|url| match check_base_url(url) {
-            Ok(()) => Some(url.trim_end_matches('/').to_string()),
-            Err(e) => {
-                p.push_hint(
-                    s.at("base_url"),
-                    e,
-                    "e.g. https://slack.com/api (http:// only on 127.0.0.1, ::1 or localhost)",
-                );
-                None
-            }
-        }),
+        Some(_) => s
+            .string("base_url", p)
+            .and_then(|url| match check_base_url(url) {
+                Ok(()) => Some(url.trim_end_matches('/').to_string()),
+                Err(e) => {
+                    p.push_hint(
+                        s.at("base_url"),
+                        e,
+                        "e.g. https://slack.com/api (http:// only on 127.0.0.1, ::1 or localhost)",
+                    );
+                    None
+                }
+            }),
     };
     let team_id = team_id(s, p);
     let channels = channels(s, p);
@@ -42,7 +44,8 @@ pub(super) fn slack(
 }
 
 fn team_id(s: &Section<'_>, p: &mut Problems) -> Option<String> {
-    let hint = "the workspace the bot token belongs to, e.g. team_id = \"T0123ABCD\" (auth.test shows it)";
+    let hint =
+        "the workspace the bot token belongs to, e.g. team_id = \"T0123ABCD\" (auth.test shows it)";
     if !s.has("team_id") {
         s.missing("team_id", Some(hint), p);
         return None;

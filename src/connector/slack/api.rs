@@ -46,8 +46,8 @@ pub(super) async fn call(
         .get("error")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let rate_limited = response.status == 429
-        || matches!(code.as_deref(), Some("ratelimited" | "rate_limited"));
+    let rate_limited =
+        response.status == 429 || matches!(code.as_deref(), Some("ratelimited" | "rate_limited"));
     if rate_limited {
         let after = response
             .header("retry-after")
@@ -67,7 +67,10 @@ pub(super) async fn call(
         return Ok(response.body);
     }
     let Some(code) = code else {
-        return Err((None, maybe("Slack's answer has neither ok nor error".into())));
+        return Err((
+            None,
+            maybe("Slack's answer has neither ok nor error".into()),
+        ));
     };
     let mut message = format!("{what}: Slack said: {code}");
     if let Some(hint) = hint(&code, &response.body, token_env) {

@@ -16,8 +16,9 @@ pub(super) fn is_tombstone(message: &Value) -> bool {
 /// The recorded channel and ts, checked again before they reach a query string.
 pub(super) fn channel_and_ts(data: &Value) -> Result<(Channel, Ts), String> {
     let field = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or_default();
-    let channel = Channel::parse(field("channel"))
-        .map_err(|_| "cannot undo: the recorded rollback_data has no valid `channel`".to_string())?;
+    let channel = Channel::parse(field("channel")).map_err(|_| {
+        "cannot undo: the recorded rollback_data has no valid `channel`".to_string()
+    })?;
     let ts = Ts::parse(field("ts"))
         .map_err(|_| "cannot undo: the recorded rollback_data has no valid `ts`".to_string())?;
     Ok((channel, ts))
@@ -87,7 +88,10 @@ pub(super) async fn recover(
                             ),
                         )
                     } else {
-                        unknown(pre, &format!("message {ts} in {channel} holds neither text"))
+                        unknown(
+                            pre,
+                            &format!("message {ts} in {channel} holds neither text"),
+                        )
                     }
                 }
                 Ok(None) => unknown(pre, &format!("message {ts} not found in {channel}")),

@@ -142,7 +142,9 @@ impl SlackConnector {
         log: &mut dyn StepLog,
     ) -> ActionOutcome {
         let thread = thread_ts.map(Ts::as_str);
-        if let Err(e) = log.before(json!({"channel": channel.as_str(), "thread_ts": thread, "text": text})) {
+        if let Err(e) =
+            log.before(json!({"channel": channel.as_str(), "thread_ts": thread, "text": text}))
+        {
             return ActionOutcome::failed(e);
         }
         let mut body = json!({
@@ -154,7 +156,11 @@ impl SlackConnector {
         }
         let what = format!("post_message to {channel}");
         let answer = match self
-            .call(Request::post_json("/chat.postMessage", body), &what, Effect::Write("posted"))
+            .call(
+                Request::post_json("/chat.postMessage", body),
+                &what,
+                Effect::Write("posted"),
+            )
             .await
         {
             Ok(a) => a,
@@ -192,22 +198,32 @@ impl SlackConnector {
             }
             Err(e) => return ActionOutcome::failed(e),
         };
-        let plain = ["blocks", "attachments", "files"]
-            .iter()
-            .all(|k| message.get(*k).is_none_or(|v| v.as_array().is_some_and(Vec::is_empty)));
+        let plain = ["blocks", "attachments", "files"].iter().all(|k| {
+            message
+                .get(*k)
+                .is_none_or(|v| v.as_array().is_some_and(Vec::is_empty))
+        });
         let by_me = message.get("bot_id").and_then(Value::as_str) == Some(me.bot_id.as_str());
         if !plain || !by_me || lookup::is_tombstone(&message) {
             return ActionOutcome::failed(
                 "update_message only edits plain-text messages this bot posted",
             );
         }
-        let before = message.get("text").and_then(Value::as_str).unwrap_or_default();
+        let before = message
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let out = json!({"channel": channel.as_str(), "ts": ts.as_str()});
         if before == text {
-            if let Err(e) = log.before(json!({"already_done": "updated", "channel": channel.as_str(), "ts": ts.as_str()})) {
+            if let Err(e) = log.before(
+                json!({"already_done": "updated", "channel": channel.as_str(), "ts": ts.as_str()}),
+            ) {
                 return ActionOutcome::failed(e);
             }
-            return ActionOutcome::already_done(out.as_object().cloned().unwrap_or_default(), "updated");
+            return ActionOutcome::already_done(
+                out.as_object().cloned().unwrap_or_default(),
+                "updated",
+            );
         }
         let pre = json!({"channel": channel.as_str(), "ts": ts.as_str(), "before": before, "after": text});
         if let Err(e) = log.before(pre) {
@@ -215,7 +231,11 @@ impl SlackConnector {
         }
         let body = json!({"channel": channel.as_str(), "ts": ts.as_str(), "text": text, "link_names": false, "parse": "none"});
         let answer = match self
-            .call(Request::post_json("/chat.update", body), &what, Effect::Write("updated"))
+            .call(
+                Request::post_json("/chat.update", body),
+                &what,
+                Effect::Write("updated"),
+            )
             .await
         {
             Ok(a) => a,

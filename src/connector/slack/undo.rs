@@ -40,14 +40,20 @@ pub(super) async fn run(c: &SlackConnector, action: &str, data: &Value) -> Actio
                 Ok(_) => return deleted(out(json!({}))),
                 Err(e) => return ActionOutcome::failed(e),
             };
-            let now = message.get("text").and_then(Value::as_str).unwrap_or_default();
+            let now = message
+                .get("text")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let edited_by = message.pointer("/edited/user").and_then(Value::as_str);
             if now != text("text") || edited_by.is_some_and(|u| u != me.user_id) {
                 return ActionOutcome::failed(format!(
                     "message {ts} in {channel} was edited since the run — not deleted"
                 ));
             }
-            let replies = message.get("reply_count").and_then(Value::as_u64).unwrap_or(0);
+            let replies = message
+                .get("reply_count")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
             if replies > 0 {
                 let s = if replies == 1 { "reply" } else { "replies" };
                 return ActionOutcome::failed(format!(
@@ -56,7 +62,11 @@ pub(super) async fn run(c: &SlackConnector, action: &str, data: &Value) -> Actio
             }
             let body = json!({"channel": channel.as_str(), "ts": ts.as_str()});
             match c
-                .call(Request::post_json("/chat.delete", body), &what, Effect::Write("deleted"))
+                .call(
+                    Request::post_json("/chat.delete", body),
+                    &what,
+                    Effect::Write("deleted"),
+                )
                 .await
             {
                 Ok(_) => ActionOutcome::ok(out(json!({"deleted": true})), json!({})),
@@ -75,7 +85,10 @@ pub(super) async fn run(c: &SlackConnector, action: &str, data: &Value) -> Actio
                 }
                 Err(e) => return ActionOutcome::failed(e),
             };
-            let now = message.get("text").and_then(Value::as_str).unwrap_or_default();
+            let now = message
+                .get("text")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if now == text("before") {
                 let mut o = out(json!({}));
                 o["already_done"] = json!("restored");
@@ -89,14 +102,20 @@ pub(super) async fn run(c: &SlackConnector, action: &str, data: &Value) -> Actio
             let body = json!({"channel": channel.as_str(), "ts": ts.as_str(), "text": text("before"),
                 "link_names": false, "parse": "none"});
             match c
-                .call(Request::post_json("/chat.update", body), &what, Effect::Write("updated"))
+                .call(
+                    Request::post_json("/chat.update", body),
+                    &what,
+                    Effect::Write("updated"),
+                )
                 .await
             {
                 Ok(_) => ActionOutcome::ok(out(json!({"restored": true})), json!({})),
                 Err((_, e)) => ActionOutcome::failed(e),
             }
         }
-        other => ActionOutcome::failed(format!("'{other}' is not a slack action that can be undone")),
+        other => ActionOutcome::failed(format!(
+            "'{other}' is not a slack action that can be undone"
+        )),
     }
 }
 

@@ -23,7 +23,10 @@ fn messages<'a>(ctx: &'a Context<'_>) -> Vec<&'a SlackAction> {
 }
 
 /// Blocks a message to a channel that is not listed (exact match).
-pub fn require_channel_allowlist(channels: &[String], ctx: &Context<'_>) -> Result<Outcome, String> {
+pub fn require_channel_allowlist(
+    channels: &[String],
+    ctx: &Context<'_>,
+) -> Result<Outcome, String> {
     let planned = messages(ctx);
     if planned.is_empty() {
         return Ok(Outcome::pass(NOTHING));
@@ -40,11 +43,9 @@ pub fn require_channel_allowlist(channels: &[String], ctx: &Context<'_>) -> Resu
                 .map(|m| format!("Channel '{}' is allowed", m.channel())),
         )));
     }
-    Ok(Outcome::block(join_unique(
-        outside
-            .iter()
-            .map(|c| format!("Channel '{c}' is not in the allowlist")),
-    )))
+    Ok(Outcome::block(join_unique(outside.iter().map(|c| {
+        format!("Channel '{c}' is not in the allowlist")
+    }))))
 }
 
 /// Blocks a message to a direct message or group DM: `D…` without a lookup, other IDs by the
@@ -71,11 +72,9 @@ pub fn block_dms(ctx: &Context<'_>) -> Result<Outcome, String> {
         }
     }
     if dms.is_empty() {
-        return Ok(Outcome::pass(join_unique(
-            planned
-                .iter()
-                .map(|m| format!("Channel '{}' is not a direct message", m.channel())),
-        )));
+        return Ok(Outcome::pass(join_unique(planned.iter().map(|m| {
+            format!("Channel '{}' is not a direct message", m.channel())
+        }))));
     }
     Ok(Outcome::block(join_unique(dms.into_iter())))
 }

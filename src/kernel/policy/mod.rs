@@ -463,7 +463,9 @@ pub fn fact_requests(
         for s in plan {
             if let Action::Slack(a) = &s.action
                 && !a.channel().is_dm_id()
-                && !dm_channels.iter().any(|r| r.channel == a.channel().as_str())
+                && !dm_channels
+                    .iter()
+                    .any(|r| r.channel == a.channel().as_str())
             {
                 dm_channels.push(ChannelRequest {
                     system: s.system.clone(),
