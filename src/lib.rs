@@ -9,7 +9,7 @@
 pub mod cli;
 pub mod config;
 pub mod connector;
-#[cfg(feature = "fake-github")]
+#[cfg(all(feature = "fake-github", feature = "fake-slack"))]
 pub mod demo;
 pub mod engine;
 pub mod exit;

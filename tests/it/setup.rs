@@ -298,6 +298,9 @@ fn assert_demo_story(out: &Output) -> String {
         "approved by lead@example.com via cli",
         "Act 4 — ROLLBACK",
         "ROLLBACK PASS",
+        "Act 5 — ROLLBACK on Slack",
+        "chat.post_message",
+        "is gone from #deploys",
         "signatures and chain verify",
     ] {
         assert!(
@@ -349,8 +352,8 @@ fn demo_keep_leaves_the_folder_with_its_receipts() {
     assert!(folder.join("server.log").exists());
     let receipts = crate::journal::receipts(&folder.join("receipts")).len();
     assert_eq!(
-        receipts, 7,
-        "BLOCK, PASS, the merge's PENDING, APPROVE and resumed PASS, the wipe and its rollback"
+        receipts, 9,
+        "BLOCK, PASS, the merge's PENDING, APPROVE and resumed PASS, the wipe and its rollback, the Slack post and its rollback"
     );
     std::fs::remove_dir_all(folder).unwrap();
 }
