@@ -350,3 +350,147 @@ system = "chat"
         "{text}"
     );
 }
+
+/// Runs one call in a server that aborts at `point`, then `enact recover`; returns the
+/// recovered receipt's only action.
+async fn crash_and_recover(
+    folder: &Folder,
+    expect_unknown: bool,
+    point: &str,
+    tool: &str,
+    args: serde_json::Value,
+) -> serde_json::Value {
+    let env = [("SLACK_BOT_TOKEN", TOKEN), ("ENACT_TEST_CRASH_AT", point)];
+    let (client, _log) = connect_with_stderr(folder, &env).await;
+    assert!(crate::mcp::try_call(&client, tool, args).await.is_err());
+    let o = crate::faults::enact(folder, &["recover"], &[("SLACK_BOT_TOKEN", TOKEN)]);
+    let receipts = folder.receipt_files();
+    assert!(
+        o.status.success() || expect_unknown,
+        "{point}: {}{} {}",
+        crate::faults::stdout(&o),
+        crate::faults::stderr(&o),
+        receipts.last().unwrap()
+    );
+    let last = receipts.last().unwrap();
+    assert_eq!(last["interrupted"], true, "{last}");
+    last["actions_taken"][0].clone()
+}
+
+// The CLI runs block this thread while the fake Slack answers on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashes_around_slack_writes_are_recovered_by_asking_slack() {
+    let fake = FakeSlack::start().await.unwrap();
+    fake.require_token(TOKEN);
+    fake.add_channel(CHAN, "general", Kind::Public);
+    let folder = Folder::new(&config(fake.base_url(), ""));
+    let bot = |text: &str| {
+        fake.messages(CHAN)
+            .into_iter()
+            .filter(|m| m.text == text)
+            .count()
+    };
+
+    // update_message: the step record written, nothing sent → not_done.
+    let (client, _log) = connect_with_stderr(&folder, &[("SLACK_BOT_TOKEN", TOKEN)]).await;
+    let r = call(
+        &client,
+        "post_slack_message",
+        json!({"channel": CHAN, "text": "v1"}),
+    )
+    .await;
+    let ts = structured(&r)["actions"][0]["output"]["ts"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    client.cancel().await.unwrap();
+    let a = crash_and_recover(
+        &folder,
+        false,
+        "step",
+        "edit",
+        json!({"channel": CHAN, "ts": ts, "text": "v2"}),
+    )
+    .await;
+    assert_eq!(a["output"]["recovered"], "not_done", "{a}");
+    assert_eq!(fake.message(CHAN, &ts).unwrap().text, "v1");
+
+    // update_message: sent, the receipt lost → done, and the recovered run rolls back.
+    let a = crash_and_recover(
+        &folder,
+        false,
+        "action",
+        "edit",
+        json!({"channel": CHAN, "ts": ts, "text": "v2"}),
+    )
+    .await;
+    assert_eq!(a["output"]["recovered"], "done", "{a}");
+    assert_eq!(
+        a["rollback_data"],
+        json!({"channel": CHAN, "ts": ts, "before": "v1", "after": "v2"})
+    );
+    let run = folder.receipt_files().last().unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = crate::faults::enact(&folder, &["rollback", &run], &[("SLACK_BOT_TOKEN", TOKEN)]);
+    assert!(o.status.success(), "{}", crate::faults::stdout(&o));
+    assert_eq!(fake.message(CHAN, &ts).unwrap().text, "v1");
+
+    // A thread reply whose answer was lost is found in its thread: done, and undone.
+    let a = crash_and_recover(
+        &folder,
+        false,
+        "action",
+        "post_slack_message",
+        json!({"channel": CHAN, "text": "reply", "thread_ts": ts}),
+    )
+    .await;
+    assert_eq!(a["output"]["recovered"], "done", "{a}");
+    assert_eq!(bot("reply"), 1);
+    let run = folder.receipt_files().last().unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = crate::faults::enact(&folder, &["rollback", &run], &[("SLACK_BOT_TOKEN", TOKEN)]);
+    assert!(o.status.success(), "{}", crate::faults::stdout(&o));
+    assert_eq!(bot("reply"), 0);
+
+    // A thread reply never sent: not_done.
+    let a = crash_and_recover(
+        &folder,
+        false,
+        "step",
+        "post_slack_message",
+        json!({"channel": CHAN, "text": "reply 2", "thread_ts": ts}),
+    )
+    .await;
+    assert_eq!(a["output"]["recovered"], "not_done", "{a}");
+
+    // A top-level post whose answer was lost cannot be found: unknown, and its rollback
+    // refuses rather than guess (the message stays, the operator decides).
+    let a = crash_and_recover(
+        &folder,
+        true,
+        "action",
+        "post_slack_message",
+        json!({"channel": CHAN, "text": "top"}),
+    )
+    .await;
+    assert_eq!(a["output"]["recovered"], "unknown", "{a}");
+    assert_eq!(bot("top"), 1);
+    let run = folder.receipt_files().last().unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = crate::faults::enact(&folder, &["rollback", &run], &[("SLACK_BOT_TOKEN", TOKEN)]);
+    assert!(!o.status.success());
+    assert!(
+        crate::faults::stdout(&o)
+            .contains("cannot undo: the recorded rollback_data has no valid `ts`"),
+        "{}{}",
+        crate::faults::stdout(&o),
+        crate::faults::stderr(&o)
+    );
+    assert_eq!(bot("top"), 1);
+}

@@ -52,13 +52,7 @@ pub(super) async fn recover(
     pre: &Value,
 ) -> (Recovered, ActionOutcome) {
     match action {
-        // Slack has no idempotency key and no read of "the message this request would have
-        // posted": without the ts nothing can be looked up, and the undo (which needs the ts)
-        // will refuse rather than guess.
-        "post_message" => unknown(
-            pre,
-            "Slack cannot say whether the message was posted (no ts was received)",
-        ),
+        "post_message" => recover_post(c, pre).await,
         "update_message" => {
             let Ok((channel, ts)) = channel_and_ts(pre) else {
                 return unknown(pre, "the step record has no channel and ts");
@@ -99,6 +93,78 @@ pub(super) async fn recover(
             }
         }
         other => unknown(pre, &format!("'{other}' is not a slack action")),
+    }
+}
+
+/// A top-level post cannot be found again: Slack has no idempotency key and (among the
+/// methods this connector uses) no read of "the message this request would have posted", so
+/// without the ts it stays unknown and its undo refuses rather than guess. A thread reply can:
+/// the thread's replies are read, and exactly one by this bot with the planned text is it.
+async fn recover_post(c: &SlackConnector, pre: &Value) -> (Recovered, ActionOutcome) {
+    let text = pre.get("text").and_then(Value::as_str).unwrap_or_default();
+    let field = |k: &str| pre.get(k).and_then(Value::as_str).unwrap_or_default();
+    let (Ok(channel), Ok(thread)) = (
+        Channel::parse(field("channel")),
+        Ts::parse(field("thread_ts")),
+    ) else {
+        return unknown(
+            pre,
+            "Slack cannot say whether the message was posted (no ts was received)",
+        );
+    };
+    let me = match c.identity().await {
+        Ok(me) => me.clone(),
+        Err(e) => return unknown(pre, &e),
+    };
+    let path = format!(
+        "/conversations.replies?channel={}&ts={}&limit=1000",
+        query_encode(channel.as_str()),
+        query_encode(thread.as_str()),
+    );
+    let what = format!("post_message to {channel}");
+    let answer = match c.call(Request::get(path), &what, Effect::Read).await {
+        Ok(a) => a,
+        Err((_, e)) => return unknown(pre, &e),
+    };
+    if answer.get("has_more") == Some(&Value::Bool(true)) {
+        return unknown(
+            pre,
+            &format!("thread {thread} in {channel} has too many replies to search"),
+        );
+    }
+    let mine: Vec<&Value> = answer
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|m| m.get("ts").and_then(Value::as_str) != Some(thread.as_str()))
+        .filter(|m| m.get("bot_id").and_then(Value::as_str) == Some(me.bot_id.as_str()))
+        .filter(|m| m.get("text").and_then(Value::as_str) == Some(text))
+        .collect();
+    match mine.as_slice() {
+        [] => (
+            Recovered::NotDone,
+            ActionOutcome::ok(
+                json!({"not_done": format!("no reply of this bot with the planned text in thread {thread} of {channel}")}),
+                json!({}),
+            ),
+        ),
+        [m] => {
+            let ts = m.get("ts").and_then(Value::as_str).unwrap_or_default();
+            (
+                Recovered::Done,
+                ActionOutcome::ok(
+                    json!({"channel": channel.as_str(), "ts": ts, "thread_ts": thread.as_str(), "already_done": false}),
+                    json!({"channel": channel.as_str(), "ts": ts, "thread_ts": thread.as_str(), "text": text}),
+                ),
+            )
+        }
+        _ => unknown(
+            pre,
+            &format!(
+                "several replies of this bot with the planned text in thread {thread} of {channel}"
+            ),
+        ),
     }
 }
 
