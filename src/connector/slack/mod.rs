@@ -72,7 +72,13 @@ impl SlackConnector {
                 let body = self
                     .call(Request::get("/auth.test"), "auth.test", Effect::Read)
                     .await
-                    .map_err(|(_, e)| format!("{e} — nothing sent"))?;
+                    .map_err(|(_, e)| {
+                        if e.ends_with("— nothing sent") {
+                            e
+                        } else {
+                            format!("{e} — nothing sent")
+                        }
+                    })?;
                 let text = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default();
                 if text("team_id") != self.team_id {
                     return Err(format!(
