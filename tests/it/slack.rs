@@ -413,3 +413,34 @@ async fn recovery_of_an_interrupted_update_asks_slack() {
     );
     let _: Value = outcome.output;
 }
+
+#[tokio::test]
+async fn update_records_the_old_text_before_it_sends_the_new_one() {
+    let s = setup().await;
+    let (ts, _) = s.posted("old words").await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    let mut probe = Probe::checking(move |pre| seen2.lock().unwrap().push(pre.clone()));
+    let out = s
+        .slack
+        .run(&update(CHAN, &ts, "new words"), &mut probe)
+        .await;
+    assert!(out.success, "{out:?}");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [json!({"channel": CHAN, "ts": ts, "before": "old words", "after": "new words"})]
+    );
+    // A journal that cannot be written stops the update before anything is sent.
+    let before = s.fake.request_lines().len();
+    let refused = s
+        .slack
+        .run(
+            &update(CHAN, &ts, "newer"),
+            &mut Probe::failing("journal full"),
+        )
+        .await;
+    assert_eq!(refused.error(), Some("journal full"));
+    assert_eq!(s.fake.message(CHAN, &ts).unwrap().text, "new words");
+    let sent: Vec<String> = s.fake.request_lines()[before..].to_vec();
+    assert_eq!(sent, ["GET /conversations.replies 200 (token)"]);
+}
