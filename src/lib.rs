@@ -9,7 +9,11 @@
 pub mod cli;
 pub mod config;
 pub mod connector;
-#[cfg(all(feature = "fake-github", feature = "fake-hubspot"))]
+#[cfg(all(
+    feature = "fake-github",
+    feature = "fake-hubspot",
+    feature = "fake-slack"
+))]
 pub mod demo;
 pub mod engine;
 pub mod exit;
@@ -19,6 +23,8 @@ pub mod fake_github;
 pub mod fake_http;
 #[cfg(feature = "fake-hubspot")]
 pub mod fake_hubspot;
+#[cfg(feature = "fake-slack")]
+pub mod fake_slack;
 pub mod faults;
 pub mod init;
 pub mod kernel;

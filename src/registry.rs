@@ -71,12 +71,14 @@ impl Registry {
             repos: Vec::new(),
             root: None,
             properties: Vec::new(),
+            channels: Vec::new(),
         };
         match &sc.settings {
             SystemSettings::Github { repos, .. } => scope.repos = repos.clone(),
             SystemSettings::Filesystem { root } => scope.root = Some(root.display().to_string()),
             SystemSettings::Postgres { .. } => {}
             SystemSettings::Hubspot { properties, .. } => scope.properties = properties.clone(),
+            SystemSettings::Slack { channels, .. } => scope.channels = channels.clone(),
         }
         Some(scope)
     }
@@ -126,5 +128,14 @@ fn build_connector(system: &SystemConfig, config: &Config) -> Result<Connector, 
             properties,
             task_owner_id: *task_owner_id,
         })?),
+        SystemSettings::Slack {
+            token_env,
+            token,
+            base_url,
+            team_id,
+            channels,
+        } => Connector::Slack(crate::connector::slack::SlackConnector::new(
+            base_url, token_env, token, team_id, channels,
+        )?),
     })
 }

@@ -268,15 +268,23 @@ pub async fn run(cli: Cli) -> u8 {
     }
 }
 
-#[cfg(all(feature = "fake-github", feature = "fake-hubspot"))]
+#[cfg(all(
+    feature = "fake-github",
+    feature = "fake-hubspot",
+    feature = "fake-slack"
+))]
 async fn demo(keep: bool, no_postgres: bool) -> u8 {
     crate::demo::run(keep, no_postgres).await
 }
 
-#[cfg(not(all(feature = "fake-github", feature = "fake-hubspot")))]
+#[cfg(not(all(
+    feature = "fake-github",
+    feature = "fake-hubspot",
+    feature = "fake-slack"
+)))]
 async fn demo(_keep: bool, _no_postgres: bool) -> u8 {
     eprintln!(
-        "error: this build has no demo (it was built without the `fake-github` and `fake-hubspot` features)"
+        "error: this build has no demo (it was built without the `fake-github`, `fake-hubspot` and `fake-slack` features)"
     );
     EXIT_USAGE
 }

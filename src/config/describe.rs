@@ -147,6 +147,18 @@ fn describe_system(out: &mut String, system: &SystemConfig) {
                 let _ = writeln!(out, "    task owner:      {owner}");
             }
         }
+        SystemSettings::Slack {
+            token_env,
+            base_url,
+            team_id,
+            channels,
+            ..
+        } => {
+            let _ = writeln!(out, "    base_url:        {base_url}");
+            let _ = writeln!(out, "    token:           ${token_env}");
+            let _ = writeln!(out, "    team_id:         {team_id}");
+            let _ = writeln!(out, "    channels:        {}", list(channels));
+        }
     }
     let _ = writeln!(
         out,

@@ -272,6 +272,15 @@ pub enum SystemSettings {
         /// The `hubspot_owner_id` of every task this system creates.
         task_owner_id: Option<u64>,
     },
+    Slack {
+        token_env: String,
+        token: Secret,
+        base_url: String,
+        /// The workspace the token must belong to (`auth.test` → `team_id`).
+        team_id: String,
+        /// Conversation IDs this system may post in; `["*"]` = any the bot can reach.
+        channels: Vec<String>,
+    },
 }
 
 #[cfg(test)]

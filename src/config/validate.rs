@@ -9,6 +9,7 @@
 mod approvals;
 mod http;
 mod hubspot;
+mod slack;
 mod systems;
 mod workflows;
 

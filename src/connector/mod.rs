@@ -20,6 +20,7 @@ pub mod github;
 pub mod http;
 pub mod hubspot;
 pub mod postgres;
+pub mod slack;
 
 use serde_json::{Map, Value, json};
 
@@ -149,6 +150,7 @@ pub enum Connector {
     Github(github::GithubConnector),
     Postgres(postgres::PgConnector),
     Hubspot(hubspot::HubspotConnector),
+    Slack(slack::SlackConnector),
 }
 
 impl Connector {
@@ -159,7 +161,10 @@ impl Connector {
     pub async fn cleanup(&self) -> Result<Vec<String>, String> {
         match self {
             Connector::Filesystem(c) => c.remove_temp_files(std::time::Duration::ZERO).await,
-            Connector::Github(_) | Connector::Postgres(_) | Connector::Hubspot(_) => Ok(Vec::new()),
+            Connector::Github(_)
+            | Connector::Postgres(_)
+            | Connector::Hubspot(_)
+            | Connector::Slack(_) => Ok(Vec::new()),
         }
     }
 
@@ -169,6 +174,7 @@ impl Connector {
             Connector::Github(c) => c.target(),
             Connector::Postgres(c) => c.target(),
             Connector::Hubspot(c) => c.target(),
+            Connector::Slack(c) => c.target(),
         }
     }
 
@@ -181,6 +187,7 @@ impl Connector {
             (Connector::Github(c), Action::Github(a)) => c.run(a, log).await,
             (Connector::Filesystem(c), Action::Filesystem(a)) => c.run(a, log).await,
             (Connector::Hubspot(c), Action::Hubspot(a)) => c.run(a, log).await,
+            (Connector::Slack(c), Action::Slack(a)) => c.run(a, log).await,
             (Connector::Postgres(c), Action::Postgres(_)) => {
                 c.execute(name, &action.args(), log).await
             }
@@ -194,6 +201,7 @@ impl Connector {
             Connector::Github(_) => SystemKind::Github,
             Connector::Postgres(_) => SystemKind::Postgres,
             Connector::Hubspot(_) => SystemKind::Hubspot,
+            Connector::Slack(_) => SystemKind::Slack,
         }
     }
 
@@ -209,6 +217,7 @@ impl Connector {
             Connector::Github(c) => c.recover(action, args, pre).await,
             Connector::Postgres(c) => c.recover(action, args, pre).await,
             Connector::Hubspot(c) => c.recover(action, args, pre).await,
+            Connector::Slack(c) => c.recover(action, args, pre).await,
         }
     }
 
@@ -220,6 +229,9 @@ impl Connector {
             Connector::Github(c) => c.undo(record).await,
             Connector::Postgres(c) => c.undo(record, mode).await,
             Connector::Hubspot(c) => c.undo(record, mode).await,
+            // Slack's undos count an already-deleted message or restored text as done in both
+            // modes.
+            Connector::Slack(c) => c.undo(record).await,
         }
     }
 }

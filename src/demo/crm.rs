@@ -49,7 +49,7 @@ impl Demo {
         fake: &FakeHubspot,
     ) -> Result<(), String> {
         let s = &self.s;
-        s.heading("Act 5 — CRM: a duplicate contact is blocked; a new one passes and rolls back");
+        s.heading("Act 6 — CRM: a duplicate contact is blocked; a new one passes and rolls back");
         let before = fake.snapshot();
         let reply = self
             .call(

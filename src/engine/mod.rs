@@ -265,6 +265,16 @@ impl Engine {
                 .contacts
                 .insert((r.system.clone(), r.email.as_str().to_string()), id);
         }
+        for r in &requests.dm_channels {
+            let kind = match self.registry.systems.get(&r.system).map(|s| &s.connector) {
+                Some(Connector::Slack(slack)) => slack
+                    .is_dm(&r.channel)
+                    .await
+                    .map_err(|e| format!("cannot look up channel '{}' in Slack: {e}", r.channel)),
+                _ => Err(format!("system `{}` is not a Slack system", r.system)),
+            };
+            facts.dm_channels.insert(r.channel.clone(), kind);
+        }
         facts
     }
 

@@ -16,14 +16,16 @@ pub enum SystemKind {
     Postgres,
     Filesystem,
     Hubspot,
+    Slack,
 }
 
 impl SystemKind {
-    pub const ALL: [SystemKind; 4] = [
+    pub const ALL: [SystemKind; 5] = [
         SystemKind::Github,
         SystemKind::Postgres,
         SystemKind::Filesystem,
         SystemKind::Hubspot,
+        SystemKind::Slack,
     ];
 
     pub fn parse(s: &str) -> Option<SystemKind> {
@@ -32,6 +34,7 @@ impl SystemKind {
             "postgres" => Some(SystemKind::Postgres),
             "filesystem" => Some(SystemKind::Filesystem),
             "hubspot" => Some(SystemKind::Hubspot),
+            "slack" => Some(SystemKind::Slack),
             _ => None,
         }
     }
@@ -42,6 +45,7 @@ impl SystemKind {
             SystemKind::Postgres => "postgres",
             SystemKind::Filesystem => "filesystem",
             SystemKind::Hubspot => "hubspot",
+            SystemKind::Slack => "slack",
         }
     }
 
@@ -82,6 +86,8 @@ pub enum ActionName {
     CreateContact,
     UpdateContact,
     CreateTask,
+    PostMessage,
+    UpdateMessage,
 }
 
 impl ActionName {
@@ -105,6 +111,8 @@ impl ActionName {
             ActionName::CreateContact => "create_contact",
             ActionName::UpdateContact => "update_contact",
             ActionName::CreateTask => "create_task",
+            ActionName::PostMessage => "post_message",
+            ActionName::UpdateMessage => "update_message",
         }
     }
 
@@ -154,6 +162,14 @@ pub enum ArgType {
     Properties,
     /// An optional due time: RFC 3339 or `YYYY-MM-DD`; `null` means none.
     Due,
+    /// A Slack conversation ID (`^[CGD][A-Z0-9]{8,}$`) inside the system's `channels`.
+    Channel,
+    /// A Slack message timestamp (`^\d{10}\.\d{6}$`).
+    Ts,
+    /// An optional Slack message timestamp: `null` (the default) means none.
+    OptTs,
+    /// A Slack message text: not empty, at most 40,000 characters.
+    Text,
 }
 
 /// One argument of an action.
@@ -356,6 +372,24 @@ pub const ACTIONS: &[ActionSpec] = &[
             opt("body", Str, "\"\""),
             opt("due", Due, "null"),
         ],
+    },
+    ActionSpec {
+        kind: Slack,
+        name: ActionName::PostMessage,
+        read_only: false,
+        reversible: true,
+        args: &[
+            req("channel", Channel),
+            req("text", Text),
+            opt("thread_ts", OptTs, "null"),
+        ],
+    },
+    ActionSpec {
+        kind: Slack,
+        name: ActionName::UpdateMessage,
+        read_only: false,
+        reversible: true,
+        args: &[req("channel", Channel), req("ts", Ts), req("text", Text)],
     },
 ];
 

@@ -13,5 +13,6 @@ pub mod policy;
 pub mod receipt;
 pub mod rollback;
 pub mod schema;
+pub mod slack;
 pub mod typed;
 pub mod workflow;

@@ -143,6 +143,8 @@ pub struct SystemScope {
     pub root: Option<String>,
     /// HubSpot: the contact properties agents may write.
     pub properties: Vec<String>,
+    /// Slack: the conversation IDs this system may post in (`*` = any).
+    pub channels: Vec<String>,
 }
 
 /// Replaces `{{name}}` placeholders in a value tree (SPEC §2). Runs once; substituted text is
@@ -340,6 +342,31 @@ fn check_arg(system: &SystemScope, ty: ArgType, value: Value) -> Result<Value, S
             if s.is_empty() || s.len() > 127 || s.contains('\0') {
                 return Err(format!("invalid table name '{s}'"));
             }
+            Ok(value)
+        }
+        ArgType::Channel => {
+            let s = as_str(&value)?;
+            super::slack::Channel::parse(s)?;
+            if !super::slack::channel_in_scope(&system.channels, s) {
+                return Err(format!(
+                    "channel '{s}' is not in the channels of system `{}`",
+                    system.name
+                ));
+            }
+            Ok(value)
+        }
+        ArgType::Ts => {
+            super::slack::Ts::parse(as_str(&value)?)?;
+            Ok(value)
+        }
+        ArgType::OptTs => {
+            if !value.is_null() {
+                super::slack::Ts::parse(as_str(&value)?)?;
+            }
+            Ok(value)
+        }
+        ArgType::Text => {
+            super::slack::check_text(as_str(&value)?)?;
             Ok(value)
         }
         ArgType::Path => {
@@ -584,6 +611,7 @@ mod tests {
             repos: vec!["acme/app".into()],
             root: None,
             properties: vec![],
+            channels: vec![],
         };
         let args = inputs(json!({"repo": "acme/app", "branch": "refs/heads/agent/x"}));
         let out = normalise_step(&sys, "create_branch", &args).map(|a| a.args());
@@ -623,6 +651,7 @@ mod tests {
             repos: vec![],
             root: Some("/srv/ws".into()),
             properties: vec![],
+            channels: vec![],
         };
         let out = normalise_step(
             &sys,
@@ -690,6 +719,10 @@ pub(crate) mod test_steps {
                 ArgType::Email => Value::from("bob@acme.com"),
                 ArgType::Properties => Value::Object(Map::new()),
                 ArgType::Due => Value::Null,
+                ArgType::Channel => Value::from("C0123ABCD"),
+                ArgType::Ts => Value::from("1716900000.000100"),
+                ArgType::OptTs => Value::Null,
+                ArgType::Text => Value::from("hello"),
             };
             full.entry(arg.name.to_string()).or_insert(sample);
         }

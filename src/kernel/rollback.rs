@@ -81,6 +81,10 @@ pub fn describe_target(a: &ActionRecord) -> String {
         Some(SystemKind::Github) => github_target(a),
         Some(SystemKind::Postgres) => postgres_target(a),
         Some(SystemKind::Hubspot) => hubspot_target(a),
+        Some(SystemKind::Slack) => recorded(a, "channel").map(|channel| match recorded(a, "ts") {
+            Some(ts) => format!("message {ts} in {channel}"),
+            None => format!("a message in {channel}"),
+        }),
         None => None,
     };
     described.unwrap_or_else(|| "target not recorded".into())

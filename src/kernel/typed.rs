@@ -13,6 +13,7 @@ pub use super::hubspot::HubspotAction;
 use super::plan::{
     integer_value, json_type_name, validate_branch, validate_repo, validate_repo_path,
 };
+pub use super::slack::{Channel, Ts};
 
 /// A GitHub repository, `owner/name` (GitHub's character rules), as the plan wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -273,6 +274,43 @@ impl FilesystemAction {
     }
 }
 
+/// A Slack action with its checked arguments (SPEC-hubspot-slack §7.5).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SlackAction {
+    PostMessage {
+        channel: Channel,
+        text: String,
+        thread_ts: Option<Ts>,
+    },
+    UpdateMessage {
+        channel: Channel,
+        ts: Ts,
+        text: String,
+    },
+}
+
+impl SlackAction {
+    pub fn channel(&self) -> &Channel {
+        match self {
+            SlackAction::PostMessage { channel, .. }
+            | SlackAction::UpdateMessage { channel, .. } => channel,
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        match self {
+            SlackAction::PostMessage { text, .. } | SlackAction::UpdateMessage { text, .. } => text,
+        }
+    }
+
+    pub fn name(&self) -> ActionName {
+        match self {
+            SlackAction::PostMessage { .. } => ActionName::PostMessage,
+            SlackAction::UpdateMessage { .. } => ActionName::UpdateMessage,
+        }
+    }
+}
+
 /// One planned connector action, typed by its system's kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -280,6 +318,7 @@ pub enum Action {
     Postgres(PostgresAction),
     Filesystem(FilesystemAction),
     Hubspot(HubspotAction),
+    Slack(SlackAction),
 }
 
 impl Action {
@@ -289,6 +328,7 @@ impl Action {
             Action::Postgres(_) => SystemKind::Postgres,
             Action::Filesystem(_) => SystemKind::Filesystem,
             Action::Hubspot(_) => SystemKind::Hubspot,
+            Action::Slack(_) => SystemKind::Slack,
         }
     }
 
@@ -298,6 +338,7 @@ impl Action {
             Action::Postgres(a) => a.name(),
             Action::Filesystem(a) => a.name(),
             Action::Hubspot(a) => a.name(),
+            Action::Slack(a) => a.name(),
         }
     }
 
@@ -373,6 +414,19 @@ impl Action {
             | ActionName::CreateContact
             | ActionName::UpdateContact
             | ActionName::CreateTask => Action::Hubspot(HubspotAction::from_args(name, args)?),
+            ActionName::PostMessage => Action::Slack(SlackAction::PostMessage {
+                channel: a.channel()?,
+                text: a.text("text")?,
+                thread_ts: match a.get("thread_ts")? {
+                    Value::Null => None,
+                    _ => Some(Ts::parse(a.str("thread_ts")?)?),
+                },
+            }),
+            ActionName::UpdateMessage => Action::Slack(SlackAction::UpdateMessage {
+                channel: a.channel()?,
+                ts: Ts::parse(a.str("ts")?)?,
+                text: a.text("text")?,
+            }),
         })
     }
 
@@ -472,6 +526,23 @@ impl Action {
                 }
             }
             Action::Hubspot(h) => return h.args(),
+            Action::Slack(SlackAction::PostMessage {
+                channel,
+                text,
+                thread_ts,
+            }) => {
+                put("channel", s(channel.as_str()));
+                put("text", s(text));
+                put(
+                    "thread_ts",
+                    thread_ts.as_ref().map_or(Value::Null, |t| s(t.as_str())),
+                );
+            }
+            Action::Slack(SlackAction::UpdateMessage { channel, ts, text }) => {
+                put("channel", s(channel.as_str()));
+                put("ts", s(ts.as_str()));
+                put("text", s(text));
+            }
         }
         m
     }
@@ -506,6 +577,9 @@ impl Args<'_> {
     }
     fn table(&self) -> Result<Table, String> {
         Table::parse(self.str("table")?)
+    }
+    fn channel(&self) -> Result<Channel, String> {
+        Channel::parse(self.str("channel")?)
     }
     fn path(&self) -> Result<FsPath, String> {
         FsPath::parse(self.str("path")?)
@@ -571,6 +645,8 @@ mod tests {
                 "where" | "data" => json!({"id": 1}),
                 "limit" => json!(5),
                 "path" => json!("notes/a.md"),
+                "channel" => json!("C0123ABCD"),
+                "ts" | "thread_ts" => json!("1716900000.000100"),
                 "branch" | "from_branch" | "head" | "base" => json!("agent/x"),
                 "email" | "contact_email" => json!("bob@acme.com"),
                 "properties" => json!({"firstname": "Bob"}),

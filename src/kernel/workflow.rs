@@ -91,13 +91,15 @@ pub enum Builtin {
     AgentPrWorkflow,
     DbSafeInsert,
     HubspotNewContact,
+    PostSlackMessage,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 3] = [
+    pub const ALL: [Builtin; 4] = [
         Builtin::AgentPrWorkflow,
         Builtin::DbSafeInsert,
         Builtin::HubspotNewContact,
+        Builtin::PostSlackMessage,
     ];
 
     pub fn parse(s: &str) -> Option<Builtin> {
@@ -109,6 +111,7 @@ impl Builtin {
             Builtin::AgentPrWorkflow => "agent_pr_workflow",
             Builtin::DbSafeInsert => "db_safe_insert",
             Builtin::HubspotNewContact => "hubspot_new_contact",
+            Builtin::PostSlackMessage => "post_slack_message",
         }
     }
 
@@ -118,6 +121,7 @@ impl Builtin {
             Builtin::AgentPrWorkflow => SystemKind::Github,
             Builtin::DbSafeInsert => SystemKind::Postgres,
             Builtin::HubspotNewContact => SystemKind::Hubspot,
+            Builtin::PostSlackMessage => SystemKind::Slack,
         }
     }
 
@@ -131,6 +135,7 @@ impl Builtin {
             ],
             Builtin::DbSafeInsert => &[ActionName::SelectRows, ActionName::InsertRow],
             Builtin::HubspotNewContact => &[ActionName::CreateContact, ActionName::CreateTask],
+            Builtin::PostSlackMessage => &[ActionName::PostMessage],
         };
         names.iter().map(|n| n.as_str()).collect()
     }
@@ -145,6 +150,9 @@ impl Builtin {
             }
             Builtin::HubspotNewContact => {
                 "Create a HubSpot contact by email (with properties) and, when `task_subject` is given, a follow-up task for it."
+            }
+            Builtin::PostSlackMessage => {
+                "Post a message to a Slack channel (by conversation ID), or as a reply in a thread with `thread_ts`."
             }
         }
     }
@@ -219,6 +227,19 @@ impl Builtin {
                 s(
                     "task_due",
                     "Due time of the task: RFC 3339 or YYYY-MM-DD (default: now)",
+                    Some(json!("")),
+                ),
+            ],
+            Builtin::PostSlackMessage => vec![
+                s("channel", "Conversation ID (C…, G…, D…), not a #name", None),
+                s(
+                    "text",
+                    "Message text (plain text, at most 40,000 characters)",
+                    None,
+                ),
+                s(
+                    "thread_ts",
+                    "Timestamp of the thread's parent message to reply in; empty: a new message",
                     Some(json!("")),
                 ),
             ],
@@ -329,6 +350,23 @@ impl Builtin {
                     ));
                 }
                 Ok(steps)
+            }
+            Builtin::PostSlackMessage => {
+                // An empty `thread_ts` means "no thread": the argument is left out.
+                let thread = match args.get("thread_ts") {
+                    Some(Value::String(t)) if t.is_empty() => Value::Null,
+                    other => other.cloned().unwrap_or(Value::Null),
+                };
+                let mut a = json!({"channel": get("channel"), "text": get("text")});
+                if !thread.is_null() {
+                    a["thread_ts"] = thread;
+                }
+                Ok(vec![step(
+                    SystemKind::Slack,
+                    ActionName::PostMessage,
+                    a,
+                    None,
+                )])
             }
         }
     }

@@ -25,5 +25,7 @@ mod postgres;
 mod postgres_mcp;
 pub mod protocol;
 mod setup;
+mod slack;
+mod slack_mcp;
 mod steplog;
 mod store;

@@ -114,6 +114,7 @@ fn system(
         SystemKind::Postgres => &["dsn_env", "max_rows", "statement_timeout"],
         SystemKind::Filesystem => &["root"],
         SystemKind::Hubspot => super::hubspot::KEYS.as_slice(),
+        SystemKind::Slack => &["token_env", "base_url", "team_id", "channels"],
     });
     s.check_keys(&keys, p);
     let allowed = allowed_actions(kind, s, p);
@@ -122,6 +123,7 @@ fn system(
         SystemKind::Postgres => postgres(name, s, env, p),
         SystemKind::Filesystem => filesystem(s, dir, places, p),
         SystemKind::Hubspot => super::hubspot::hubspot(name, s, env, p),
+        SystemKind::Slack => super::slack::slack(name, s, env, p),
     };
     let info = Known {
         name: name.to_string(),

@@ -7,6 +7,7 @@
 
 mod actor;
 mod approval;
+mod chat;
 mod crm;
 mod db;
 mod fs;
@@ -231,6 +232,12 @@ pub enum PolicyKind {
         max: u64,
         window: u64,
     },
+    /// Conversation IDs a Slack message may go to (exact match).
+    RequireChannelAllowlist {
+        channels: Vec<String>,
+    },
+    BlockDms,
+    NoMassMentions,
 }
 
 /// Every built-in policy name, in the order of SPEC §4.
@@ -254,6 +261,9 @@ pub const POLICY_NAMES: &[&str] = &[
     "require_approval",
     "no_duplicate_contacts",
     "limit_tasks_per_contact",
+    "require_channel_allowlist",
+    "block_dms",
+    "no_mass_mentions",
 ];
 
 impl PolicyKind {
@@ -284,6 +294,9 @@ impl PolicyKind {
             PolicyKind::RequireApproval { .. } => "require_approval",
             PolicyKind::NoDuplicateContacts => "no_duplicate_contacts",
             PolicyKind::LimitTasksPerContact { .. } => "limit_tasks_per_contact",
+            PolicyKind::RequireChannelAllowlist { .. } => "require_channel_allowlist",
+            PolicyKind::BlockDms => "block_dms",
+            PolicyKind::NoMassMentions => "no_mass_mentions",
         }
     }
 
@@ -383,6 +396,11 @@ fn evaluate(kind: &PolicyKind, index: usize, ctx: &Context<'_>) -> Result<Outcom
         PolicyKind::LimitTasksPerContact { max, window } => {
             crm::limit_tasks_per_contact(*max, *window, index, ctx)
         }
+        PolicyKind::RequireChannelAllowlist { channels } => {
+            chat::require_channel_allowlist(channels, ctx)
+        }
+        PolicyKind::BlockDms => chat::block_dms(ctx),
+        PolicyKind::NoMassMentions => chat::no_mass_mentions(ctx),
     }
 }
 
@@ -442,6 +460,16 @@ pub struct FactRequests {
     pub contacts: Vec<ContactRequest>,
     /// Counted under the journal's lock with the gate; keyed in `Facts::task_counts`.
     pub task_counts: Vec<TaskQuery>,
+    /// `block_dms`: conversations (not `D…`) whose kind must be asked of a Slack system;
+    /// keyed in `Facts::dm_channels` by channel ID.
+    pub dm_channels: Vec<ChannelRequest>,
+}
+
+/// `block_dms`: whether a conversation is a DM or group DM, asked of a Slack system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelRequest {
+    pub system: String,
+    pub channel: String,
 }
 
 /// What the policies in scope of `workflow` need looked up for this plan.
@@ -513,11 +541,31 @@ pub fn fact_requests(
             })
             .collect()
     };
+    let needs_kinds = policies
+        .iter()
+        .any(|p| p.applies_to(workflow) && matches!(p.kind, PolicyKind::BlockDms));
+    let mut dm_channels: Vec<ChannelRequest> = Vec::new();
+    if needs_kinds {
+        for s in plan {
+            if let Action::Slack(a) = &s.action
+                && !a.channel().is_dm_id()
+                && !dm_channels
+                    .iter()
+                    .any(|r| r.channel == a.channel().as_str())
+            {
+                dm_channels.push(ChannelRequest {
+                    system: s.system.clone(),
+                    channel: a.channel().as_str().to_string(),
+                });
+            }
+        }
+    }
     FactRequests {
         pr_bases,
         rate_counts: rate_queries(policies, workflow, payload),
         contacts,
         task_counts,
+        dm_channels,
     }
 }
 

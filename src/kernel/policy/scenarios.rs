@@ -6,7 +6,8 @@
 //! results: [{policy, passed, reason}]}}`, with `facts` as `{pr_bases: [{repo, pr_number,
 //! base | error}], rate_counts: [{index, count | error}], grants: [{granted_by, workflow,
 //! action?, expires_at}], approved_by?, contacts: [{system, email, id? | error}],
-//! task_counts: [{index, counts: {email: n} | error}]}`. The files are compiled in
+//! task_counts: [{index, counts: {email: n} | error}], dm_channels: [{channel, is_dm |
+//! error}]}`. The files are compiled in
 //! (`include_str!`) so the kernel's sources stay free of file I/O; a new file is added to
 //! [`FILES`].
 
@@ -49,6 +50,10 @@ const FILES: &[(&str, &str)] = &[
     (
         "crm.json",
         include_str!("../../../tests/fixtures/policies/crm.json"),
+    ),
+    (
+        "chat.json",
+        include_str!("../../../tests/fixtures/policies/chat.json"),
     ),
 ];
 
@@ -107,6 +112,8 @@ struct FactsIn {
     contacts: Vec<ContactIn>,
     #[serde(default)]
     task_counts: Vec<TaskCountIn>,
+    #[serde(default)]
+    dm_channels: Vec<DmChannel>,
 }
 
 /// A `no_duplicate_contacts` lookup: the id found (`null`: none), or why it failed.
@@ -125,6 +132,14 @@ struct ContactIn {
 struct TaskCountIn {
     index: usize,
     counts: Option<std::collections::BTreeMap<String, u64>>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DmChannel {
+    channel: String,
+    is_dm: Option<bool>,
     error: Option<String>,
 }
 
@@ -228,6 +243,11 @@ fn run(case: Case) -> Result<(), String> {
         facts
             .task_counts
             .insert(t.index, either(t.counts, t.error, "task_counts"));
+    }
+    for d in case.facts.dm_channels {
+        facts
+            .dm_channels
+            .insert(d.channel, either(d.is_dm, d.error, "dm_channels"));
     }
     let now: DateTime<Utc> = DateTime::parse_from_rfc3339(&case.now)
         .map_err(|e| format!("bad now: {e}"))?
