@@ -73,6 +73,9 @@ struct Rates {
     present: HashMap<Arc<str>, Series>,
 }
 
+/// Task timestamps per contact email (`limit_tasks_per_contact`).
+type TasksByEmail = HashMap<Arc<str>, Series>;
+
 /// The index.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
@@ -83,7 +86,7 @@ pub(crate) struct Index {
     rates: HashMap<(Arc<str>, Arc<str>), Rates>,
     /// Tasks created (`create_task` with `already_done: false`) per (actor, workflow), then per
     /// contact email: the run's timestamps.
-    tasks: HashMap<(Arc<str>, Arc<str>), HashMap<Arc<str>, Series>>,
+    tasks: HashMap<(Arc<str>, Arc<str>), TasksByEmail>,
     strings: HashSet<Arc<str>>,
     /// How far the journal has been read.
     pub tail: Pos,
