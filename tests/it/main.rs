@@ -17,6 +17,7 @@ mod github;
 mod github_mcp;
 mod http;
 mod hubspot;
+mod hubspot_faults;
 mod invariants;
 pub mod journal;
 pub mod mcp;
