@@ -724,3 +724,159 @@ base_url = "https://api.hubapi.com/?x=1"
     }
     assert!(!text.contains(TOKEN));
 }
+
+#[tokio::test]
+async fn a_conflict_on_create_is_reported_as_the_existing_contact() {
+    let crm = start().await;
+    crm.fake.inject(
+        "POST",
+        "/crm/v3/objects/contacts",
+        Injected::error(409, "CONFLICT", "Contact already exists. Existing ID: 777"),
+    );
+    let s = crm
+        .run("upsert_contact", json!({"email": "race@x.com"}))
+        .await;
+    assert_eq!(
+        s["actions"][0]["output"],
+        json!({"id": "777", "email": "race@x.com", "already_done": "created"})
+    );
+}
+
+#[tokio::test]
+async fn preview_looks_the_email_up_and_writes_nothing() {
+    let crm = start().await;
+    let id = crm.fake.add_contact("bob@acme.com", &[]);
+    let r = crm
+        .call(
+            "enact_preview",
+            json!({"workflow": "new_contact", "arguments": {"email": "bob@acme.com"}}),
+        )
+        .await;
+    let p = structured(&r);
+    assert_eq!(p["decision"], "BLOCK", "{p}");
+    assert_eq!(
+        p["policy_results"][0]["reason"],
+        format!("Contact bob@acme.com already exists (id={id})")
+    );
+    assert_eq!(crm.writes(), Vec::<String>::new());
+    assert!(crm.folder.receipt_files().is_empty());
+}
+
+/// The fake is as strict as HubSpot: token, unknown and read-only properties, duplicates,
+/// tasks without a timestamp or a valid association, archived objects, merged ids.
+#[tokio::test]
+async fn the_fake_answers_like_hubspot() {
+    use enact::connector::http::{JsonClient, Request};
+    let fake = FakeHubspot::start().await.unwrap();
+    fake.require_token(TOKEN);
+    let client = JsonClient::new(fake.base_url(), &enact::secret::Secret::new(TOKEN)).unwrap();
+    let wrong = JsonClient::new(fake.base_url(), &enact::secret::Secret::new("nope")).unwrap();
+    let r = wrong
+        .send(&Request::get("/account-info/v3/details"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.body["category"].as_str()),
+        (401, Some("INVALID_AUTHENTICATION"))
+    );
+    let post =
+        |props: Value| Request::post_json("/crm/v3/objects/contacts", json!({"properties": props}));
+    let r = client
+        .send(&post(json!({"email": "A@x.com", "nickname": "a"})))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.body["message"].as_str()),
+        (400, Some("Property \"nickname\" does not exist"))
+    );
+    let r = client
+        .send(&post(json!({"createdate": "1"})))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400);
+    let r = client
+        .send(&post(json!({"email": "A@x.com"})))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 201);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let r = client
+        .send(&post(json!({"email": "a@X.com"})))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            r.status,
+            r.body["category"].as_str(),
+            r.body["message"].as_str().map(str::to_string)
+        ),
+        (
+            409,
+            Some("CONFLICT"),
+            Some(format!("Contact already exists. Existing ID: {id}"))
+        )
+    );
+    assert!(r.body["correlationId"].is_string());
+    let task = |assoc: Value, props: Value| {
+        Request::post_json(
+            "/crm/v3/objects/tasks",
+            json!({"properties": props, "associations": assoc}),
+        )
+    };
+    let to = |id: &str, type_id: u64| json!([{"to": {"id": id}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}]}]);
+    let r = client
+        .send(&task(to(&id, 204), json!({"hs_task_subject": "s"})))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400, "no hs_timestamp");
+    let r = client
+        .send(&task(to(&id, 1), json!({"hs_timestamp": "1"})))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400, "wrong association type");
+    let r = client
+        .send(&task(to("99999", 204), json!({"hs_timestamp": "1"})))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400, "no such contact");
+    let r = client
+        .send(
+            &Request::get(format!("/crm/v3/objects/contacts/{id}?properties=email"))
+                .with_method(http::Method::DELETE),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 204);
+    let path = format!("/crm/v3/objects/contacts/{id}?properties=email");
+    assert_eq!(
+        client
+            .send(&Request::get(path.clone()))
+            .await
+            .unwrap()
+            .status,
+        404
+    );
+    let r = client
+        .send(&Request::get(format!("{path}&archived=true")))
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.body["archived"].as_bool()), (200, Some(true)));
+    let a = fake.add_contact("p@x.com", &[]);
+    let b = fake.add_contact("s@x.com", &[]);
+    fake.merge_contacts(&a, &b);
+    let r = client
+        .send(&Request::get(format!("/crm/v3/objects/contacts/{b}")))
+        .await
+        .unwrap();
+    assert_eq!(r.body["id"].as_str(), Some(a.as_str()));
+    assert_eq!(
+        client
+            .send(&Request::get("/crm/v3/objects/deals"))
+            .await
+            .unwrap()
+            .status,
+        404
+    );
+    assert!(fake.requests().iter().all(|r| r.token_sent));
+    assert!(!fake.request_lines().join("\n").contains(TOKEN));
+}

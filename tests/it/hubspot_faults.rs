@@ -1,6 +1,7 @@
 //! HubSpot write-ahead records and recovery (SPEC §5.5): a step record that cannot be written
 //! sends nothing; a process killed after its step record, before or after the request, is
-//! finished by `enact recover` by asking HubSpot, and the recovered run rolls back.
+//! finished by `enact recover` by asking HubSpot, and the recovered run rolls back; the task
+//! limit holds across processes on the PostgreSQL journal.
 
 use enact::connector::hubspot::{HubspotConnector, HubspotSettings};
 use enact::fake_hubspot::FakeHubspot;
@@ -175,4 +176,61 @@ async fn crashes_around_hubspot_writes_are_recovered_by_asking_hubspot() {
     );
     assert!(o.status.success(), "{}", crate::faults::stdout(&o));
     assert!(fake.task(&task.id).unwrap().archived);
+}
+
+/// `limit_tasks_per_contact` across processes sharing the PostgreSQL journal (SPEC §10): the
+/// task counts are taken in the transaction that appends the intent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_task_limit_holds_across_processes_on_the_postgres_journal() {
+    let fake = FakeHubspot::start().await.unwrap();
+    fake.require_token(TOKEN);
+    fake.add_contact("bob@x.com", &[]);
+    let dsn = crate::postgres::test_dsn();
+    let schema = crate::pg_journal::fresh_schema();
+    let extra = format!(
+        r#"
+[systems.crm]
+type = "hubspot"
+base_url = "{}"
+portal_id = 12345678
+
+[[policies]]
+policy = "limit_tasks_per_contact"
+max = 3
+workflows = ["log_task"]
+
+[[workflows]]
+name = "log_task"
+[workflows.inputs.subject]
+type = "string"
+[[workflows.steps]]
+system = "crm"
+action = "create_task"
+args = {{ contact_email = "Bob@X.com", subject = "{{{{subject}}}}" }}
+"#,
+        fake.base_url()
+    );
+    let f = Folder::new(&crate::pg_journal::pg_config(&schema, &extra));
+    let env = [
+        ("ENACT_RECEIPTS_DSN", dsn.as_str()),
+        ("HUBSPOT_TOKEN", TOKEN),
+    ];
+    let a = std::sync::Arc::new(crate::mcp::connect(&f, &env).await);
+    let b = std::sync::Arc::new(crate::mcp::connect(&f, &env).await);
+    let mut calls = Vec::new();
+    for k in 0..8 {
+        let server = if k % 2 == 0 { a.clone() } else { b.clone() };
+        calls.push(tokio::spawn(async move {
+            crate::mcp::call(&server, "log_task", json!({"subject": format!("t{k}")})).await
+        }));
+    }
+    let mut pass = 0;
+    for c in calls {
+        let r = c.await.unwrap();
+        if crate::mcp::structured(&r)["decision"] == "PASS" {
+            pass += 1;
+        }
+    }
+    assert_eq!(pass, 3);
+    assert_eq!(fake.tasks().len(), 3);
 }
