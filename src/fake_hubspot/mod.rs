@@ -54,6 +54,14 @@ impl Injected {
         ))
     }
 
+    /// Adds HubSpot's `context` object to an error answer (e.g. the scopes a 403 lacks).
+    pub fn with_context(mut self, context: Value) -> Injected {
+        if let Some(Value::Object(body)) = self.0.body.as_mut() {
+            body.insert("context".into(), context);
+        }
+        self
+    }
+
     /// A 429 with `Retry-After` and HubSpot's `RATE_LIMITS` body.
     pub fn rate_limited(retry_after_secs: u64) -> Injected {
         Injected(

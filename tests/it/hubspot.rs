@@ -880,3 +880,43 @@ async fn the_fake_answers_like_hubspot() {
     assert!(fake.requests().iter().all(|r| r.token_sent));
     assert!(!fake.request_lines().join("\n").contains(TOKEN));
 }
+
+#[tokio::test]
+async fn a_refused_token_or_a_missing_scope_is_named() {
+    let fake = FakeHubspot::start().await.unwrap();
+    fake.require_token(TOKEN);
+    let folder = Folder::new(&config(fake.base_url(), "engineer"));
+    let client = connect(&folder, &[("HUBSPOT_TOKEN", "pat-wrong")]).await;
+    let r = call(&client, "upsert_contact", json!({"email": "a@x.com"})).await;
+    assert_eq!(
+        assert_failed_action_on(&r, "crm", "create_contact"),
+        "create_contact for a@x.com: cannot check which HubSpot account the token in HUBSPOT_TOKEN belongs to: HubSpot said: The access token provided is invalid or expired. (401 INVALID_AUTHENTICATION, correlationId 00000000-0000-4000-8000-000000000001) — nothing sent"
+    );
+    assert_eq!(fake.request_lines(), ["GET /account-info/v3/details 401"]);
+    client.cancel().await.unwrap();
+
+    let crm = Crm {
+        client: connect(&folder, &[("HUBSPOT_TOKEN", TOKEN)]).await,
+        fake,
+        folder,
+    };
+    crm.fake.inject(
+        "POST",
+        "/crm/v3/objects/contacts",
+        Injected::error(
+            403,
+            "MISSING_SCOPES",
+            "This app hasn't been granted all required scopes",
+        )
+        .with_context(json!({"requiredGranularScopes": ["crm.objects.contacts.write"]})),
+    );
+    let r = crm
+        .call("upsert_contact", json!({"email": "a@x.com"}))
+        .await;
+    assert!(
+        assert_failed_action_on(&r, "crm", "create_contact")
+            .ends_with("; missing scopes: crm.objects.contacts.write"),
+        "{:?}",
+        texts(&r)
+    );
+}
