@@ -9,12 +9,22 @@
 pub mod cli;
 pub mod config;
 pub mod connector;
-#[cfg(feature = "fake-github")]
+#[cfg(all(
+    feature = "fake-github",
+    feature = "fake-hubspot",
+    feature = "fake-slack"
+))]
 pub mod demo;
 pub mod engine;
 pub mod exit;
 #[cfg(feature = "fake-github")]
 pub mod fake_github;
+#[cfg(feature = "fake-http")]
+pub mod fake_http;
+#[cfg(feature = "fake-hubspot")]
+pub mod fake_hubspot;
+#[cfg(feature = "fake-slack")]
+pub mod fake_slack;
 pub mod faults;
 pub mod init;
 pub mod kernel;

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Config, SystemConfig, SystemSettings};
 use crate::connector::filesystem::FsConnector;
 use crate::connector::github::GithubConnector;
+use crate::connector::hubspot::{HubspotConnector, HubspotSettings};
 use crate::connector::postgres::PgConnector;
 use crate::connector::{Connector, System};
 use crate::kernel::jcs::canonicalize;
@@ -64,17 +65,22 @@ impl Registry {
     /// What the plan builder needs to know about a system.
     pub fn scope(&self, system: &str) -> Option<SystemScope> {
         let sc = self.config.systems.iter().find(|s| s.name == system)?;
-        let (repos, root) = match &sc.settings {
-            SystemSettings::Github { repos, .. } => (repos.clone(), None),
-            SystemSettings::Filesystem { root } => (Vec::new(), Some(root.display().to_string())),
-            SystemSettings::Postgres { .. } => (Vec::new(), None),
-        };
-        Some(SystemScope {
+        let mut scope = SystemScope {
             name: sc.name.clone(),
             kind: sc.kind,
-            repos,
-            root,
-        })
+            repos: Vec::new(),
+            root: None,
+            properties: Vec::new(),
+            channels: Vec::new(),
+        };
+        match &sc.settings {
+            SystemSettings::Github { repos, .. } => scope.repos = repos.clone(),
+            SystemSettings::Filesystem { root } => scope.root = Some(root.display().to_string()),
+            SystemSettings::Postgres { .. } => {}
+            SystemSettings::Hubspot { properties, .. } => scope.properties = properties.clone(),
+            SystemSettings::Slack { channels, .. } => scope.channels = channels.clone(),
+        }
+        Some(scope)
     }
 }
 
@@ -107,5 +113,29 @@ fn build_connector(system: &SystemConfig, config: &Config) -> Result<Connector, 
             statement_timeout,
             ..
         } => Connector::Postgres(PgConnector::new(dsn, *max_rows, *statement_timeout)?),
+        SystemSettings::Hubspot {
+            token_env,
+            token,
+            base_url,
+            portal_id,
+            properties,
+            task_owner_id,
+        } => Connector::Hubspot(HubspotConnector::new(&HubspotSettings {
+            base_url,
+            token_env,
+            token,
+            portal_id: *portal_id,
+            properties,
+            task_owner_id: *task_owner_id,
+        })?),
+        SystemSettings::Slack {
+            token_env,
+            token,
+            base_url,
+            team_id,
+            channels,
+        } => Connector::Slack(crate::connector::slack::SlackConnector::new(
+            base_url, token_env, token, team_id, channels,
+        )?),
     })
 }

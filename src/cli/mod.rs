@@ -268,14 +268,24 @@ pub async fn run(cli: Cli) -> u8 {
     }
 }
 
-#[cfg(feature = "fake-github")]
+#[cfg(all(
+    feature = "fake-github",
+    feature = "fake-hubspot",
+    feature = "fake-slack"
+))]
 async fn demo(keep: bool, no_postgres: bool) -> u8 {
     crate::demo::run(keep, no_postgres).await
 }
 
-#[cfg(not(feature = "fake-github"))]
+#[cfg(not(all(
+    feature = "fake-github",
+    feature = "fake-hubspot",
+    feature = "fake-slack"
+)))]
 async fn demo(_keep: bool, _no_postgres: bool) -> u8 {
-    eprintln!("error: this build has no demo (it was built without the `fake-github` feature)");
+    eprintln!(
+        "error: this build has no demo (it was built without the `fake-github`, `fake-hubspot` and `fake-slack` features)"
+    );
     EXIT_USAGE
 }
 

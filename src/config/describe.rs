@@ -131,6 +131,34 @@ fn describe_system(out: &mut String, system: &SystemConfig) {
         SystemSettings::Filesystem { root } => {
             let _ = writeln!(out, "    root:            {}", root.display());
         }
+        SystemSettings::Hubspot {
+            token_env,
+            base_url,
+            portal_id,
+            properties,
+            task_owner_id,
+            ..
+        } => {
+            let _ = writeln!(out, "    base_url:        {base_url}");
+            let _ = writeln!(out, "    token:           ${token_env}");
+            let _ = writeln!(out, "    portal_id:       {portal_id}");
+            let _ = writeln!(out, "    properties:      email, {}", list(properties));
+            if let Some(owner) = task_owner_id {
+                let _ = writeln!(out, "    task owner:      {owner}");
+            }
+        }
+        SystemSettings::Slack {
+            token_env,
+            base_url,
+            team_id,
+            channels,
+            ..
+        } => {
+            let _ = writeln!(out, "    base_url:        {base_url}");
+            let _ = writeln!(out, "    token:           ${token_env}");
+            let _ = writeln!(out, "    team_id:         {team_id}");
+            let _ = writeln!(out, "    channels:        {}", list(channels));
+        }
     }
     let _ = writeln!(
         out,

@@ -260,6 +260,27 @@ pub enum SystemSettings {
     Filesystem {
         root: PathBuf,
     },
+    Hubspot {
+        token_env: String,
+        token: Secret,
+        /// No trailing slash.
+        base_url: String,
+        /// The HubSpot account the token must belong to (checked on first use).
+        portal_id: u64,
+        /// The contact properties agents may write and `find_contact` returns.
+        properties: Vec<String>,
+        /// The `hubspot_owner_id` of every task this system creates.
+        task_owner_id: Option<u64>,
+    },
+    Slack {
+        token_env: String,
+        token: Secret,
+        base_url: String,
+        /// The workspace the token must belong to (`auth.test` → `team_id`).
+        team_id: String,
+        /// Conversation IDs this system may post in; `["*"]` = any the bot can reach.
+        channels: Vec<String>,
+    },
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@
 
 mod approvals;
 mod http;
+mod hubspot;
+mod slack;
 mod systems;
 mod workflows;
 

@@ -17,7 +17,10 @@
 
 pub mod filesystem;
 pub mod github;
+pub mod http;
+pub mod hubspot;
 pub mod postgres;
+pub mod slack;
 
 use serde_json::{Map, Value, json};
 
@@ -146,6 +149,8 @@ pub enum Connector {
     Filesystem(filesystem::FsConnector),
     Github(github::GithubConnector),
     Postgres(postgres::PgConnector),
+    Hubspot(hubspot::HubspotConnector),
+    Slack(slack::SlackConnector),
 }
 
 impl Connector {
@@ -156,7 +161,10 @@ impl Connector {
     pub async fn cleanup(&self) -> Result<Vec<String>, String> {
         match self {
             Connector::Filesystem(c) => c.remove_temp_files(std::time::Duration::ZERO).await,
-            Connector::Github(_) | Connector::Postgres(_) => Ok(Vec::new()),
+            Connector::Github(_)
+            | Connector::Postgres(_)
+            | Connector::Hubspot(_)
+            | Connector::Slack(_) => Ok(Vec::new()),
         }
     }
 
@@ -165,6 +173,8 @@ impl Connector {
             Connector::Filesystem(c) => c.target(),
             Connector::Github(c) => c.target(),
             Connector::Postgres(c) => c.target(),
+            Connector::Hubspot(c) => c.target(),
+            Connector::Slack(c) => c.target(),
         }
     }
 
@@ -176,6 +186,8 @@ impl Connector {
         match (self, action) {
             (Connector::Github(c), Action::Github(a)) => c.run(a, log).await,
             (Connector::Filesystem(c), Action::Filesystem(a)) => c.run(a, log).await,
+            (Connector::Hubspot(c), Action::Hubspot(a)) => c.run(a, log).await,
+            (Connector::Slack(c), Action::Slack(a)) => c.run(a, log).await,
             (Connector::Postgres(c), Action::Postgres(_)) => {
                 c.execute(name, &action.args(), log).await
             }
@@ -188,6 +200,8 @@ impl Connector {
             Connector::Filesystem(_) => SystemKind::Filesystem,
             Connector::Github(_) => SystemKind::Github,
             Connector::Postgres(_) => SystemKind::Postgres,
+            Connector::Hubspot(_) => SystemKind::Hubspot,
+            Connector::Slack(_) => SystemKind::Slack,
         }
     }
 
@@ -202,6 +216,8 @@ impl Connector {
             Connector::Filesystem(c) => c.recover(action, args, pre).await,
             Connector::Github(c) => c.recover(action, args, pre).await,
             Connector::Postgres(c) => c.recover(action, args, pre).await,
+            Connector::Hubspot(c) => c.recover(action, args, pre).await,
+            Connector::Slack(c) => c.recover(action, args, pre).await,
         }
     }
 
@@ -212,6 +228,10 @@ impl Connector {
             // its parent count as done), so both modes are the same there.
             Connector::Github(c) => c.undo(record).await,
             Connector::Postgres(c) => c.undo(record, mode).await,
+            Connector::Hubspot(c) => c.undo(record, mode).await,
+            // Slack's undos count an already-deleted message or restored text as done in both
+            // modes.
+            Connector::Slack(c) => c.undo(record).await,
         }
     }
 }

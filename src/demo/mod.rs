@@ -1,6 +1,7 @@
-//! `enact demo`: a BLOCK, a PASS, an APPROVAL and a ROLLBACK, driven through the real MCP server.
+//! `enact demo`: a BLOCK, a PASS, an APPROVAL and a ROLLBACK, driven through the real MCP server,
+//! then a Slack post and its rollback (act 5) and a CRM act on HubSpot (act 6).
 //!
-//! The demo starts the in-process fake GitHub, a database (`$DATABASE_URL` or a throwaway
+//! The demo starts the in-process fake GitHub, fake Slack and fake HubSpot, a database (`$DATABASE_URL` or a throwaway
 //! PostgreSQL; without one, act 4 runs on files), writes a config into a temp folder, then
 //! starts `enact serve` as a child process and talks to it over stdio with an MCP client —
 //! the path an agent's client takes. It checks its own story (the BLOCK changed nothing on
@@ -8,7 +9,9 @@
 
 mod approval;
 mod config;
+mod crm;
 mod database;
+mod slack;
 mod style;
 
 use std::path::PathBuf;
@@ -18,6 +21,7 @@ use serde_json::{Value, json};
 
 use crate::exit::{EXIT_FAILED, EXIT_OK};
 use crate::fake_github::FakeGithub;
+use crate::fake_hubspot::FakeHubspot;
 use crate::mcp::client::{McpClient, Reply};
 use config::{DSN_ENV, REPO, TOKEN_ENV, demo_config};
 use database::DemoDb;
@@ -116,7 +120,7 @@ impl Demo {
         );
         println!(
             "{}",
-            s.dim("  Everything runs on this machine: a fake GitHub on 127.0.0.1, a local PostgreSQL, a temp folder.")
+            s.dim("  Everything runs on this machine: a fake GitHub and a fake Slack on 127.0.0.1, a local PostgreSQL, a temp folder.")
         );
 
         s.heading("Setting up");
@@ -167,7 +171,29 @@ impl Demo {
             }
         };
 
-        let config = demo_config(fake.base_url(), db.as_ref().map(|d| d.table.as_str()));
+        let hubspot = FakeHubspot::start()
+            .await
+            .map_err(|e| format!("cannot start the fake HubSpot: {e}"))?;
+        let hubspot_token = format!("demo-{}", uuid::Uuid::new_v4().simple());
+        hubspot.require_token(&hubspot_token);
+        hubspot.add_contact(crm::SEEDED_EMAIL, &[("firstname", "Grace")]);
+        println!(
+            "  {} fake HubSpot at {} with contact {}",
+            s.ok(),
+            hubspot.base_url(),
+            crm::SEEDED_EMAIL
+        );
+        let slack_token = format!("xoxb-demo-{}", uuid::Uuid::new_v4().simple());
+        let fake_slack = slack::start(&slack_token).await?;
+        println!(
+            "  {} fake Slack at {} with #deploys ({})",
+            s.ok(),
+            fake_slack.base_url(),
+            slack::CHANNEL
+        );
+        let mut config = demo_config(fake.base_url(), db.as_ref().map(|d| d.table.as_str()));
+        config.push_str(&slack::config(fake_slack.base_url()));
+        config.push_str(&crm::crm_config(hubspot.base_url()));
         let config_path = self.folder.join("enact.toml");
         std::fs::write(&config_path, config)
             .map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
@@ -181,6 +207,9 @@ impl Demo {
         );
 
         self.env.push((TOKEN_ENV.into(), token.clone()));
+        self.env
+            .push((crm::HUBSPOT_TOKEN_ENV.into(), hubspot_token.clone()));
+        self.env.push((slack::SLACK_TOKEN_ENV.into(), slack_token));
         if let Some(db) = &db {
             self.env.push((DSN_ENV.into(), db.dsn.clone()));
         }
@@ -203,9 +232,11 @@ impl Demo {
             self.act_pass(&client, &fake).await?;
             self.act_approval(&client, &fake).await?;
             match &db {
-                Some(db) => self.act_rollback_rows(&client, db).await,
-                None => self.act_rollback_files(&client).await,
+                Some(db) => self.act_rollback_rows(&client, db).await?,
+                None => self.act_rollback_files(&client).await?,
             }
+            self.act_slack(&client, &fake_slack).await?;
+            self.act_crm(&client, &hubspot).await
         }
         .await;
         client.close().await;

@@ -256,6 +256,25 @@ impl Engine {
                 .pr_bases
                 .insert((r.repo.as_str().to_string(), r.number.get()), base);
         }
+        for r in &requests.contacts {
+            let id = match self.registry.systems.get(&r.system).map(|s| &s.connector) {
+                Some(Connector::Hubspot(crm)) => crm.contact_id(&r.email).await,
+                _ => Err(format!("system `{}` is not a HubSpot system", r.system)),
+            };
+            facts
+                .contacts
+                .insert((r.system.clone(), r.email.as_str().to_string()), id);
+        }
+        for r in &requests.dm_channels {
+            let kind = match self.registry.systems.get(&r.system).map(|s| &s.connector) {
+                Some(Connector::Slack(slack)) => slack
+                    .is_dm(&r.channel)
+                    .await
+                    .map_err(|e| format!("cannot look up channel '{}' in Slack: {e}", r.channel)),
+                _ => Err(format!("system `{}` is not a Slack system", r.system)),
+            };
+            facts.dm_channels.insert(r.channel.clone(), kind);
+        }
         facts
     }
 
@@ -312,6 +331,13 @@ impl Engine {
                 .count_runs(q, &actor.email, now)
                 .map_err(|e| e.to_string());
             facts.rate_counts.insert(q.index, count);
+        }
+        for q in &requests.task_counts {
+            let count = self
+                .store
+                .count_tasks(q, &actor.email, now)
+                .map_err(|e| e.to_string());
+            facts.task_counts.insert(q.index, count);
         }
         let verdict = self.judge(actor, workflow, &planned, now, &facts);
         Ok(Preview {
@@ -431,40 +457,46 @@ impl Engine {
         let queries = requests.rate_counts;
         let mut verdict = None;
         let mut unsignable = None;
-        let recorded =
-            self.store
-                .gate_and_record(&queries, &actor.email, run.now, claim, &mut |gate| {
-                    facts.rate_counts = gate.counts.clone();
-                    facts.grants = gate.grants.clone();
-                    facts.approved_by = gate.approval.as_ref().map(|a| a.actor_email.clone());
-                    if let (Some(claim), Some(answer)) = (claim, &gate.approval) {
-                        run.approvals = approvals::resume_fields(claim, answer);
+        let recorded = self.store.gate_and_record(
+            &queries,
+            &requests.task_counts,
+            &actor.email,
+            run.now,
+            claim,
+            &mut |gate| {
+                facts.rate_counts = gate.counts.clone();
+                facts.task_counts = gate.task_counts.clone();
+                facts.grants = gate.grants.clone();
+                facts.approved_by = gate.approval.as_ref().map(|a| a.actor_email.clone());
+                if let (Some(claim), Some(answer)) = (claim, &gate.approval) {
+                    run.approvals = approvals::resume_fields(claim, answer);
+                }
+                let v = self.judge(actor, run.workflow, planned, run.now, &facts);
+                let mut signed = |r: Result<Decided, receipt::SigningError>| match r {
+                    Ok(d) => d,
+                    Err(e) => {
+                        unsignable = Some(e);
+                        Decided::Nothing
                     }
-                    let v = self.judge(actor, run.workflow, planned, run.now, &facts);
-                    let mut signed = |r: Result<Decided, receipt::SigningError>| match r {
-                        Ok(d) => d,
-                        Err(e) => {
-                            unsignable = Some(e);
-                            Decided::Nothing
-                        }
-                    };
-                    let decided = match v.decision {
-                        Decision::Pass if !cancel.is_cancelled() => {
-                            signed(self.intent_fields(&run, &v).map(Decided::Intent))
-                        }
-                        Decision::Pass => Decided::Nothing,
-                        Decision::ApprovalRequired if claim.is_none() => {
-                            Decided::Receipt(Box::new(self.pending_receipt(&run, &v)))
-                        }
-                        _ if claim.is_some() => {
-                            let blocked = approvals::blocked(v.clone());
-                            Decided::Receipt(Box::new(self.receipt(&run, blocked, vec![])))
-                        }
-                        _ => Decided::Nothing,
-                    };
-                    verdict = Some(v);
-                    decided
-                });
+                };
+                let decided = match v.decision {
+                    Decision::Pass if !cancel.is_cancelled() => {
+                        signed(self.intent_fields(&run, &v).map(Decided::Intent))
+                    }
+                    Decision::Pass => Decided::Nothing,
+                    Decision::ApprovalRequired if claim.is_none() => {
+                        Decided::Receipt(Box::new(self.pending_receipt(&run, &v)))
+                    }
+                    _ if claim.is_some() => {
+                        let blocked = approvals::blocked(v.clone());
+                        Decided::Receipt(Box::new(self.receipt(&run, blocked, vec![])))
+                    }
+                    _ => Decided::Nothing,
+                };
+                verdict = Some(v);
+                decided
+            },
+        );
         if let Some(e) = unsignable {
             return Err(CallError::Journal(format!(
                 "the receipts journal cannot be written: {e} — nothing was done"

@@ -35,7 +35,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use state::{Injection, State};
@@ -151,10 +150,13 @@ pub struct FakeCommit {
 impl FakeGithub {
     /// Starts the server on `127.0.0.1`, a free port, in the current Tokio runtime.
     pub async fn start() -> std::io::Result<FakeGithub> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
+        let (listener, base_url) = crate::fake_http::bind_loopback().await?;
         let state = Arc::new(Mutex::new(State::default()));
-        let task = tokio::spawn(server::serve(listener, state.clone(), base_url.clone()));
+        let handler = server::Github {
+            state: state.clone(),
+            base_url: base_url.clone(),
+        };
+        let task = tokio::spawn(crate::fake_http::serve(listener, Arc::new(handler)));
         Ok(FakeGithub {
             base_url,
             state,

@@ -15,13 +15,17 @@ pub enum SystemKind {
     Github,
     Postgres,
     Filesystem,
+    Hubspot,
+    Slack,
 }
 
 impl SystemKind {
-    pub const ALL: [SystemKind; 3] = [
+    pub const ALL: [SystemKind; 5] = [
         SystemKind::Github,
         SystemKind::Postgres,
         SystemKind::Filesystem,
+        SystemKind::Hubspot,
+        SystemKind::Slack,
     ];
 
     pub fn parse(s: &str) -> Option<SystemKind> {
@@ -29,6 +33,8 @@ impl SystemKind {
             "github" => Some(SystemKind::Github),
             "postgres" => Some(SystemKind::Postgres),
             "filesystem" => Some(SystemKind::Filesystem),
+            "hubspot" => Some(SystemKind::Hubspot),
+            "slack" => Some(SystemKind::Slack),
             _ => None,
         }
     }
@@ -38,6 +44,8 @@ impl SystemKind {
             SystemKind::Github => "github",
             SystemKind::Postgres => "postgres",
             SystemKind::Filesystem => "filesystem",
+            SystemKind::Hubspot => "hubspot",
+            SystemKind::Slack => "slack",
         }
     }
 
@@ -74,6 +82,12 @@ pub enum ActionName {
     WriteFile,
     DeleteFile,
     ListDir,
+    FindContact,
+    CreateContact,
+    UpdateContact,
+    CreateTask,
+    PostMessage,
+    UpdateMessage,
 }
 
 impl ActionName {
@@ -93,6 +107,12 @@ impl ActionName {
             ActionName::WriteFile => "write_file",
             ActionName::DeleteFile => "delete_file",
             ActionName::ListDir => "list_dir",
+            ActionName::FindContact => "find_contact",
+            ActionName::CreateContact => "create_contact",
+            ActionName::UpdateContact => "update_contact",
+            ActionName::CreateTask => "create_task",
+            ActionName::PostMessage => "post_message",
+            ActionName::UpdateMessage => "update_message",
         }
     }
 
@@ -136,6 +156,20 @@ pub enum ArgType {
     Table,
     /// A path inside a filesystem root.
     Path,
+    /// An email address (`local@domain`), trimmed and lower-cased.
+    Email,
+    /// HubSpot contact properties: names in the system's `properties`, scalar values.
+    Properties,
+    /// An optional due time: RFC 3339 or `YYYY-MM-DD`; `null` means none.
+    Due,
+    /// A Slack conversation ID (`^[CGD][A-Z0-9]{8,}$`) inside the system's `channels`.
+    Channel,
+    /// A Slack message timestamp (`^\d{10}\.\d{6}$`).
+    Ts,
+    /// An optional Slack message timestamp: `null` (the default) means none.
+    OptTs,
+    /// A Slack message text: not empty, at most 40,000 characters.
+    Text,
 }
 
 /// One argument of an action.
@@ -305,6 +339,57 @@ pub const ACTIONS: &[ActionSpec] = &[
         read_only: true,
         reversible: true,
         args: &[opt("path", Path, "\".\"")],
+    },
+    ActionSpec {
+        kind: Hubspot,
+        name: ActionName::FindContact,
+        read_only: true,
+        reversible: true,
+        args: &[req("email", Email)],
+    },
+    ActionSpec {
+        kind: Hubspot,
+        name: ActionName::CreateContact,
+        read_only: false,
+        reversible: true,
+        args: &[req("email", Email), opt("properties", Properties, "{}")],
+    },
+    ActionSpec {
+        kind: Hubspot,
+        name: ActionName::UpdateContact,
+        read_only: false,
+        reversible: true,
+        args: &[req("email", Email), req("properties", Properties)],
+    },
+    ActionSpec {
+        kind: Hubspot,
+        name: ActionName::CreateTask,
+        read_only: false,
+        reversible: true,
+        args: &[
+            req("contact_email", Email),
+            req("subject", Str),
+            opt("body", Str, "\"\""),
+            opt("due", Due, "null"),
+        ],
+    },
+    ActionSpec {
+        kind: Slack,
+        name: ActionName::PostMessage,
+        read_only: false,
+        reversible: true,
+        args: &[
+            req("channel", Channel),
+            req("text", Text),
+            opt("thread_ts", OptTs, "null"),
+        ],
+    },
+    ActionSpec {
+        kind: Slack,
+        name: ActionName::UpdateMessage,
+        read_only: false,
+        reversible: true,
+        args: &[req("channel", Channel), req("ts", Ts), req("text", Text)],
     },
 ];
 

@@ -19,6 +19,9 @@ pub struct Actor {
 /// they could not be counted.
 pub type RateCounts = BTreeMap<usize, Result<u64, String>>;
 
+/// Per `limit_tasks_per_contact` policy (by config index): earlier tasks per contact email.
+pub type TaskCounts = BTreeMap<usize, Result<BTreeMap<String, u64>, String>>;
+
 /// Facts looked up by the engine before the gate runs, so that policies stay pure.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
@@ -28,10 +31,19 @@ pub struct Facts {
     /// `rate_limit`: for the policy at this index in the config, how many earlier runs count
     /// against it (`Err`: the count could not be taken).
     pub rate_counts: RateCounts,
+    /// `no_duplicate_contacts`: the id of the contact holding each planned `create_contact`'s
+    /// email (`None`: no such contact), keyed by (system, email); `Err`: why the lookup failed.
+    pub contacts: BTreeMap<(String, String), Result<Option<String>, String>>,
+    /// `limit_tasks_per_contact`: for the policy at this index, the tasks the actor already
+    /// created per contact email inside the window (`Err`: the count could not be taken).
+    pub task_counts: TaskCounts,
     /// `require_approval`: the actor's live grants (SPEC §9).
     pub grants: Vec<Grant>,
     /// `require_approval` on a resumed run: who approved exactly this plan.
     pub approved_by: Option<String>,
+    /// `block_dms`: whether each looked-up conversation is a DM or group DM, keyed by channel
+    /// ID (`Err`: the lookup failed; the policy then fails closed).
+    pub dm_channels: BTreeMap<String, Result<bool, String>>,
 }
 
 /// A live grant (SPEC §9): while it lives, `require_approval` passes for its actor's calls of

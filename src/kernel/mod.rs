@@ -6,11 +6,13 @@
 pub mod action;
 pub mod approval;
 pub mod context;
+pub mod hubspot;
 pub mod jcs;
 pub mod plan;
 pub mod policy;
 pub mod receipt;
 pub mod rollback;
 pub mod schema;
+pub mod slack;
 pub mod typed;
 pub mod workflow;

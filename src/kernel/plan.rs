@@ -141,6 +141,10 @@ pub struct SystemScope {
     pub repos: Vec<String>,
     /// Filesystem: the absolute root, so an absolute path inside it can be made relative.
     pub root: Option<String>,
+    /// HubSpot: the contact properties agents may write.
+    pub properties: Vec<String>,
+    /// Slack: the conversation IDs this system may post in (`*` = any).
+    pub channels: Vec<String>,
 }
 
 /// Replaces `{{name}}` placeholders in a value tree (SPEC §2). Runs once; substituted text is
@@ -340,6 +344,31 @@ fn check_arg(system: &SystemScope, ty: ArgType, value: Value) -> Result<Value, S
             }
             Ok(value)
         }
+        ArgType::Channel => {
+            let s = as_str(&value)?;
+            super::slack::Channel::parse(s)?;
+            if !super::slack::channel_in_scope(&system.channels, s) {
+                return Err(format!(
+                    "channel '{s}' is not in the channels of system `{}`",
+                    system.name
+                ));
+            }
+            Ok(value)
+        }
+        ArgType::Ts => {
+            super::slack::Ts::parse(as_str(&value)?)?;
+            Ok(value)
+        }
+        ArgType::OptTs => {
+            if !value.is_null() {
+                super::slack::Ts::parse(as_str(&value)?)?;
+            }
+            Ok(value)
+        }
+        ArgType::Text => {
+            super::slack::check_text(as_str(&value)?)?;
+            Ok(value)
+        }
         ArgType::Path => {
             let s = as_str(&value)?;
             if s.is_empty() || s.contains('\0') {
@@ -358,6 +387,19 @@ fn check_arg(system: &SystemScope, ty: ArgType, value: Value) -> Result<Value, S
             }
             Ok(value)
         }
+        ArgType::Email => Ok(Value::String(
+            super::hubspot::Email::parse(as_str(&value)?)?
+                .as_str()
+                .to_string(),
+        )),
+        ArgType::Properties => {
+            super::hubspot::check_properties(&system.name, &system.properties, &value)
+                .map(Value::Object)
+        }
+        ArgType::Due => match &value {
+            Value::Null => Ok(value),
+            other => super::hubspot::Due::parse(as_str(other)?).map(|_| value),
+        },
     }
 }
 
@@ -568,6 +610,8 @@ mod tests {
             kind: SystemKind::Github,
             repos: vec!["acme/app".into()],
             root: None,
+            properties: vec![],
+            channels: vec![],
         };
         let args = inputs(json!({"repo": "acme/app", "branch": "refs/heads/agent/x"}));
         let out = normalise_step(&sys, "create_branch", &args).map(|a| a.args());
@@ -606,6 +650,8 @@ mod tests {
             kind: SystemKind::Filesystem,
             repos: vec![],
             root: Some("/srv/ws".into()),
+            properties: vec![],
+            channels: vec![],
         };
         let out = normalise_step(
             &sys,
@@ -670,6 +716,13 @@ pub(crate) mod test_steps {
                 ArgType::Table => Value::from("t"),
                 ArgType::Path => Value::from("."),
                 ArgType::Str => Value::from(""),
+                ArgType::Email => Value::from("bob@acme.com"),
+                ArgType::Properties => Value::Object(Map::new()),
+                ArgType::Due => Value::Null,
+                ArgType::Channel => Value::from("C0123ABCD"),
+                ArgType::Ts => Value::from("1716900000.000100"),
+                ArgType::OptTs => Value::Null,
+                ArgType::Text => Value::from("hello"),
             };
             full.entry(arg.name.to_string()).or_insert(sample);
         }

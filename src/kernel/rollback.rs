@@ -80,6 +80,11 @@ pub fn describe_target(a: &ActionRecord) -> String {
         Some(SystemKind::Filesystem) => file_target(a),
         Some(SystemKind::Github) => github_target(a),
         Some(SystemKind::Postgres) => postgres_target(a),
+        Some(SystemKind::Hubspot) => hubspot_target(a),
+        Some(SystemKind::Slack) => recorded(a, "channel").map(|channel| match recorded(a, "ts") {
+            Some(ts) => format!("message {ts} in {channel}"),
+            None => format!("a message in {channel}"),
+        }),
         None => None,
     };
     described.unwrap_or_else(|| "target not recorded".into())
@@ -125,6 +130,23 @@ fn github_target(a: &ActionRecord) -> Option<String> {
         _ => {
             let branch = recorded(a, "branch")?;
             Some(format!("branch {branch} in {repo}"))
+        }
+    }
+}
+
+fn hubspot_target(a: &ActionRecord) -> Option<String> {
+    match ActionName::parse(&a.action) {
+        Some(ActionName::CreateTask) => {
+            let id = recorded(a, "task_id")?;
+            let email = recorded(a, "contact_email")?;
+            Some(format!("task {id} of contact {email}"))
+        }
+        _ => {
+            let email = recorded(a, "email")?;
+            Some(match recorded(a, "id") {
+                Some(id) => format!("contact {id} ({email})"),
+                None => format!("contact {email}"),
+            })
         }
     }
 }

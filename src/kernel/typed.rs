@@ -9,9 +9,11 @@
 use serde_json::{Map, Value};
 
 use super::action::{ActionName, SystemKind};
+pub use super::hubspot::HubspotAction;
 use super::plan::{
     integer_value, json_type_name, validate_branch, validate_repo, validate_repo_path,
 };
+pub use super::slack::{Channel, Ts};
 
 /// A GitHub repository, `owner/name` (GitHub's character rules), as the plan wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -272,12 +274,51 @@ impl FilesystemAction {
     }
 }
 
+/// A Slack action with its checked arguments (SPEC-hubspot-slack §7.5).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SlackAction {
+    PostMessage {
+        channel: Channel,
+        text: String,
+        thread_ts: Option<Ts>,
+    },
+    UpdateMessage {
+        channel: Channel,
+        ts: Ts,
+        text: String,
+    },
+}
+
+impl SlackAction {
+    pub fn channel(&self) -> &Channel {
+        match self {
+            SlackAction::PostMessage { channel, .. }
+            | SlackAction::UpdateMessage { channel, .. } => channel,
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        match self {
+            SlackAction::PostMessage { text, .. } | SlackAction::UpdateMessage { text, .. } => text,
+        }
+    }
+
+    pub fn name(&self) -> ActionName {
+        match self {
+            SlackAction::PostMessage { .. } => ActionName::PostMessage,
+            SlackAction::UpdateMessage { .. } => ActionName::UpdateMessage,
+        }
+    }
+}
+
 /// One planned connector action, typed by its system's kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Github(GithubAction),
     Postgres(PostgresAction),
     Filesystem(FilesystemAction),
+    Hubspot(HubspotAction),
+    Slack(SlackAction),
 }
 
 impl Action {
@@ -286,6 +327,8 @@ impl Action {
             Action::Github(_) => SystemKind::Github,
             Action::Postgres(_) => SystemKind::Postgres,
             Action::Filesystem(_) => SystemKind::Filesystem,
+            Action::Hubspot(_) => SystemKind::Hubspot,
+            Action::Slack(_) => SystemKind::Slack,
         }
     }
 
@@ -294,6 +337,8 @@ impl Action {
             Action::Github(a) => a.name(),
             Action::Postgres(a) => a.name(),
             Action::Filesystem(a) => a.name(),
+            Action::Hubspot(a) => a.name(),
+            Action::Slack(a) => a.name(),
         }
     }
 
@@ -365,6 +410,23 @@ impl Action {
             ActionName::ListDir => {
                 Action::Filesystem(FilesystemAction::ListDir { path: a.path()? })
             }
+            ActionName::FindContact
+            | ActionName::CreateContact
+            | ActionName::UpdateContact
+            | ActionName::CreateTask => Action::Hubspot(HubspotAction::from_args(name, args)?),
+            ActionName::PostMessage => Action::Slack(SlackAction::PostMessage {
+                channel: a.channel()?,
+                text: a.text("text")?,
+                thread_ts: match a.get("thread_ts")? {
+                    Value::Null => None,
+                    _ => Some(Ts::parse(a.str("thread_ts")?)?),
+                },
+            }),
+            ActionName::UpdateMessage => Action::Slack(SlackAction::UpdateMessage {
+                channel: a.channel()?,
+                ts: Ts::parse(a.str("ts")?)?,
+                text: a.text("text")?,
+            }),
         })
     }
 
@@ -463,6 +525,24 @@ impl Action {
                     put("content", s(content));
                 }
             }
+            Action::Hubspot(h) => return h.args(),
+            Action::Slack(SlackAction::PostMessage {
+                channel,
+                text,
+                thread_ts,
+            }) => {
+                put("channel", s(channel.as_str()));
+                put("text", s(text));
+                put(
+                    "thread_ts",
+                    thread_ts.as_ref().map_or(Value::Null, |t| s(t.as_str())),
+                );
+            }
+            Action::Slack(SlackAction::UpdateMessage { channel, ts, text }) => {
+                put("channel", s(channel.as_str()));
+                put("ts", s(ts.as_str()));
+                put("text", s(text));
+            }
         }
         m
     }
@@ -497,6 +577,9 @@ impl Args<'_> {
     }
     fn table(&self) -> Result<Table, String> {
         Table::parse(self.str("table")?)
+    }
+    fn channel(&self) -> Result<Channel, String> {
+        Channel::parse(self.str("channel")?)
     }
     fn path(&self) -> Result<FsPath, String> {
         FsPath::parse(self.str("path")?)
@@ -562,7 +645,12 @@ mod tests {
                 "where" | "data" => json!({"id": 1}),
                 "limit" => json!(5),
                 "path" => json!("notes/a.md"),
+                "channel" => json!("C0123ABCD"),
+                "ts" | "thread_ts" => json!("1716900000.000100"),
                 "branch" | "from_branch" | "head" | "base" => json!("agent/x"),
+                "email" | "contact_email" => json!("bob@acme.com"),
+                "properties" => json!({"firstname": "Bob"}),
+                "due" => json!("2026-05-01"),
                 _ => json!("text"),
             }
         };

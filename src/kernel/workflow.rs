@@ -90,10 +90,17 @@ pub struct StepTemplate {
 pub enum Builtin {
     AgentPrWorkflow,
     DbSafeInsert,
+    HubspotNewContact,
+    PostSlackMessage,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 2] = [Builtin::AgentPrWorkflow, Builtin::DbSafeInsert];
+    pub const ALL: [Builtin; 4] = [
+        Builtin::AgentPrWorkflow,
+        Builtin::DbSafeInsert,
+        Builtin::HubspotNewContact,
+        Builtin::PostSlackMessage,
+    ];
 
     pub fn parse(s: &str) -> Option<Builtin> {
         Builtin::ALL.into_iter().find(|b| b.name() == s)
@@ -103,6 +110,8 @@ impl Builtin {
         match self {
             Builtin::AgentPrWorkflow => "agent_pr_workflow",
             Builtin::DbSafeInsert => "db_safe_insert",
+            Builtin::HubspotNewContact => "hubspot_new_contact",
+            Builtin::PostSlackMessage => "post_slack_message",
         }
     }
 
@@ -111,6 +120,8 @@ impl Builtin {
         match self {
             Builtin::AgentPrWorkflow => SystemKind::Github,
             Builtin::DbSafeInsert => SystemKind::Postgres,
+            Builtin::HubspotNewContact => SystemKind::Hubspot,
+            Builtin::PostSlackMessage => SystemKind::Slack,
         }
     }
 
@@ -123,6 +134,8 @@ impl Builtin {
                 ActionName::CreatePr,
             ],
             Builtin::DbSafeInsert => &[ActionName::SelectRows, ActionName::InsertRow],
+            Builtin::HubspotNewContact => &[ActionName::CreateContact, ActionName::CreateTask],
+            Builtin::PostSlackMessage => &[ActionName::PostMessage],
         };
         names.iter().map(|n| n.as_str()).collect()
     }
@@ -134,6 +147,12 @@ impl Builtin {
             }
             Builtin::DbSafeInsert => {
                 "Insert one row; with `unique_key`, refuse if a row with the same value already exists."
+            }
+            Builtin::HubspotNewContact => {
+                "Create a HubSpot contact by email (with properties) and, when `task_subject` is given, a follow-up task for it."
+            }
+            Builtin::PostSlackMessage => {
+                "Post a message to a Slack channel (by conversation ID), or as a reply in a thread with `thread_ts`."
             }
         }
     }
@@ -188,6 +207,41 @@ impl Builtin {
                         None,
                     )
                 },
+            ],
+            Builtin::HubspotNewContact => vec![
+                s("email", "The contact's email address", None),
+                InputSpec {
+                    ty: InputType::Object,
+                    ..s(
+                        "properties",
+                        "Contact properties: name → value",
+                        Some(json!({})),
+                    )
+                },
+                s(
+                    "task_subject",
+                    "Subject of a follow-up task (none when empty)",
+                    Some(json!("")),
+                ),
+                s("task_body", "Body of the follow-up task", Some(json!(""))),
+                s(
+                    "task_due",
+                    "Due time of the task: RFC 3339 or YYYY-MM-DD (default: now)",
+                    Some(json!("")),
+                ),
+            ],
+            Builtin::PostSlackMessage => vec![
+                s("channel", "Conversation ID (C…, G…, D…), not a #name", None),
+                s(
+                    "text",
+                    "Message text (plain text, at most 40,000 characters)",
+                    None,
+                ),
+                s(
+                    "thread_ts",
+                    "Timestamp of the thread's parent message to reply in; empty: a new message",
+                    Some(json!("")),
+                ),
             ],
         }
     }
@@ -272,6 +326,47 @@ impl Builtin {
                     guard,
                 ));
                 Ok(steps)
+            }
+            Builtin::HubspotNewContact => {
+                let mut steps = vec![step(
+                    SystemKind::Hubspot,
+                    ActionName::CreateContact,
+                    json!({"email": get("email"), "properties": get("properties")}),
+                    None,
+                )];
+                let text = |k: &str| args.get(k).and_then(Value::as_str).unwrap_or_default();
+                if !text("task_subject").is_empty() {
+                    let mut task = json!({"contact_email": get("email"), "subject": get("task_subject"), "body": get("task_body")});
+                    if !text("task_due").is_empty()
+                        && let Some(m) = task.as_object_mut()
+                    {
+                        m.insert("due".into(), get("task_due"));
+                    }
+                    steps.push(step(
+                        SystemKind::Hubspot,
+                        ActionName::CreateTask,
+                        task,
+                        None,
+                    ));
+                }
+                Ok(steps)
+            }
+            Builtin::PostSlackMessage => {
+                // An empty `thread_ts` means "no thread": the argument is left out.
+                let thread = match args.get("thread_ts") {
+                    Some(Value::String(t)) if t.is_empty() => Value::Null,
+                    other => other.cloned().unwrap_or(Value::Null),
+                };
+                let mut a = json!({"channel": get("channel"), "text": get("text")});
+                if !thread.is_null() {
+                    a["thread_ts"] = thread;
+                }
+                Ok(vec![step(
+                    SystemKind::Slack,
+                    ActionName::PostMessage,
+                    a,
+                    None,
+                )])
             }
         }
     }

@@ -8,14 +8,22 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::approvals::{Answer, Claim};
-use super::{RateCounts, Store, StoreError, count};
-use crate::kernel::policy::RateQuery;
+use std::collections::BTreeMap;
+
+use chrono::TimeDelta;
+
+use super::index::{self, Index};
+use super::{RateCounts, Store, StoreError};
+use crate::kernel::context::TaskCounts;
+use crate::kernel::policy::{RateQuery, TaskQuery};
 use crate::kernel::receipt::Receipt;
 
 /// What the gate takes from the journal under its lock ([`Store::gate_and_record`]).
 #[derive(Debug, Clone)]
 pub struct GateFacts {
     pub counts: RateCounts,
+    /// `limit_tasks_per_contact`: earlier tasks per contact email, by policy index.
+    pub task_counts: TaskCounts,
     /// The actor's live grants.
     pub grants: Vec<crate::kernel::context::Grant>,
     /// A resumed run: the APPROVE answer its claim uses.
@@ -55,20 +63,24 @@ impl Store {
         now: DateTime<Utc>,
         decide: &mut dyn FnMut(&RateCounts) -> Option<Map<String, Value>>,
     ) -> Result<bool, StoreError> {
-        let recorded = self.gate_and_record(queries, actor_email, now, None, &mut |facts| {
-            decide(&facts.counts).map_or(Decided::Nothing, Decided::Intent)
-        })?;
+        let recorded =
+            self.gate_and_record(queries, &[], actor_email, now, None, &mut |facts| {
+                decide(&facts.counts).map_or(Decided::Nothing, Decided::Intent)
+            })?;
         Ok(matches!(recorded, Recorded::Intent))
     }
 
     /// [`Store::gate_and_intend`] with everything the gate takes from the journal: the rate
-    /// counts, the actor's live grants and — for a resumed run, whose `claim` must hold under
+    /// counts, the task counts of `limit_tasks_per_contact` (per contact email: tasks of PASS
+    /// receipts and the planned tasks of open intents, so the intent appended here reserves
+    /// this plan's tasks), the actor's live grants and — for a resumed run, whose `claim` must hold under
     /// the lock or nothing is written — the approval it uses (SPEC §9). `decide` may also
     /// return a receipt to append in the same lock hold (a resumed run that is now blocked
     /// uses its approval up, so no second resume can slip in between).
     pub fn gate_and_record(
         &self,
         queries: &[RateQuery],
+        tasks: &[TaskQuery],
         actor_email: &str,
         now: DateTime<Utc>,
         claim: Option<&Claim>,
@@ -82,6 +94,10 @@ impl Store {
                 counts: queries
                     .iter()
                     .map(|q| (q.index, count(index, q, actor_email, now)))
+                    .collect(),
+                task_counts: tasks
+                    .iter()
+                    .map(|q| (q.index, count_tasks(index, q, actor_email, now)))
                     .collect(),
                 grants: index.approvals.live_grants(actor_email, now),
                 approval,
@@ -101,4 +117,82 @@ impl Store {
         })?;
         Ok(recorded)
     }
+
+    /// The count `gate_and_intend` would hand to `decide` for one query (for `enact_preview`).
+    pub fn count_runs(
+        &self,
+        query: &RateQuery,
+        actor_email: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.refresh()?;
+        count(&self.index(), query, actor_email, now).map_err(StoreError::Uncountable)
+    }
+
+    /// The task counts `gate_and_record` would hand to the gate for one query (for
+    /// `enact_preview`).
+    pub fn count_tasks(
+        &self,
+        query: &TaskQuery,
+        actor_email: &str,
+        now: DateTime<Utc>,
+    ) -> Result<BTreeMap<String, u64>, StoreError> {
+        self.refresh()?;
+        count_tasks(&self.index(), query, actor_email, now).map_err(StoreError::Uncountable)
+    }
+}
+
+/// The count of one rate query from the index.
+/// `Err` when the journal holds a receipt whose signature does not verify: it cannot be told
+/// whether that run counts, so the policy fails closed (an edit must not lower a count).
+pub(super) fn count(
+    index: &Index,
+    q: &RateQuery,
+    actor_email: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, String> {
+    if index.unverified_receipts > 0 {
+        return Err(format!(
+            "the receipts journal holds {} receipt(s) whose signature does not verify, so earlier runs cannot be counted — run `enact receipts verify`",
+            index.unverified_receipts
+        ));
+    }
+    let from = i64::try_from(q.window_secs)
+        .ok()
+        .and_then(TimeDelta::try_seconds)
+        .and_then(|w| now.checked_sub_signed(w))
+        .map_or(i64::MIN, |t| t.timestamp_micros());
+    let per = q
+        .per
+        .as_ref()
+        .map(|(arg, value)| (arg.as_str(), index::value_digest(value)));
+    Ok(index.count(actor_email, q.workflows.as_deref(), per, from))
+}
+
+/// Earlier tasks per contact email for one `limit_tasks_per_contact` query; fails closed like
+/// [`count`].
+pub(super) fn count_tasks(
+    index: &Index,
+    q: &TaskQuery,
+    actor_email: &str,
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, u64>, String> {
+    if index.unverified_receipts > 0 {
+        return Err(format!(
+            "the receipts journal holds {} receipt(s) whose signature does not verify, so earlier tasks cannot be counted — run `enact receipts verify`",
+            index.unverified_receipts
+        ));
+    }
+    let from = i64::try_from(q.window_secs)
+        .ok()
+        .and_then(TimeDelta::try_seconds)
+        .and_then(|w| now.checked_sub_signed(w))
+        .map_or(i64::MIN, |t| t.timestamp_micros());
+    Ok(q.emails
+        .iter()
+        .map(|e| {
+            let n = index.count_tasks(actor_email, q.workflows.as_deref(), e, from);
+            (e.clone(), n)
+        })
+        .collect())
 }

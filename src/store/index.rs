@@ -46,6 +46,8 @@ pub(crate) struct Open {
     pub micros: i64,
     pub args: Vec<(Arc<str>, [u8; 32])>,
     pub counts: bool,
+    /// The contact email of each planned `create_task` (`limit_tasks_per_contact`).
+    pub tasks: Vec<Arc<str>>,
 }
 
 /// Timestamps (µs since the epoch), sorted.
@@ -71,6 +73,9 @@ struct Rates {
     present: HashMap<Arc<str>, Series>,
 }
 
+/// Task timestamps per contact email (`limit_tasks_per_contact`).
+type TasksByEmail = HashMap<Arc<str>, Series>;
+
 /// The index.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
@@ -79,6 +84,9 @@ pub(crate) struct Index {
     rollbacks: HashMap<String, Vec<usize>>,
     pub open: HashMap<String, Open>,
     rates: HashMap<(Arc<str>, Arc<str>), Rates>,
+    /// Tasks created (`create_task` with `already_done: false`) per (actor, workflow), then per
+    /// contact email: the run's timestamps.
+    tasks: HashMap<(Arc<str>, Arc<str>), TasksByEmail>,
     strings: HashSet<Arc<str>>,
     /// How far the journal has been read.
     pub tail: Pos,
@@ -145,6 +153,68 @@ impl Index {
             .collect()
     }
 
+    /// The contact emails of an intent's planned `create_task` steps.
+    fn planned_tasks(&mut self, v: &Value) -> Vec<Arc<str>> {
+        let emails: Vec<String> = v
+            .get("plan")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|s| s.get("action").and_then(Value::as_str) == Some("create_task"))
+            .filter_map(|s| s.pointer("/args/contact_email").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect();
+        emails.iter().map(|e| self.intern(e)).collect()
+    }
+
+    /// The contact emails of a receipt's tasks that were created (succeeded, `already_done:
+    /// false`), keyed by `output.contact_email`.
+    fn created_tasks(&mut self, v: &Value) -> Vec<Arc<str>> {
+        let emails: Vec<String> = v
+            .get("actions_taken")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|a| {
+                a.get("action").and_then(Value::as_str) == Some("create_task")
+                    && a.get("success").and_then(Value::as_bool) == Some(true)
+                    && a.pointer("/output/already_done") == Some(&Value::Bool(false))
+            })
+            .filter_map(|a| a.pointer("/output/contact_email").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect();
+        emails.iter().map(|e| self.intern(e)).collect()
+    }
+
+    /// Tasks `actor` created for `email` in `workflows` (all when `None`) in runs stamped after
+    /// `from` (µs): from PASS receipts (rollbacks excluded; a run rolled back later still
+    /// counts) and the planned tasks of open intents.
+    pub fn count_tasks(
+        &self,
+        actor: &str,
+        workflows: Option<&[String]>,
+        email: &str,
+        from: i64,
+    ) -> u64 {
+        let in_scope = |w: &str| workflows.is_none_or(|ws| ws.iter().any(|x| x == w));
+        let mut n = 0;
+        for ((a, w), per_email) in &self.tasks {
+            if &**a == actor && in_scope(w) {
+                n += per_email.get(email).map_or(0, |s| s.after(from));
+            }
+        }
+        for open in self.open.values() {
+            if open.counts
+                && &*open.actor_email == actor
+                && in_scope(&open.workflow)
+                && open.micros > from
+            {
+                n += open.tasks.iter().filter(|e| &***e == email).count() as u64;
+            }
+        }
+        n
+    }
+
     /// Adds one record. `hash` is its chain hash (receipts only). An unverified intent or
     /// step is not indexed; an unverified receipt only as described on [`Entry::verified`].
     pub fn apply(&mut self, span: Span, v: &Value, hash: String, verified: bool) {
@@ -170,6 +240,7 @@ impl Index {
                 let workflow = self.intern(str_field(v, "workflow"));
                 let args = self.args_of(v);
                 let counts = v.get("rollback_of").is_none_or(Value::is_null);
+                let tasks = self.planned_tasks(v);
                 self.approvals.apply(&run_id, v);
                 self.open.insert(
                     run_id,
@@ -182,6 +253,7 @@ impl Index {
                         micros: micros(str_field(v, "timestamp")).unwrap_or(i64::MAX),
                         args,
                         counts,
+                        tasks,
                     },
                 );
             }
@@ -240,6 +312,20 @@ impl Index {
                     rates.present.entry(name.clone()).or_default().insert(t);
                     rates.per.entry((name, digest)).or_default().insert(t);
                 }
+            }
+        }
+        if verified
+            && &*decision == "PASS"
+            && rollback_of.is_none()
+            && let Some(t) = micros(timestamp)
+        {
+            for email in self.created_tasks(v) {
+                self.tasks
+                    .entry((actor_email.clone(), workflow.clone()))
+                    .or_default()
+                    .entry(email)
+                    .or_default()
+                    .insert(t);
             }
         }
         if self.newest.as_ref().is_none_or(|(s, _)| seq > *s) {

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -46,7 +46,6 @@ use sha2::{Digest, Sha256};
 use self::head::{Head, HeadState};
 use self::index::{Entry, Index};
 use self::segment::{JOURNAL_DIR, Line, Pos, Reader, SEGMENT_MAX, Span};
-use crate::kernel::policy::RateQuery;
 use crate::kernel::receipt::{self, GENESIS_HASH, MacKey, Receipt, is_valid_run_id};
 use crate::secret::Secret;
 
@@ -618,17 +617,6 @@ impl Store {
         Ok(self.sign(Value::Object(fields)))
     }
 
-    /// The count `gate_and_intend` would hand to `decide` for one query (for `enact_preview`).
-    pub fn count_runs(
-        &self,
-        query: &RateQuery,
-        actor_email: &str,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        self.refresh()?;
-        count(&self.index(), query, actor_email, now).map_err(StoreError::Uncountable)
-    }
-
     /// Reads and strictly parses the record at `span`.
     fn read_record(&self, run_id: &str, span: Span) -> Result<Value, StoreError> {
         if let Some(pg) = &self.pg {
@@ -745,33 +733,6 @@ pub(crate) fn is_chained(value: &Value) -> bool {
         value.get("kind").and_then(Value::as_str),
         Some("receipt") | None
     )
-}
-
-/// The count of one rate query from the index.
-/// `Err` when the journal holds a receipt whose signature does not verify: it cannot be told
-/// whether that run counts, so the policy fails closed (an edit must not lower a count).
-pub(super) fn count(
-    index: &Index,
-    q: &RateQuery,
-    actor_email: &str,
-    now: DateTime<Utc>,
-) -> Result<u64, String> {
-    if index.unverified_receipts > 0 {
-        return Err(format!(
-            "the receipts journal holds {} receipt(s) whose signature does not verify, so earlier runs cannot be counted — run `enact receipts verify`",
-            index.unverified_receipts
-        ));
-    }
-    let from = i64::try_from(q.window_secs)
-        .ok()
-        .and_then(TimeDelta::try_seconds)
-        .and_then(|w| now.checked_sub_signed(w))
-        .map_or(i64::MIN, |t| t.timestamp_micros());
-    let per = q
-        .per
-        .as_ref()
-        .map(|(arg, value)| (arg.as_str(), index::value_digest(value)));
-    Ok(index.count(actor_email, q.workflows.as_deref(), per, from))
 }
 
 impl From<&Entry> for Summary {

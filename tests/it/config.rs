@@ -652,7 +652,7 @@ fn system_types_are_checked() {
         (
             "systems.s.type".into(),
             "unknown system type `gitlab`".into(),
-            Some("valid types: github, postgres, filesystem".into())
+            Some("valid types: github, postgres, filesystem, hubspot, slack".into())
         )
     );
     assert_eq!(
@@ -660,7 +660,7 @@ fn system_types_are_checked() {
         (
             "systems.s".into(),
             "missing required key `type`".into(),
-            Some("type is one of: github, postgres, filesystem".into())
+            Some("type is one of: github, postgres, filesystem, hubspot, slack".into())
         )
     );
     assert_eq!(
@@ -1164,7 +1164,7 @@ fn built_in_workflows_are_bound_to_a_system_of_their_kind_that_allows_their_acti
     assert_eq!(
         got,
         [
-            "workflows[0].builtin: unknown built-in workflow `agent_pr` (hint: built-in workflows: agent_pr_workflow, db_safe_insert)",
+            "workflows[0].builtin: unknown built-in workflow `agent_pr` (hint: built-in workflows: agent_pr_workflow, db_safe_insert, hubspot_new_contact, post_slack_message)",
             "workflows[1]: missing required key `system` (hint: the github system this built-in runs on)",
             "workflows[2].system: unknown system `nope` (hint: systems in this config: files, gh)",
             "workflows[3].system: system `gh` is a github system, but `db_safe_insert` needs a postgres system",
@@ -1229,7 +1229,7 @@ fn steps_use_existing_systems_and_allowed_actions() {
     assert_eq!(
         got,
         [
-            "systems.broken.type: unknown system type `ftp` (hint: valid types: github, postgres, filesystem)",
+            "systems.broken.type: unknown system type `ftp` (hint: valid types: github, postgres, filesystem, hubspot, slack)",
             "workflows[0].system: `system` is only for built-in workflows (hint: each step names its own system)",
             "workflows[0].steps[0].system: unknown system `disk` (hint: systems in this config: files, broken)",
             "workflows[0].steps[1].action: `create_pr` is not a filesystem action (hint: filesystem actions: read_file, write_file, delete_file, list_dir)",
@@ -1285,7 +1285,7 @@ fn five_mistakes_give_exactly_five_errors() {
         got,
         [
             "actor: unknown key `colour` (hint: valid keys: email, role)",
-            "systems.tracker.type: unknown system type `jira` (hint: valid types: github, postgres, filesystem)",
+            "systems.tracker.type: unknown system type `jira` (hint: valid types: github, postgres, filesystem, hubspot, slack)",
             "workflows[0].name: workflow name `enact_notes` uses the reserved prefix `enact_` (hint: Enact's own tools use that prefix; choose another name)",
             "workflows[0].steps[0].action: action `write_file` is not in the allowed_actions of system `files` (hint: add it to [systems.files] allowed_actions)",
             "workflows[0].steps[0].args: `{{body}}` does not name an input of this workflow (hint: declared inputs: path)",

@@ -298,6 +298,14 @@ fn assert_demo_story(out: &Output) -> String {
         "approved by lead@example.com via cli",
         "Act 4 — ROLLBACK",
         "ROLLBACK PASS",
+        "Act 6 — CRM",
+        "no_duplicate_contacts    Contact grace@example.com already exists (id=501)",
+        "HubSpot unchanged: grace@example.com already exists, nothing was written",
+        "crm.create_task",
+        "task 503 archived, then contact 502",
+        "Act 5 — ROLLBACK on Slack",
+        "chat.post_message",
+        "is gone from #deploys",
         "signatures and chain verify",
     ] {
         assert!(
@@ -317,7 +325,7 @@ fn assert_demo_story(out: &Output) -> String {
 }
 
 #[test]
-fn the_demo_runs_its_three_acts_on_files_without_postgres() {
+fn the_demo_runs_its_acts_on_files_without_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let out = enact(&["demo", "--no-postgres"], dir.path());
     let text = assert_demo_story(&out);
@@ -349,8 +357,8 @@ fn demo_keep_leaves_the_folder_with_its_receipts() {
     assert!(folder.join("server.log").exists());
     let receipts = crate::journal::receipts(&folder.join("receipts")).len();
     assert_eq!(
-        receipts, 7,
-        "BLOCK, PASS, the merge's PENDING, APPROVE and resumed PASS, the wipe and its rollback"
+        receipts, 12,
+        "BLOCK, PASS, the merge's PENDING, APPROVE and resumed PASS, the wipe and its rollback, the Slack post and its rollback, the CRM's BLOCK, PASS and rollback"
     );
     std::fs::remove_dir_all(folder).unwrap();
 }

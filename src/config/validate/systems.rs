@@ -113,6 +113,8 @@ fn system(
         SystemKind::Github => ["token_env", "base_url", "repos"].as_slice(),
         SystemKind::Postgres => &["dsn_env", "max_rows", "statement_timeout"],
         SystemKind::Filesystem => &["root"],
+        SystemKind::Hubspot => super::hubspot::KEYS.as_slice(),
+        SystemKind::Slack => &["token_env", "base_url", "team_id", "channels"],
     });
     s.check_keys(&keys, p);
     let allowed = allowed_actions(kind, s, p);
@@ -120,6 +122,8 @@ fn system(
         SystemKind::Github => github(name, s, env, p),
         SystemKind::Postgres => postgres(name, s, env, p),
         SystemKind::Filesystem => filesystem(s, dir, places, p),
+        SystemKind::Hubspot => super::hubspot::hubspot(name, s, env, p),
+        SystemKind::Slack => super::slack::slack(name, s, env, p),
     };
     let info = Known {
         name: name.to_string(),
@@ -162,7 +166,7 @@ fn allowed_actions(kind: SystemKind, s: &Section<'_>, p: &mut Problems) -> Vec<S
 
 /// Reads a credential from the environment variable named by `key` (default `default`).
 /// Only the variable's name ever appears in a message.
-fn credential(
+pub(super) fn credential(
     system: &str,
     s: &Section<'_>,
     key: &str,

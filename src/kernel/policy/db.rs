@@ -104,7 +104,8 @@ pub fn protect_tables(tables: &[String], ctx: &Context<'_>) -> Result<Outcome, S
     }))
 }
 
-/// Blocks a contractor's `insert_row` / `update_row` that writes a listed column.
+/// Blocks a contractor's `insert_row` / `update_row` that writes a listed column, or a
+/// `create_contact` / `update_contact` that writes a listed property.
 pub fn contractor_cannot_write_pii(
     fields: &[String],
     ctx: &Context<'_>,
@@ -136,17 +137,30 @@ pub fn contractor_cannot_write_pii(
         }
         tables.push(table);
     }
+    let (contact_hits, contacts) = super::crm::pii_properties(fields, ctx);
+    hits.extend(contact_hits);
     if !hits.is_empty() {
         return Ok(Outcome::block(join_unique(hits.into_iter())));
     }
-    if tables.is_empty() {
+    let mut passes = Vec::new();
+    if !tables.is_empty() {
+        passes.push(format!(
+            "Writes to {} touch no PII column ({})",
+            quoted_list(&tables),
+            plain_list(fields)
+        ));
+    }
+    if !contacts.is_empty() {
+        passes.push(format!(
+            "Writes to contact {} touch no PII property ({})",
+            unique(contacts.iter().map(String::as_str)).join(", "),
+            plain_list(fields)
+        ));
+    }
+    if passes.is_empty() {
         return Ok(Outcome::pass("No insert_row or update_row in this plan"));
     }
-    Ok(Outcome::pass(format!(
-        "Writes to {} touch no PII column ({})",
-        quoted_list(&tables),
-        plain_list(fields)
-    )))
+    Ok(Outcome::pass(passes.join("; ")))
 }
 
 /// A column name as compared: trimmed, unquoted, lowercased.

@@ -7,6 +7,8 @@
 
 mod actor;
 mod approval;
+mod chat;
+mod crm;
 mod db;
 mod fs;
 mod git;
@@ -19,8 +21,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::context::Context;
+use super::hubspot::Email;
 use super::plan::Step;
-use super::typed::{Action, GithubAction, PrNumber, Repo};
+use super::typed::{Action, GithubAction, HubspotAction, PrNumber, Repo};
 
 pub use params::parse_window;
 
@@ -223,6 +226,18 @@ pub enum PolicyKind {
         actions: Option<Vec<String>>,
         irreversible: bool,
     },
+    NoDuplicateContacts,
+    /// `window` in seconds.
+    LimitTasksPerContact {
+        max: u64,
+        window: u64,
+    },
+    /// Conversation IDs a Slack message may go to (exact match).
+    RequireChannelAllowlist {
+        channels: Vec<String>,
+    },
+    BlockDms,
+    NoMassMentions,
 }
 
 /// Every built-in policy name, in the order of SPEC §4.
@@ -244,6 +259,11 @@ pub const POLICY_NAMES: &[&str] = &[
     "within_maintenance_window",
     "rate_limit",
     "require_approval",
+    "no_duplicate_contacts",
+    "limit_tasks_per_contact",
+    "require_channel_allowlist",
+    "block_dms",
+    "no_mass_mentions",
 ];
 
 impl PolicyKind {
@@ -272,6 +292,11 @@ impl PolicyKind {
             PolicyKind::WithinMaintenanceWindow { .. } => "within_maintenance_window",
             PolicyKind::RateLimit { .. } => "rate_limit",
             PolicyKind::RequireApproval { .. } => "require_approval",
+            PolicyKind::NoDuplicateContacts => "no_duplicate_contacts",
+            PolicyKind::LimitTasksPerContact { .. } => "limit_tasks_per_contact",
+            PolicyKind::RequireChannelAllowlist { .. } => "require_channel_allowlist",
+            PolicyKind::BlockDms => "block_dms",
+            PolicyKind::NoMassMentions => "no_mass_mentions",
         }
     }
 
@@ -367,6 +392,15 @@ fn evaluate(kind: &PolicyKind, index: usize, ctx: &Context<'_>) -> Result<Outcom
             actions,
             irreversible,
         } => approval::require_approval(actions.as_deref(), *irreversible, ctx),
+        PolicyKind::NoDuplicateContacts => crm::no_duplicate_contacts(ctx),
+        PolicyKind::LimitTasksPerContact { max, window } => {
+            crm::limit_tasks_per_contact(*max, *window, index, ctx)
+        }
+        PolicyKind::RequireChannelAllowlist { channels } => {
+            chat::require_channel_allowlist(channels, ctx)
+        }
+        PolicyKind::BlockDms => chat::block_dms(ctx),
+        PolicyKind::NoMassMentions => chat::no_mass_mentions(ctx),
     }
 }
 
@@ -392,6 +426,27 @@ pub struct PrBaseRequest {
     pub number: PrNumber,
 }
 
+/// `no_duplicate_contacts`: whether a contact with this email exists, asked of a HubSpot
+/// system (keyed in `Facts::contacts` by (system, email)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactRequest {
+    pub system: String,
+    pub email: Email,
+}
+
+/// What the store must count for one `limit_tasks_per_contact` policy under the journal's
+/// lock: the tasks the actor created for each of `emails` inside the window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskQuery {
+    /// The policy's index in the config (the key in `Facts::task_counts`).
+    pub index: usize,
+    pub window_secs: u64,
+    /// `None`: all workflows count together; else only these.
+    pub workflows: Option<Vec<String>>,
+    /// The normalised contact emails of the plan's `create_task` steps.
+    pub emails: Vec<String>,
+}
+
 /// Every fact the policies in scope of a call need from live systems. The engine looks them
 /// up before the gate and hands the answers in through [`Facts`](crate::kernel::context::Facts);
 /// a lookup that fails blocks (the policy then fails closed).
@@ -401,6 +456,20 @@ pub struct FactRequests {
     pub pr_bases: Vec<PrBaseRequest>,
     /// Counted under the journal's lock with the gate; keyed in `Facts::rate_counts` by index.
     pub rate_counts: Vec<RateQuery>,
+    /// Keyed in `Facts::contacts` by (system, email).
+    pub contacts: Vec<ContactRequest>,
+    /// Counted under the journal's lock with the gate; keyed in `Facts::task_counts`.
+    pub task_counts: Vec<TaskQuery>,
+    /// `block_dms`: conversations (not `D…`) whose kind must be asked of a Slack system;
+    /// keyed in `Facts::dm_channels` by channel ID.
+    pub dm_channels: Vec<ChannelRequest>,
+}
+
+/// `block_dms`: whether a conversation is a DM or group DM, asked of a Slack system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelRequest {
+    pub system: String,
+    pub channel: String,
 }
 
 /// What the policies in scope of `workflow` need looked up for this plan.
@@ -427,9 +496,76 @@ pub fn fact_requests(
     } else {
         Vec::new()
     };
+    let in_scope = |f: fn(&PolicyKind) -> bool| {
+        policies
+            .iter()
+            .any(|p| p.applies_to(workflow) && f(&p.kind))
+    };
+    let mut contacts: Vec<ContactRequest> = Vec::new();
+    if in_scope(|k| matches!(k, PolicyKind::NoDuplicateContacts)) {
+        for s in plan {
+            if let Action::Hubspot(HubspotAction::CreateContact { email, .. }) = &s.action {
+                let request = ContactRequest {
+                    system: s.system.clone(),
+                    email: email.clone(),
+                };
+                if !contacts.contains(&request) {
+                    contacts.push(request);
+                }
+            }
+        }
+    }
+    let mut emails: Vec<String> = Vec::new();
+    for s in plan {
+        if let Action::Hubspot(HubspotAction::CreateTask { contact_email, .. }) = &s.action
+            && !emails.iter().any(|e| e == contact_email.as_str())
+        {
+            emails.push(contact_email.as_str().to_string());
+        }
+    }
+    let task_counts = if emails.is_empty() {
+        Vec::new()
+    } else {
+        policies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.applies_to(workflow))
+            .filter_map(|(index, p)| match &p.kind {
+                PolicyKind::LimitTasksPerContact { window, .. } => Some(TaskQuery {
+                    index,
+                    window_secs: *window,
+                    workflows: p.scope.clone(),
+                    emails: emails.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
+    };
+    let needs_kinds = policies
+        .iter()
+        .any(|p| p.applies_to(workflow) && matches!(p.kind, PolicyKind::BlockDms));
+    let mut dm_channels: Vec<ChannelRequest> = Vec::new();
+    if needs_kinds {
+        for s in plan {
+            if let Action::Slack(a) = &s.action
+                && !a.channel().is_dm_id()
+                && !dm_channels
+                    .iter()
+                    .any(|r| r.channel == a.channel().as_str())
+            {
+                dm_channels.push(ChannelRequest {
+                    system: s.system.clone(),
+                    channel: a.channel().as_str().to_string(),
+                });
+            }
+        }
+    }
     FactRequests {
         pr_bases,
         rate_counts: rate_queries(policies, workflow, payload),
+        contacts,
+        task_counts,
+        dm_channels,
     }
 }
 

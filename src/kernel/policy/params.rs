@@ -91,6 +91,16 @@ pub fn parse(name: &str, params: &Map<String, Value>) -> Result<PolicyKind, Vec<
                 irreversible: r.flag("irreversible", false),
             }
         }
+        "no_duplicate_contacts" => PolicyKind::NoDuplicateContacts,
+        "limit_tasks_per_contact" => PolicyKind::LimitTasksPerContact {
+            max: r.count("max", Some(3)),
+            window: r.window("window", 7 * 86_400),
+        },
+        "require_channel_allowlist" => PolicyKind::RequireChannelAllowlist {
+            channels: r.list("channels", None, channel_entry),
+        },
+        "block_dms" => PolicyKind::BlockDms,
+        "no_mass_mentions" => PolicyKind::NoMassMentions,
         _ => {
             return Err(vec![format!(
                 "unknown policy `{name}` (built-in policies: {})",
@@ -113,12 +123,18 @@ pub fn to_json(kind: &PolicyKind) -> Value {
         | PolicyKind::NoDeleteRow
         | PolicyKind::NoDeleteWithoutWhere
         | PolicyKind::NoUpdateWithoutWhere
-        | PolicyKind::NoDeleteFile => json!({}),
+        | PolicyKind::NoDeleteFile
+        | PolicyKind::NoDuplicateContacts => json!({}),
+        PolicyKind::LimitTasksPerContact { max, window } => {
+            json!({ "max": max, "window": format_window(*window) })
+        }
         PolicyKind::ProtectTables { tables } => json!({ "tables": tables }),
         PolicyKind::RestrictPaths { paths } => json!({ "paths": paths }),
         PolicyKind::BlockExtensions { extensions } => json!({ "extensions": extensions }),
         PolicyKind::ContractorCannotWritePii { fields } => json!({ "fields": fields }),
         PolicyKind::RequireActorRole { roles } => json!({ "roles": roles }),
+        PolicyKind::RequireChannelAllowlist { channels } => json!({ "channels": channels }),
+        PolicyKind::BlockDms | PolicyKind::NoMassMentions => json!({}),
         PolicyKind::WithinMaintenanceWindow { start, end } => {
             json!({ "start": format_time(*start), "end": format_time(*end) })
         }
@@ -363,6 +379,17 @@ fn name_entry(s: &str) -> Result<String, String> {
         Err("is empty".into())
     } else {
         Ok(s.to_string())
+    }
+}
+
+/// A Slack conversation ID (`^[CGD][A-Z0-9]{8,}$`), checked at load.
+fn channel_entry(s: &str) -> Result<String, String> {
+    if crate::kernel::slack::is_channel_id(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}` is not a conversation ID (^[CGD][A-Z0-9]{{8,}}$)"
+        ))
     }
 }
 

@@ -6,7 +6,7 @@
 
 use crate::kernel::action::ActionName;
 use crate::kernel::plan::Step;
-use crate::kernel::typed::{Action, FilesystemAction, GithubAction, PostgresAction};
+use crate::kernel::typed::{Action, FilesystemAction, GithubAction, HubspotAction, PostgresAction};
 
 /// One planned step, with its 1-based position for messages.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +67,17 @@ pub(super) fn filesystem<'a>(
 ) -> impl Iterator<Item = (Planned<'a>, &'a FilesystemAction)> {
     steps(plan, actions).filter_map(|p| match &p.step.action {
         Action::Filesystem(a) => Some((p, a)),
+        _ => None,
+    })
+}
+
+/// The HubSpot steps among `actions`, with their typed action.
+pub(super) fn hubspot<'a>(
+    plan: &'a [Step],
+    actions: &'a [ActionName],
+) -> impl Iterator<Item = (Planned<'a>, &'a HubspotAction)> {
+    steps(plan, actions).filter_map(|p| match &p.step.action {
+        Action::Hubspot(a) => Some((p, a)),
         _ => None,
     })
 }

@@ -5,7 +5,9 @@
 //! role}, payload?, plan: [{system, kind, action, args}], now, facts?, expect: {decision,
 //! results: [{policy, passed, reason}]}}`, with `facts` as `{pr_bases: [{repo, pr_number,
 //! base | error}], rate_counts: [{index, count | error}], grants: [{granted_by, workflow,
-//! action?, expires_at}], approved_by?}`. The files are compiled in
+//! action?, expires_at}], approved_by?, contacts: [{system, email, id? | error}],
+//! task_counts: [{index, counts: {email: n} | error}], dm_channels: [{channel, is_dm |
+//! error}]}`. The files are compiled in
 //! (`include_str!`) so the kernel's sources stay free of file I/O; a new file is added to
 //! [`FILES`].
 
@@ -44,6 +46,14 @@ const FILES: &[(&str, &str)] = &[
     (
         "approval.json",
         include_str!("../../../tests/fixtures/policies/approval.json"),
+    ),
+    (
+        "crm.json",
+        include_str!("../../../tests/fixtures/policies/crm.json"),
+    ),
+    (
+        "chat.json",
+        include_str!("../../../tests/fixtures/policies/chat.json"),
     ),
 ];
 
@@ -98,6 +108,39 @@ struct FactsIn {
     #[serde(default)]
     grants: Vec<GrantIn>,
     approved_by: Option<String>,
+    #[serde(default)]
+    contacts: Vec<ContactIn>,
+    #[serde(default)]
+    task_counts: Vec<TaskCountIn>,
+    #[serde(default)]
+    dm_channels: Vec<DmChannel>,
+}
+
+/// A `no_duplicate_contacts` lookup: the id found (`null`: none), or why it failed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactIn {
+    system: String,
+    email: String,
+    #[serde(default)]
+    id: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskCountIn {
+    index: usize,
+    counts: Option<std::collections::BTreeMap<String, u64>>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DmChannel {
+    channel: String,
+    is_dm: Option<bool>,
+    error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -189,6 +232,23 @@ fn run(case: Case) -> Result<(), String> {
         })
         .collect();
     facts.approved_by = case.facts.approved_by;
+    for c in case.facts.contacts {
+        let found = match c.error {
+            Some(e) => Err(e),
+            None => Ok(c.id),
+        };
+        facts.contacts.insert((c.system, c.email), found);
+    }
+    for t in case.facts.task_counts {
+        facts
+            .task_counts
+            .insert(t.index, either(t.counts, t.error, "task_counts"));
+    }
+    for d in case.facts.dm_channels {
+        facts
+            .dm_channels
+            .insert(d.channel, either(d.is_dm, d.error, "dm_channels"));
+    }
     let now: DateTime<Utc> = DateTime::parse_from_rfc3339(&case.now)
         .map_err(|e| format!("bad now: {e}"))?
         .with_timezone(&Utc);
