@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use super::Outcome;
-use super::params::format_window;
 use super::plan_view::hubspot;
 use crate::kernel::action::ActionName;
 use crate::kernel::context::Context;
@@ -52,7 +51,7 @@ pub fn no_duplicate_contacts(ctx: &Context<'_>) -> Result<Outcome, String> {
 /// (`ctx.facts.task_counts[index]`) plus this plan's `create_task` steps for it exceed `max`.
 pub fn limit_tasks_per_contact(
     max: u64,
-    window_secs: u64,
+    window: &str,
     index: usize,
     ctx: &Context<'_>,
 ) -> Result<Outcome, String> {
@@ -73,7 +72,6 @@ pub fn limit_tasks_per_contact(
         Some(Err(e)) => return Err(e.clone()),
         None => return Err("task count unavailable".into()),
     };
-    let window = format_window(window_secs);
     let mut blocks = Vec::new();
     let mut passes = Vec::new();
     for email in order {

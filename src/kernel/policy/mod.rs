@@ -227,10 +227,11 @@ pub enum PolicyKind {
         irreversible: bool,
     },
     NoDuplicateContacts,
-    /// `window` in seconds.
+    /// `window` in seconds; `window_text` as configured, since the reason quotes it so.
     LimitTasksPerContact {
         max: u64,
         window: u64,
+        window_text: String,
     },
     /// Conversation IDs a Slack message may go to (exact match).
     RequireChannelAllowlist {
@@ -393,9 +394,9 @@ fn evaluate(kind: &PolicyKind, index: usize, ctx: &Context<'_>) -> Result<Outcom
             irreversible,
         } => approval::require_approval(actions.as_deref(), *irreversible, ctx),
         PolicyKind::NoDuplicateContacts => crm::no_duplicate_contacts(ctx),
-        PolicyKind::LimitTasksPerContact { max, window } => {
-            crm::limit_tasks_per_contact(*max, *window, index, ctx)
-        }
+        PolicyKind::LimitTasksPerContact {
+            max, window_text, ..
+        } => crm::limit_tasks_per_contact(*max, window_text, index, ctx),
         PolicyKind::RequireChannelAllowlist { channels } => {
             chat::require_channel_allowlist(channels, ctx)
         }

@@ -92,10 +92,18 @@ pub fn parse(name: &str, params: &Map<String, Value>) -> Result<PolicyKind, Vec<
             }
         }
         "no_duplicate_contacts" => PolicyKind::NoDuplicateContacts,
-        "limit_tasks_per_contact" => PolicyKind::LimitTasksPerContact {
-            max: r.count("max", Some(3)),
-            window: r.window("window", 7 * 86_400),
-        },
+        "limit_tasks_per_contact" => {
+            let max = r.count("max", Some(3));
+            let window_text = r
+                .value("window", true)
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "7d".to_owned());
+            PolicyKind::LimitTasksPerContact {
+                max,
+                window: r.window("window", 7 * 86_400),
+                window_text,
+            }
+        }
         "require_channel_allowlist" => PolicyKind::RequireChannelAllowlist {
             channels: r.list("channels", None, channel_entry),
         },
@@ -125,9 +133,9 @@ pub fn to_json(kind: &PolicyKind) -> Value {
         | PolicyKind::NoUpdateWithoutWhere
         | PolicyKind::NoDeleteFile
         | PolicyKind::NoDuplicateContacts => json!({}),
-        PolicyKind::LimitTasksPerContact { max, window } => {
-            json!({ "max": max, "window": format_window(*window) })
-        }
+        PolicyKind::LimitTasksPerContact {
+            max, window_text, ..
+        } => json!({ "max": max, "window": window_text }),
         PolicyKind::ProtectTables { tables } => json!({ "tables": tables }),
         PolicyKind::RestrictPaths { paths } => json!({ "paths": paths }),
         PolicyKind::BlockExtensions { extensions } => json!({ "extensions": extensions }),
