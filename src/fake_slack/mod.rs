@@ -19,7 +19,7 @@ mod state;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::fake_http::{self, Handler, Reply};
@@ -160,6 +160,19 @@ impl FakeSlack {
     /// A person (an admin) edits a message; false if there is no such message.
     pub fn edit_as_person(&self, channel: &str, ts: &str, user: &str, text: &str) -> bool {
         self.lock().edit(channel, ts, text, user)
+    }
+
+    /// Rich content arrives on a message (`key` is `blocks`, `attachments` or `files`), as
+    /// when the bot's token posted it from another tool, or a link unfurled into an
+    /// attachment; false if there is no such message.
+    pub fn attach(&self, channel: &str, ts: &str, key: &str, value: Value) -> bool {
+        match self.lock().find_mut(channel, ts) {
+            Some(m) => {
+                m.rich.insert(key.to_string(), value);
+                true
+            }
+            None => false,
+        }
     }
 
     /// One message (a thread reply too), for assertions.

@@ -39,6 +39,9 @@ pub struct FakeMessage {
     pub edited: Option<(String, String)>,
     /// A parent deleted while it had replies: Slack keeps a tombstone.
     pub tombstone: bool,
+    /// `blocks`, `attachments` or `files` the message carries (rich content a text
+    /// update would leave shown), as Slack renders them.
+    pub rich: serde_json::Map<String, Value>,
 }
 
 impl FakeMessage {
@@ -64,6 +67,9 @@ impl FakeMessage {
             }
             if self.tombstone {
                 o.insert("subtype".into(), json!("tombstone"));
+            }
+            for (k, v) in &self.rich {
+                o.insert(k.clone(), v.clone());
             }
         }
         m
@@ -122,7 +128,7 @@ impl State {
         self.messages.get(channel)?.iter().find(|m| m.ts == ts)
     }
 
-    fn find_mut(&mut self, channel: &str, ts: &str) -> Option<&mut FakeMessage> {
+    pub fn find_mut(&mut self, channel: &str, ts: &str) -> Option<&mut FakeMessage> {
         self.messages
             .get_mut(channel)?
             .iter_mut()
@@ -156,6 +162,7 @@ impl State {
                 reply_count: 0,
                 edited: None,
                 tombstone: false,
+                rich: serde_json::Map::new(),
             });
         ts
     }

@@ -325,6 +325,43 @@ async fn update_message_edits_only_this_bots_plain_messages_and_undo_restores() 
 }
 
 #[tokio::test]
+async fn update_message_refuses_this_bots_message_carrying_blocks_attachments_or_files() {
+    let s = setup().await;
+    let rich = [
+        (
+            "blocks",
+            json!([{"type": "section", "text": {"type": "mrkdwn", "text": "*v1*"}}]),
+        ),
+        (
+            "attachments",
+            json!([{"fallback": "a link", "title": "A link"}]),
+        ),
+        ("files", json!([{"id": "F0123ABCD", "name": "report.pdf"}])),
+    ];
+    for (key, value) in rich {
+        let (ts, _) = s.posted("v1").await;
+        assert!(s.fake.attach(CHAN, &ts, key, value));
+        let before = s.fake.request_lines().len();
+        let e = s.run(&update(CHAN, &ts, "v2")).await;
+        assert_eq!(
+            e.error(),
+            Some("update_message only edits plain-text messages this bot posted"),
+            "{key}"
+        );
+        assert_eq!(s.fake.message(CHAN, &ts).unwrap().text, "v1", "{key}");
+        let sent: Vec<String> = s.fake.request_lines()[before..].to_vec();
+        assert!(
+            sent.iter().all(|l| !l.contains("chat.update")),
+            "{key}: nothing but the read is sent: {sent:?}"
+        );
+    }
+    // Empty lists are plain text, as Slack renders a message without rich content.
+    let (ts, _) = s.posted("v1").await;
+    assert!(s.fake.attach(CHAN, &ts, "blocks", json!([])));
+    assert!(s.run(&update(CHAN, &ts, "v2")).await.success);
+}
+
+#[tokio::test]
 async fn undo_of_a_post_refuses_an_edited_message_or_one_with_replies() {
     let s = setup().await;
     let (edited, record) = s.posted("original").await;
