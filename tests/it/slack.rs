@@ -325,6 +325,54 @@ async fn update_message_edits_only_this_bots_plain_messages_and_undo_restores() 
 }
 
 #[tokio::test]
+async fn a_rate_limited_read_names_what_was_not_done_and_is_not_tried_again() {
+    let s = setup().await;
+    let (ts, _) = s.posted("v1").await;
+    let replies = |s: &Setup| {
+        s.fake
+            .request_lines()
+            .iter()
+            .filter(|l| l.contains("conversations.replies"))
+            .count()
+    };
+    // The read before an update.
+    s.fake
+        .inject("conversations.replies", Injected::rate_limited(Some(7)));
+    let e = s.run(&update(CHAN, &ts, "v2")).await;
+    assert_eq!(
+        e.error(),
+        Some("Slack rate limit: retry after 7 s — not updated")
+    );
+    assert_eq!(s.fake.message(CHAN, &ts).unwrap().text, "v1");
+    // The read before an update's undo.
+    let out = s.run(&update(CHAN, &ts, "v2")).await;
+    let record = s.record("update_message", &out);
+    s.fake
+        .inject("conversations.replies", Injected::rate_limited(None));
+    assert_eq!(
+        s.undo(&record).await.error(),
+        Some("Slack rate limit: retry after ? s — not restored")
+    );
+    assert_eq!(s.fake.message(CHAN, &ts).unwrap().text, "v2");
+    // The read before a thread reply's delete: Slack's other spelling, HTTP 200, is a rate
+    // limit too, so the read is not tried again through the recorded thread_ts.
+    let out = s.run(&post(CHAN, "a reply", Some(&ts))).await;
+    let reply = out.output["ts"].as_str().unwrap().to_string();
+    let record = s.record("post_message", &out);
+    s.fake.inject(
+        "conversations.replies",
+        Injected::error("rate_limited", None),
+    );
+    let before = replies(&s);
+    assert_eq!(
+        s.undo(&record).await.error(),
+        Some("Slack rate limit: retry after ? s — not deleted")
+    );
+    assert_eq!(replies(&s) - before, 1, "{:?}", s.fake.request_lines());
+    assert!(s.fake.message(CHAN, &reply).is_some());
+}
+
+#[tokio::test]
 async fn update_message_refuses_this_bots_message_carrying_blocks_attachments_or_files() {
     let s = setup().await;
     let rich = [

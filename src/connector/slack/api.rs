@@ -9,8 +9,9 @@ use crate::connector::http::{HttpError, JsonClient, Request};
 /// What a request does, for its error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Effect {
-    /// A read (`auth.test`, `conversations.*`).
-    Read,
+    /// A read (`auth.test`, `conversations.*`); the word is what its failure leaves undone:
+    /// `updated` for the read before an update, `read` for a lookup.
+    Read(&'static str),
     /// A write; the word is what did not happen: `posted`, `updated`, `deleted`.
     Write(&'static str),
 }
@@ -26,15 +27,12 @@ pub(super) async fn call(
     what: &str,
     effect: Effect,
 ) -> Result<Value, (Option<String>, String)> {
-    let not = match effect {
-        Effect::Read => "read",
-        Effect::Write(w) => w,
-    };
+    let (Effect::Read(not) | Effect::Write(not)) = effect;
     let maybe = |detail: String| match effect {
         Effect::Write(done) => {
             format!("{what}: {detail} — the message may or may not have been {done}")
         }
-        Effect::Read => format!("{what}: {detail}"),
+        Effect::Read(_) => format!("{what}: {detail}"),
     };
     let response = match client.send(request).await {
         Ok(r) => r,
@@ -54,8 +52,9 @@ pub(super) async fn call(
             .map(str::trim)
             .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
             .unwrap_or("?");
+        // One code for every rate-limit shape, so callers need not know them all.
         return Err((
-            code,
+            Some("ratelimited".to_string()),
             format!("Slack rate limit: retry after {after} s — not {not}"),
         ));
     }

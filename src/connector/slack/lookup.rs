@@ -38,7 +38,7 @@ pub(super) async fn is_dm(c: &SlackConnector, channel: &str) -> Result<bool, Str
                 query_encode(channel.as_str())
             )),
             &what,
-            Effect::Read,
+            Effect::Read("read"),
         )
         .await
         .map_err(|(_, e)| e)?;
@@ -62,7 +62,10 @@ pub(super) async fn recover(
             }
             let text = |k: &str| pre.get(k).and_then(Value::as_str).unwrap_or_default();
             let what = format!("update_message in {channel}");
-            match c.read_message(&channel, &ts, None, &what).await {
+            match c
+                .read_message(&channel, &ts, None, &what, Effect::Read("read"))
+                .await
+            {
                 Ok(Some(m)) => {
                     let now = m.get("text").and_then(Value::as_str).unwrap_or_default();
                     if now == text("after") {
@@ -122,7 +125,10 @@ async fn recover_post(c: &SlackConnector, pre: &Value) -> (Recovered, ActionOutc
         query_encode(thread.as_str()),
     );
     let what = format!("post_message to {channel}");
-    let answer = match c.call(Request::get(path), &what, Effect::Read).await {
+    let answer = match c
+        .call(Request::get(path), &what, Effect::Read("read"))
+        .await
+    {
         Ok(a) => a,
         Err((_, e)) => return unknown(pre, &e),
     };

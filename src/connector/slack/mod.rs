@@ -70,7 +70,7 @@ impl SlackConnector {
         self.identity
             .get_or_try_init(|| async {
                 let body = self
-                    .call(Request::get("/auth.test"), "auth.test", Effect::Read)
+                    .call(Request::get("/auth.test"), "auth.test", Effect::Read("read"))
                     .await
                     .map_err(|(_, e)| {
                         if e.ends_with("— nothing sent") {
@@ -197,7 +197,8 @@ impl SlackConnector {
         log: &mut dyn StepLog,
     ) -> ActionOutcome {
         let what = format!("update_message in {channel}");
-        let message = match self.read_message(channel, ts, None, &what).await {
+        let read = Effect::Read("updated");
+        let message = match self.read_message(channel, ts, None, &what, read).await {
             Ok(Some(m)) => m,
             Ok(None) => {
                 return ActionOutcome::failed(format!("message {ts} not found in {channel}"));
@@ -263,12 +264,13 @@ impl SlackConnector {
         ts: &Ts,
         thread_ts: Option<&Ts>,
         what: &str,
+        effect: Effect,
     ) -> Result<Option<Value>, String> {
-        let first = self.replies(channel, ts, ts, what).await;
+        let first = self.replies(channel, ts, ts, what, effect).await;
         let answer = match (first, thread_ts) {
             (Ok(a), _) => a,
             (Err((code, _)), Some(thread)) if code.as_deref() != Some("ratelimited") => {
-                match self.replies(channel, thread, ts, what).await {
+                match self.replies(channel, thread, ts, what, effect).await {
                     Ok(a) => a,
                     Err((Some(code), _)) if code == "thread_not_found" => return Ok(None),
                     Err((_, e)) => return Err(e),
@@ -292,6 +294,7 @@ impl SlackConnector {
         thread: &Ts,
         ts: &Ts,
         what: &str,
+        effect: Effect,
     ) -> Result<Value, (Option<String>, String)> {
         let path = format!(
             "/conversations.replies?channel={}&ts={}&oldest={}&latest={}&inclusive=true",
@@ -300,7 +303,7 @@ impl SlackConnector {
             query_encode(ts.as_str()),
             query_encode(ts.as_str()),
         );
-        self.call(Request::get(path), what, Effect::Read).await
+        self.call(Request::get(path), what, effect).await
     }
 
     /// Whether a conversation is a direct message or a group DM (`block_dms`): `D…` without a

@@ -35,7 +35,16 @@ pub(super) async fn run(c: &SlackConnector, action: &str, data: &Value) -> Actio
                 .get("thread_ts")
                 .and_then(Value::as_str)
                 .and_then(|t| Ts::parse(t).ok());
-            let message = match c.read_message(&channel, &ts, thread.as_ref(), &what).await {
+            let message = match c
+                .read_message(
+                    &channel,
+                    &ts,
+                    thread.as_ref(),
+                    &what,
+                    Effect::Read("deleted"),
+                )
+                .await
+            {
                 Ok(Some(m)) if !is_tombstone(&m) => m,
                 Ok(_) => return deleted(out(json!({}))),
                 Err(e) => return ActionOutcome::failed(e),
@@ -76,7 +85,8 @@ pub(super) async fn run(c: &SlackConnector, action: &str, data: &Value) -> Actio
         }
         "update_message" => {
             let what = format!("undo update_message in {channel}");
-            let message = match c.read_message(&channel, &ts, None, &what).await {
+            let read = Effect::Read("restored");
+            let message = match c.read_message(&channel, &ts, None, &what, read).await {
                 Ok(Some(m)) if !is_tombstone(&m) => m,
                 Ok(_) => {
                     return ActionOutcome::failed(format!(
