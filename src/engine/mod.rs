@@ -273,7 +273,9 @@ impl Engine {
                     .map_err(|e| format!("cannot look up channel '{}' in Slack: {e}", r.channel)),
                 _ => Err(format!("system `{}` is not a Slack system", r.system)),
             };
-            facts.dm_channels.insert(r.channel.clone(), kind);
+            facts
+                .dm_channels
+                .insert((r.system.clone(), r.channel.clone()), kind);
         }
         facts
     }

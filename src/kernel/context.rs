@@ -41,9 +41,10 @@ pub struct Facts {
     pub grants: Vec<Grant>,
     /// `require_approval` on a resumed run: who approved exactly this plan.
     pub approved_by: Option<String>,
-    /// `block_dms`: whether each looked-up conversation is a DM or group DM, keyed by channel
-    /// ID (`Err`: the lookup failed; the policy then fails closed).
-    pub dm_channels: BTreeMap<String, Result<bool, String>>,
+    /// `block_dms`: whether each looked-up conversation is a DM or group DM, keyed by
+    /// (system, channel ID) — a channel ID names a conversation only within one workspace
+    /// (`Err`: the lookup failed; the policy then fails closed).
+    pub dm_channels: BTreeMap<(String, String), Result<bool, String>>,
 }
 
 /// A live grant (SPEC §9): while it lives, `require_approval` passes for its actor's calls of

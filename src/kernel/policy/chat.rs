@@ -13,10 +13,18 @@ const NOTHING: &str = "No Slack messages in this plan";
 
 /// The planned Slack messages, in plan order.
 fn messages<'a>(ctx: &'a Context<'_>) -> Vec<&'a SlackAction> {
+    messages_by_system(ctx)
+        .into_iter()
+        .map(|(_, a)| a)
+        .collect()
+}
+
+/// The planned Slack actions with the system each goes to.
+fn messages_by_system<'a>(ctx: &'a Context<'_>) -> Vec<(&'a str, &'a SlackAction)> {
     ctx.plan
         .iter()
         .filter_map(|s| match &s.action {
-            Action::Slack(a) => Some(a),
+            Action::Slack(a) => Some((s.system.as_str(), a)),
             _ => None,
         })
         .collect()
@@ -51,17 +59,18 @@ pub fn require_channel_allowlist(
 /// Blocks a message to a direct message or group DM: `D…` without a lookup, other IDs by the
 /// engine's `conversations.info` lookup.
 pub fn block_dms(ctx: &Context<'_>) -> Result<Outcome, String> {
-    let planned = messages(ctx);
+    let planned = messages_by_system(ctx);
     if planned.is_empty() {
         return Ok(Outcome::pass(NOTHING));
     }
     let mut dms = Vec::new();
-    for m in &planned {
+    for (system, m) in &planned {
         let channel = m.channel();
         let is_dm = if channel.is_dm_id() {
             true
         } else {
-            match ctx.facts.dm_channels.get(channel.as_str()) {
+            let key = (system.to_string(), channel.as_str().to_string());
+            match ctx.facts.dm_channels.get(&key) {
                 Some(Ok(is_dm)) => *is_dm,
                 Some(Err(e)) => return Err(e.clone()),
                 None => return Err(format!("the kind of channel '{channel}' was not looked up")),
@@ -72,7 +81,7 @@ pub fn block_dms(ctx: &Context<'_>) -> Result<Outcome, String> {
         }
     }
     if dms.is_empty() {
-        return Ok(Outcome::pass(join_unique(planned.iter().map(|m| {
+        return Ok(Outcome::pass(join_unique(planned.iter().map(|(_, m)| {
             format!("Channel '{}' is not a direct message", m.channel())
         }))));
     }

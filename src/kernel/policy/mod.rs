@@ -462,7 +462,7 @@ pub struct FactRequests {
     /// Counted under the journal's lock with the gate; keyed in `Facts::task_counts`.
     pub task_counts: Vec<TaskQuery>,
     /// `block_dms`: conversations (not `D…`) whose kind must be asked of a Slack system;
-    /// keyed in `Facts::dm_channels` by channel ID.
+    /// keyed in `Facts::dm_channels` by (system, channel ID).
     pub dm_channels: Vec<ChannelRequest>,
 }
 
@@ -552,7 +552,7 @@ pub fn fact_requests(
                 && !a.channel().is_dm_id()
                 && !dm_channels
                     .iter()
-                    .any(|r| r.channel == a.channel().as_str())
+                    .any(|r| r.system == s.system && r.channel == a.channel().as_str())
             {
                 dm_channels.push(ChannelRequest {
                     system: s.system.clone(),

@@ -6,7 +6,7 @@
 //! results: [{policy, passed, reason}]}}`, with `facts` as `{pr_bases: [{repo, pr_number,
 //! base | error}], rate_counts: [{index, count | error}], grants: [{granted_by, workflow,
 //! action?, expires_at}], approved_by?, contacts: [{system, email, id? | error}],
-//! task_counts: [{index, counts: {email: n} | error}], dm_channels: [{channel, is_dm |
+//! task_counts: [{index, counts: {email: n} | error}], dm_channels: [{system, channel, is_dm |
 //! error}]}`. The files are compiled in
 //! (`include_str!`) so the kernel's sources stay free of file I/O; a new file is added to
 //! [`FILES`].
@@ -138,6 +138,7 @@ struct TaskCountIn {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DmChannel {
+    system: String,
     channel: String,
     is_dm: Option<bool>,
     error: Option<String>,
@@ -245,9 +246,10 @@ fn run(case: Case) -> Result<(), String> {
             .insert(t.index, either(t.counts, t.error, "task_counts"));
     }
     for d in case.facts.dm_channels {
-        facts
-            .dm_channels
-            .insert(d.channel, either(d.is_dm, d.error, "dm_channels"));
+        facts.dm_channels.insert(
+            (d.system, d.channel),
+            either(d.is_dm, d.error, "dm_channels"),
+        );
     }
     let now: DateTime<Utc> = DateTime::parse_from_rfc3339(&case.now)
         .map_err(|e| format!("bad now: {e}"))?
