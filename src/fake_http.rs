@@ -2,14 +2,14 @@
 //! keep-alive connections, `Content-Length` bodies (what hyper's client sends), one answer per
 //! request, produced by a [`Handler`]. Written on `httparse` rather than a server framework to
 //! keep the build lean; it only ever talks to the local test or demo client, and it can only
-//! listen on `127.0.0.1` ([`bind_loopback`]).
+//! listen on `127.0.0.1` ([`Running::start`] binds nothing else).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -99,8 +99,54 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
+/// A fake's running server: its state, shared with the handler, and the task serving it.
+/// Dropping it stops the server and closes its connections.
+pub struct Running<S> {
+    base_url: String,
+    state: Arc<Mutex<S>>,
+    task: JoinHandle<()>,
+}
+
+impl<S> Running<S> {
+    /// Binds `127.0.0.1` on a free port and serves `handler(state, base_url)` there in the
+    /// current Tokio runtime; `base_url` is `http://127.0.0.1:<port>` followed by `prefix`
+    /// (Slack's Web API lives under `/api`).
+    pub async fn start<H: Handler>(
+        prefix: &str,
+        state: S,
+        handler: impl FnOnce(Arc<Mutex<S>>, &str) -> H,
+    ) -> std::io::Result<Running<S>> {
+        let (listener, root) = bind_loopback().await?;
+        let base_url = format!("{root}{prefix}");
+        let state = Arc::new(Mutex::new(state));
+        let handler = handler(state.clone(), &base_url);
+        let task = tokio::spawn(serve(listener, Arc::new(handler)));
+        Ok(Running {
+            base_url,
+            state,
+            task,
+        })
+    }
+
+    /// The `base_url` a system of the fake's type is configured with.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The state; a panicking handler does not make it unreadable for the test's asserts.
+    pub fn lock(&self) -> MutexGuard<'_, S> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<S> Drop for Running<S> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Binds `127.0.0.1` on a free port and gives the listener and its `http://127.0.0.1:<port>`.
-pub async fn bind_loopback() -> std::io::Result<(TcpListener, String)> {
+async fn bind_loopback() -> std::io::Result<(TcpListener, String)> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let base_url = format!("http://{}", listener.local_addr()?);
     Ok((listener, base_url))
@@ -108,7 +154,7 @@ pub async fn bind_loopback() -> std::io::Result<(TcpListener, String)> {
 
 /// Accepts connections until the task is aborted; aborting drops the `JoinSet`, which aborts
 /// every connection task with it.
-pub async fn serve(listener: TcpListener, handler: Arc<dyn Handler>) {
+async fn serve(listener: TcpListener, handler: Arc<dyn Handler>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {

@@ -32,18 +32,15 @@ mod state;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::MutexGuard;
 
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 
 use state::{Injection, State};
 
 /// A running fake GitHub. Dropping it stops the server and closes its connections.
 pub struct FakeGithub {
-    base_url: String,
-    state: Arc<Mutex<State>>,
-    task: JoinHandle<()>,
+    server: crate::fake_http::Running<State>,
 }
 
 /// One request the fake answered: method, path (without query, as sent), query, status
@@ -150,27 +147,23 @@ pub struct FakeCommit {
 impl FakeGithub {
     /// Starts the server on `127.0.0.1`, a free port, in the current Tokio runtime.
     pub async fn start() -> std::io::Result<FakeGithub> {
-        let (listener, base_url) = crate::fake_http::bind_loopback().await?;
-        let state = Arc::new(Mutex::new(State::default()));
-        let handler = server::Github {
-            state: state.clone(),
-            base_url: base_url.clone(),
-        };
-        let task = tokio::spawn(crate::fake_http::serve(listener, Arc::new(handler)));
-        Ok(FakeGithub {
-            base_url,
-            state,
-            task,
+        let server = crate::fake_http::Running::start("", State::default(), |state, base_url| {
+            server::Github {
+                state,
+                base_url: base_url.to_string(),
+            }
         })
+        .await?;
+        Ok(FakeGithub { server })
     }
 
     /// `http://127.0.0.1:<port>`: the `base_url` for a GitHub system.
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        self.server.base_url()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.server.lock()
     }
 
     /// From now on only `Authorization: Bearer <token>` (or `token <token>`) is accepted;
@@ -356,11 +349,5 @@ impl FakeGithub {
 
     pub fn clear_requests(&self) {
         self.lock().requests.clear();
-    }
-}
-
-impl Drop for FakeGithub {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }

@@ -28,7 +28,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 
 use crate::fake_http::{self, Handler, Reply};
 pub use state::RequestRecord;
@@ -36,9 +35,7 @@ use state::{State, Task};
 
 /// A running fake HubSpot. Dropping it stops the server.
 pub struct FakeHubspot {
-    base_url: String,
-    state: Arc<Mutex<State>>,
-    task: JoinHandle<()>,
+    server: fake_http::Running<State>,
 }
 
 /// A canned answer for the next matching request (see [`FakeHubspot::inject`]).
@@ -118,23 +115,17 @@ fn id_of(id: &str) -> u64 {
 impl FakeHubspot {
     /// Starts the server on `127.0.0.1`, a free port, in the current Tokio runtime.
     pub async fn start() -> std::io::Result<FakeHubspot> {
-        let (listener, base_url) = fake_http::bind_loopback().await?;
-        let state = Arc::new(Mutex::new(State::default()));
-        let task = tokio::spawn(fake_http::serve(listener, Arc::new(Server(state.clone()))));
-        Ok(FakeHubspot {
-            base_url,
-            state,
-            task,
-        })
+        let server = fake_http::Running::start("", State::default(), |s, _| Server(s)).await?;
+        Ok(FakeHubspot { server })
     }
 
     /// `http://127.0.0.1:<port>`: the `base_url` for a HubSpot system.
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        self.server.base_url()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.server.lock()
     }
 
     /// Only `Authorization: Bearer <token>` is accepted from now on.
@@ -319,11 +310,5 @@ impl FakeHubspot {
             })
             .collect();
         json!({"contacts": contacts, "tasks": tasks})
-    }
-}
-
-impl Drop for FakeHubspot {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }

@@ -20,7 +20,6 @@ mod state;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 
 use crate::fake_http::{self, Handler, Reply};
 use state::{Conversation, State};
@@ -32,9 +31,7 @@ pub const BOT_ID: &str = "B0000BOT";
 
 /// A running fake Slack. Dropping it stops the server.
 pub struct FakeSlack {
-    base_url: String,
-    state: Arc<Mutex<State>>,
-    task: JoinHandle<()>,
+    server: fake_http::Running<State>,
 }
 
 struct Slack(Arc<Mutex<State>>);
@@ -85,23 +82,17 @@ impl Injected {
 impl FakeSlack {
     /// Starts the server on `127.0.0.1`, a free port, in the current Tokio runtime.
     pub async fn start() -> std::io::Result<FakeSlack> {
-        let (listener, root) = fake_http::bind_loopback().await?;
-        let state = Arc::new(Mutex::new(State::default()));
-        let task = tokio::spawn(fake_http::serve(listener, Arc::new(Slack(state.clone()))));
-        Ok(FakeSlack {
-            base_url: format!("{root}/api"),
-            state,
-            task,
-        })
+        let server = fake_http::Running::start("/api", State::default(), |s, _| Slack(s)).await?;
+        Ok(FakeSlack { server })
     }
 
     /// `http://127.0.0.1:<port>/api`: the `base_url` for a Slack system.
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        self.server.base_url()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.server.lock()
     }
 
     /// The workspace `auth.test` reports (default `T0000DEMO`).
@@ -198,11 +189,5 @@ impl FakeSlack {
     /// value.
     pub fn request_lines(&self) -> Vec<String> {
         self.lock().requests.clone()
-    }
-}
-
-impl Drop for FakeSlack {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }

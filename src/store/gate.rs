@@ -151,17 +151,7 @@ pub(super) fn count(
     actor_email: &str,
     now: DateTime<Utc>,
 ) -> Result<u64, String> {
-    if index.unverified_receipts > 0 {
-        return Err(format!(
-            "the receipts journal holds {} receipt(s) whose signature does not verify, so earlier runs cannot be counted — run `enact receipts verify`",
-            index.unverified_receipts
-        ));
-    }
-    let from = i64::try_from(q.window_secs)
-        .ok()
-        .and_then(TimeDelta::try_seconds)
-        .and_then(|w| now.checked_sub_signed(w))
-        .map_or(i64::MIN, |t| t.timestamp_micros());
+    let from = window_start(index, "runs", q.window_secs, now)?;
     let per = q
         .per
         .as_ref()
@@ -177,17 +167,7 @@ pub(super) fn count_tasks(
     actor_email: &str,
     now: DateTime<Utc>,
 ) -> Result<BTreeMap<String, u64>, String> {
-    if index.unverified_receipts > 0 {
-        return Err(format!(
-            "the receipts journal holds {} receipt(s) whose signature does not verify, so earlier tasks cannot be counted — run `enact receipts verify`",
-            index.unverified_receipts
-        ));
-    }
-    let from = i64::try_from(q.window_secs)
-        .ok()
-        .and_then(TimeDelta::try_seconds)
-        .and_then(|w| now.checked_sub_signed(w))
-        .map_or(i64::MIN, |t| t.timestamp_micros());
+    let from = window_start(index, "tasks", q.window_secs, now)?;
     Ok(q.emails
         .iter()
         .map(|e| {
@@ -195,4 +175,26 @@ pub(super) fn count_tasks(
             (e.clone(), n)
         })
         .collect())
+}
+
+/// Where a rolling window of `window_secs` ending `now` starts, in the index's microseconds.
+/// `Err` (the count fails closed) while the journal holds a receipt whose signature does not
+/// verify: whether that one counts cannot be told, and an edit must not lower a count.
+fn window_start(
+    index: &Index,
+    counted: &str,
+    window_secs: u64,
+    now: DateTime<Utc>,
+) -> Result<i64, String> {
+    if index.unverified_receipts > 0 {
+        return Err(format!(
+            "the receipts journal holds {} receipt(s) whose signature does not verify, so earlier {counted} cannot be counted — run `enact receipts verify`",
+            index.unverified_receipts
+        ));
+    }
+    Ok(i64::try_from(window_secs)
+        .ok()
+        .and_then(TimeDelta::try_seconds)
+        .and_then(|w| now.checked_sub_signed(w))
+        .map_or(i64::MIN, |t| t.timestamp_micros()))
 }
