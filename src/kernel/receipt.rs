@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::context::Actor;
-use super::jcs::canonicalize;
+use super::jcs::{self, canonicalize};
 use super::policy::{Decision, PolicyResult, Verdict};
 
 pub type HmacSha256 = Hmac<Sha256>;
@@ -261,26 +261,33 @@ pub fn sign(receipt: &Value, key: &MacKey) -> String {
 /// Checks a receipt value's `signature` in constant time; anything but exactly 64 lowercase
 /// hex characters is rejected.
 pub fn verify(receipt: &Value, key: &MacKey) -> bool {
+    verify_and_hash(receipt, key).0
+}
+
+/// [`verify`] and [`chain_hash`] of one record together, canonicalizing it once: what
+/// opening and auditing a journal need for every line.
+pub fn verify_and_hash(receipt: &Value, key: &MacKey) -> (bool, String) {
+    let (whole, unsigned) = jcs::canonicalize_with_and_without(receipt, "signature");
+    let hash = hex::encode(Sha256::digest(&whole));
+    let Some(unsigned) = unsigned else {
+        return (false, hash);
+    };
     let Some(sig) = receipt.get("signature").and_then(Value::as_str) else {
-        return false;
+        return (false, hash);
     };
     if sig.len() != 64
         || !sig
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     {
-        return false;
+        return (false, hash);
     }
     let Ok(expected) = hex::decode(sig) else {
-        return false;
+        return (false, hash);
     };
-    let mut unsigned = receipt.clone();
-    if let Value::Object(map) = &mut unsigned {
-        map.remove("signature");
-    }
     let mut mac = key.0.clone();
-    mac.update(&canonicalize(&unsigned));
-    mac.verify_slice(&expected).is_ok()
+    mac.update(&unsigned);
+    (mac.verify_slice(&expected).is_ok(), hash)
 }
 
 impl Receipt {
@@ -332,6 +339,36 @@ mod tests {
 
     fn key(secret: &[u8]) -> MacKey {
         MacKey::new(secret).unwrap()
+    }
+
+    /// The one-pass check gives what `verify` and `chain_hash` give separately: for a good
+    /// signature, an altered record, a wrong key, a malformed or missing signature.
+    #[test]
+    fn verify_and_hash_agrees_with_verify_and_chain_hash() {
+        let k = key(b"secret");
+        let mut r = sample();
+        r.sign(&k).unwrap();
+        let good = r.to_value().unwrap();
+        let mut altered = good.clone();
+        altered["workflow"] = json!("other");
+        let mut malformed = good.clone();
+        malformed["signature"] = json!("ABC");
+        let mut missing = good.clone();
+        missing.as_object_mut().unwrap().remove("signature");
+        for (value, valid) in [
+            (&good, true),
+            (&altered, false),
+            (&malformed, false),
+            (&missing, false),
+        ] {
+            assert_eq!(verify_and_hash(value, &k), (valid, chain_hash(value)));
+            assert_eq!(verify(value, &k), valid);
+        }
+        assert!(!verify_and_hash(&good, &key(b"other")).0);
+        assert_eq!(
+            verify_and_hash(&json!("x"), &k),
+            (false, chain_hash(&json!("x")))
+        );
     }
 
     fn sample() -> Receipt {

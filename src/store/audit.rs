@@ -169,7 +169,7 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
             } else {
                 run_id.clone()
             };
-            let signature_valid = receipt::verify(&value, key);
+            let (signature_valid, hash) = receipt::verify_and_hash(&value, key);
             // One report per run (its intent, steps and receipt share the run id).
             if !signature_valid && bad_signatures.insert(subject.clone()) {
                 problems.push(problem(
@@ -217,7 +217,6 @@ pub(super) fn verify_all(store: &Store) -> Result<Audit, StoreError> {
                     lost
                 ));
             }
-            let hash = receipt::chain_hash(&value);
             audit.hashes.insert(hash.clone());
             links.push(Link {
                 subject,

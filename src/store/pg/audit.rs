@@ -50,7 +50,8 @@ impl Store {
                 .and_then(Value::as_str)
                 .unwrap_or("receipt")
                 .to_string();
-            if !receipt::verify(&value, &key) {
+            let (verified, hash) = receipt::verify_and_hash(&value, &key);
+            if !verified {
                 audit.problems.push(problem(
                     &run_id,
                     problem_kind::BAD_SIGNATURE,
@@ -72,7 +73,6 @@ impl Store {
             }
             audit.receipts += 1;
             let seq = value.get("seq").and_then(Value::as_u64);
-            let hash = receipt::chain_hash(&value);
             match seq {
                 Some(s) if s == expected_seq => {}
                 Some(s) if s > expected_seq => audit.problems.push(problem(
