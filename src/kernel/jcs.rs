@@ -94,19 +94,30 @@ fn write_number(n: &serde_json::Number, out: &mut String) {
 
 fn write_string(s: &str, out: &mut String) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+    // Runs of characters that need no escape are copied whole: strings are most of a record,
+    // and opening a journal canonicalizes every record.
+    let mut plain_from = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escaped = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            0x08 => Some("\\b"),
+            0x0c => Some("\\f"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0x00..=0x1f => None,
+            _ => continue,
+        };
+        // Every byte matched above is ASCII, so `i` is on a character boundary.
+        out.push_str(&s[plain_from..i]);
+        match escaped {
+            Some(e) => out.push_str(e),
+            None => out.push_str(&format!("\\u{b:04x}")),
         }
+        plain_from = i + 1;
     }
+    out.push_str(&s[plain_from..]);
     out.push('"');
 }
 
@@ -117,6 +128,45 @@ mod tests {
     fn jcs(text: &str) -> String {
         let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
         String::from_utf8(canonicalize(&v)).unwrap_or_default()
+    }
+
+    /// Copying runs of plain characters escapes exactly as escaping character by character
+    /// (RFC 8785 §3.2.2.2): every ASCII control character, quotes and backslashes, next to
+    /// multi-byte characters, at either end and in runs.
+    #[test]
+    fn strings_escape_as_character_by_character() {
+        fn reference(s: &str) -> String {
+            let mut out = String::from('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\u{8}' => out.push_str("\\b"),
+                    '\u{c}' => out.push_str("\\f"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        }
+        let every_ascii: String = (0u8..0x80).map(char::from).collect();
+        let cases = [
+            String::new(),
+            every_ascii.clone(),
+            format!("é{every_ascii}😀\u{7f}\u{80}\u{2028}"),
+            "\"\"\\\\".to_string(),
+            "plain text with no escapes at all".to_string(),
+            "\u{1f}é\n😀\"".to_string(),
+        ];
+        for s in cases {
+            let mut out = String::new();
+            write_string(&s, &mut out);
+            assert_eq!(out, reference(&s), "{s:?}");
+        }
     }
 
     /// One pass gives exactly what canonicalizing the object, and a copy without the member,
