@@ -17,7 +17,8 @@ use clap::{Parser, Subcommand};
 use crate::config::{self, Config};
 use crate::engine::Engine;
 use crate::registry::Registry;
-use crate::store::Store;
+use crate::secret::Secret;
+use crate::store::{Store, StoreError};
 
 pub use crate::exit::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
@@ -320,9 +321,19 @@ pub fn build_engine(config: Config) -> Result<Arc<Engine>, u8> {
 
 /// The receipts store of a config.
 pub fn open_store(config: &Config) -> Result<Store, u8> {
+    open_store_with(config, Store::open)
+}
+
+/// How a file journal is opened: [`Store::open`] or [`Store::open_for_audit`].
+pub type OpenFiles = fn(&Path, bool, Secret) -> Result<Store, StoreError>;
+
+/// The receipts store of a config, a file journal opened by `open_files` ([`Store::open`], or
+/// [`Store::open_for_audit`] for `receipts verify`); the Postgres journal always loads its
+/// index.
+pub fn open_store_with(config: &Config, open_files: OpenFiles) -> Result<Store, u8> {
     let opened = match config.receipts_backend {
         config::ReceiptsBackend::Files => {
-            Store::open(&config.receipts_dir, config.fsync, config.secret.clone())
+            open_files(&config.receipts_dir, config.fsync, config.secret.clone())
         }
         config::ReceiptsBackend::Postgres => Store::open_postgres(
             &config.receipts_db.dsn,

@@ -3,9 +3,7 @@
 
 use serde_json::json;
 
-use super::{
-    ConfigArg, EXIT_FAILED, EXIT_OK, EXIT_USAGE, ReceiptsCommand, load_config_with, open_store,
-};
+use super::{ConfigArg, EXIT_FAILED, EXIT_OK, EXIT_USAGE, ReceiptsCommand, load_config_with};
 use crate::kernel::policy::Decision;
 use crate::store::{ListFilter, Store};
 
@@ -23,11 +21,14 @@ pub fn run(cmd: ReceiptsCommand) -> u8 {
         ReceiptsCommand::Show { run_id, config } => {
             with_store(&config, |store| show(store, &run_id))
         }
+        // A whole-journal audit reads every line itself: no index is loaded for it.
         ReceiptsCommand::Verify {
             run_id: None,
             expect_head,
             config,
-        } => verify_journal(&config, expect_head.as_deref()),
+        } => with_store_opened(&config, Store::open_for_audit, |store| {
+            verify(store, None, expect_head.as_deref())
+        }),
         ReceiptsCommand::Verify {
             run_id,
             expect_head,
@@ -148,36 +149,21 @@ fn copy(arg: &ConfigArg, to: super::CopyTarget) -> u8 {
     }
 }
 
-/// `receipts verify` of a whole journal: a file journal is opened without loading its index,
-/// which the audit does not use.
-fn verify_journal(arg: &ConfigArg, expect_head: Option<&str>) -> u8 {
-    let config = match load_config_with(arg, crate::config::Credentials::Optional) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let opened = match config.receipts_backend {
-        crate::config::ReceiptsBackend::Files => {
-            Store::open_for_audit(&config.receipts_dir, config.fsync, config.secret.clone())
-                .map_err(|e| {
-                    eprintln!("error: {e}");
-                    EXIT_FAILED
-                })
-        }
-        crate::config::ReceiptsBackend::Postgres => open_store(&config),
-    };
-    match opened {
-        Ok(store) => verify(&store, None, expect_head),
-        Err(code) => code,
-    }
+fn with_store(arg: &ConfigArg, f: impl FnOnce(&Store) -> u8) -> u8 {
+    with_store_opened(arg, Store::open, f)
 }
 
-fn with_store(arg: &ConfigArg, f: impl FnOnce(&Store) -> u8) -> u8 {
+fn with_store_opened(
+    arg: &ConfigArg,
+    open_files: super::OpenFiles,
+    f: impl FnOnce(&Store) -> u8,
+) -> u8 {
     // Reading receipts touches no system: the operator need not hold the agent's tokens.
     let config = match load_config_with(arg, crate::config::Credentials::Optional) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    match open_store(&config) {
+    match super::open_store_with(&config, open_files) {
         Ok(store) => f(&store),
         Err(code) => code,
     }

@@ -131,19 +131,15 @@ impl Store {
     /// Opens (creating if needed) a receipts folder and reads its journal into the index.
     /// A folder of the earlier layout is refused with [`StoreError::Legacy`].
     pub fn open(dir: &Path, fsync: bool, secret: Secret) -> Result<Store, StoreError> {
-        let store = Store::open_unchecked(dir, fsync, secret)?;
-        if legacy::has_receipt_files(&store.dir)? && !store.journal.exists() {
-            return Err(StoreError::Legacy(store.dir.display().to_string()));
-        }
-        store.ensure_journal()?;
+        let store = Store::open_for_audit(dir, fsync, secret)?;
         store.refresh()?;
         Ok(store)
     }
 
-    /// Opens a receipts folder for [`Store::verify_all`] alone: as [`Store::open`], but the
-    /// journal is not read into the index, since the audit reads every line itself and trusts
-    /// no index (reading it twice doubled `receipts verify`'s time). Only `verify_all` may be
-    /// used on the store this returns.
+    /// Opens a receipts folder for [`Store::verify_all`] alone: [`Store::open`] without reading
+    /// the journal into the index, since the audit reads every line itself and trusts no index
+    /// (reading it twice doubled `receipts verify`'s time). A folder of the earlier layout is
+    /// refused likewise. Only `verify_all` may be used on the store this returns.
     pub fn open_for_audit(dir: &Path, fsync: bool, secret: Secret) -> Result<Store, StoreError> {
         let store = Store::open_unchecked(dir, fsync, secret)?;
         if legacy::has_receipt_files(&store.dir)? && !store.journal.exists() {
