@@ -94,13 +94,10 @@ pub fn parse(name: &str, params: &Map<String, Value>) -> Result<PolicyKind, Vec<
         "no_duplicate_contacts" => PolicyKind::NoDuplicateContacts,
         "limit_tasks_per_contact" => {
             let max = r.count("max", Some(3));
-            let window_text = r
-                .value("window", true)
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_else(|| "7d".to_owned());
+            let (window, window_text) = r.window_as_written("window", 7 * 86_400, "7d");
             PolicyKind::LimitTasksPerContact {
                 max,
-                window: r.window("window", 7 * 86_400),
+                window,
                 window_text,
             }
         }
@@ -317,18 +314,29 @@ impl<'a> Reader<'a> {
     }
 
     fn window(&mut self, key: &'static str, default_secs: u64) -> u64 {
+        self.window_as_written(key, default_secs, "").0
+    }
+
+    /// A window in seconds and as the config wrote it (`default_text` when absent), for
+    /// reasons that quote it as configured.
+    fn window_as_written(
+        &mut self,
+        key: &'static str,
+        default_secs: u64,
+        default_text: &str,
+    ) -> (u64, String) {
         let Some(value) = self.value(key, true) else {
-            return default_secs;
+            return (default_secs, default_text.to_owned());
         };
-        match value.as_str().map(parse_window) {
-            Some(Ok(secs)) => secs,
+        match value.as_str().map(|s| (parse_window(s), s)) {
+            Some((Ok(secs), text)) => (secs, text.to_owned()),
             _ => {
                 self.wrong(
                     key,
                     "a duration such as \"30s\", \"5m\", \"1h\" or \"2d\"",
                     value,
                 );
-                default_secs
+                (default_secs, default_text.to_owned())
             }
         }
     }
