@@ -19,28 +19,49 @@ pub fn canonicalize_with_and_without(value: &Value, omit: &str) -> (Vec<u8>, Opt
     let Value::Object(map) = value else {
         return (canonicalize(value), None);
     };
+    let mut whole = String::new();
+    let mut without = String::new();
+    write_object(map, &mut whole, Some((omit, &mut without)));
+    (whole.into_bytes(), Some(without.into_bytes()))
+}
+
+/// Writes an object, members in UTF-16 key order. With `without = Some((omit, buf))`, `buf`
+/// gets the same object less its member `omit`, each member copied from `out` rather than
+/// written twice.
+fn write_object(
+    map: &serde_json::Map<String, Value>,
+    out: &mut String,
+    mut without: Option<(&str, &mut String)>,
+) {
     let mut entries: Vec<(&String, &Value)> = map.iter().collect();
     entries.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
-    let mut whole = String::from("{");
-    let mut without = String::from("{");
+    out.push('{');
+    if let Some((_, buf)) = without.as_mut() {
+        buf.push('{');
+    }
+    let mut buf_members = 0;
     for (i, (k, v)) in entries.into_iter().enumerate() {
         if i > 0 {
-            whole.push(',');
+            out.push(',');
         }
-        let start = whole.len();
-        write_string(k, &mut whole);
-        whole.push(':');
-        write_value(v, &mut whole);
-        if k != omit {
-            if without.len() > 1 {
-                without.push(',');
+        let start = out.len();
+        write_string(k, out);
+        out.push(':');
+        write_value(v, out);
+        if let Some((omit, buf)) = without.as_mut()
+            && k != omit
+        {
+            if buf_members > 0 {
+                buf.push(',');
             }
-            without.push_str(&whole[start..]);
+            buf.push_str(&out[start..]);
+            buf_members += 1;
         }
     }
-    whole.push('}');
-    without.push('}');
-    (whole.into_bytes(), Some(without.into_bytes()))
+    out.push('}');
+    if let Some((_, buf)) = without {
+        buf.push('}');
+    }
 }
 
 fn write_value(value: &Value, out: &mut String) {
@@ -59,20 +80,7 @@ fn write_value(value: &Value, out: &mut String) {
             }
             out.push(']');
         }
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
-            out.push('{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(k, out);
-                out.push(':');
-                write_value(v, out);
-            }
-            out.push('}');
-        }
+        Value::Object(map) => write_object(map, out, None),
     }
 }
 

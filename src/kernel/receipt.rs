@@ -247,14 +247,18 @@ impl std::fmt::Debug for MacKey {
     }
 }
 
+/// A record's canonical bytes whole (what its chain hash covers) and without its
+/// `signature` field (what the signature covers), from one pass.
+fn canonical_forms(record: &Value) -> (Vec<u8>, Vec<u8>) {
+    let (whole, unsigned) = jcs::canonicalize_with_and_without(record, "signature");
+    let unsigned = unsigned.unwrap_or_else(|| whole.clone());
+    (whole, unsigned)
+}
+
 /// The signature of a receipt value (its `signature` field, if any, is left out).
 pub fn sign(receipt: &Value, key: &MacKey) -> String {
-    let mut unsigned = receipt.clone();
-    if let Value::Object(map) = &mut unsigned {
-        map.remove("signature");
-    }
     let mut mac = key.0.clone();
-    mac.update(&canonicalize(&unsigned));
+    mac.update(&canonical_forms(receipt).1);
     hex::encode(mac.finalize().into_bytes())
 }
 
@@ -267,11 +271,8 @@ pub fn verify(receipt: &Value, key: &MacKey) -> bool {
 /// [`verify`] and [`chain_hash`] of one record together, canonicalizing it once: what
 /// opening and auditing a journal need for every line.
 pub fn verify_and_hash(receipt: &Value, key: &MacKey) -> (bool, String) {
-    let (whole, unsigned) = jcs::canonicalize_with_and_without(receipt, "signature");
+    let (whole, unsigned) = canonical_forms(receipt);
     let hash = hex::encode(Sha256::digest(&whole));
-    let Some(unsigned) = unsigned else {
-        return (false, hash);
-    };
     let Some(sig) = receipt.get("signature").and_then(Value::as_str) else {
         return (false, hash);
     };
