@@ -60,6 +60,26 @@ async fn post_as(addr: &str, token: Option<&str>, session: &str, message: &Value
     raw_post(addr, &headers, message.to_string().as_bytes()).await
 }
 
+/// Posts `merge_call(id)` in `session` (as `token`'s client) and waits until the call is held
+/// in the gate at its pull-request lookup; the handle gives its answer once `held` releases.
+async fn merge_held_in_gate(
+    addr: &str,
+    held: &Held,
+    token: Option<&'static str>,
+    session: &str,
+    id: u64,
+) -> tokio::task::JoinHandle<(u16, String)> {
+    let merging = {
+        let (addr, session) = (addr.to_string(), session.to_string());
+        tokio::spawn(async move { post_as(&addr, token, &session, &merge_call(id)).await })
+    };
+    wait_until("the merge's lookup", Duration::from_secs(30), || {
+        held.connections.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    merging
+}
+
 /// The JSON-RPC message of an answer: the body of a JSON answer, or the last `data:` event of
 /// an SSE stream that holds a JSON-RPC response.
 fn message(text: &str) -> Value {
@@ -87,14 +107,7 @@ async fn a_request_reusing_an_id_in_flight_in_its_session_is_refused_over_http()
     let s1 = session(&server.addr).await;
 
     // Call 5 waits in the gate for the PR's base.
-    let merging = {
-        let (addr, s1) = (server.addr.clone(), s1.clone());
-        tokio::spawn(async move { post(&addr, &s1, &merge_call(5)).await })
-    };
-    wait_until("the merge's lookup", Duration::from_secs(30), || {
-        held.connections.load(Ordering::SeqCst) >= 1
-    })
-    .await;
+    let merging = merge_held_in_gate(&server.addr, &held, None, &s1, 5).await;
 
     // A second request with id 5 in that session is refused and does not run.
     let (status, text) = post(&server.addr, &s1, &save_call(5, "notes/dup.md")).await;
@@ -157,14 +170,7 @@ async fn a_call_cancelled_over_http_before_its_first_action_is_a_cancelled_block
     let server = HttpServer::start(&f, &[("GITHUB_TOKEN", TOKEN)]).await;
     let s = session(&server.addr).await;
 
-    let merging = {
-        let (addr, s) = (server.addr.clone(), s.clone());
-        tokio::spawn(async move { post(&addr, &s, &merge_call(1)).await })
-    };
-    wait_until("the merge's lookup", Duration::from_secs(30), || {
-        held.connections.load(Ordering::SeqCst) >= 1
-    })
-    .await;
+    let merging = merge_held_in_gate(&server.addr, &held, None, &s, 1).await;
     let (status, text) = post(&server.addr, &s, &cancel_of(1)).await;
     assert_eq!(status, 202, "{text}");
     held.release();
@@ -203,14 +209,7 @@ async fn a_client_at_max_concurrent_gets_429_and_its_extra_call_leaves_no_trace(
     let dev = session_as(&server.addr, Some(TOKEN_B)).await;
 
     // The bot's one slot is taken by a merge waiting in the gate.
-    let merging = {
-        let (addr, bot) = (server.addr.clone(), bot.clone());
-        tokio::spawn(async move { post_as(&addr, Some(TOKEN_A), &bot, &merge_call(1)).await })
-    };
-    wait_until("the merge's lookup", Duration::from_secs(30), || {
-        held.connections.load(Ordering::SeqCst) >= 1
-    })
-    .await;
+    let merging = merge_held_in_gate(&server.addr, &held, Some(TOKEN_A), &bot, 1).await;
     let (status, text) = post_as(
         &server.addr,
         Some(TOKEN_A),
